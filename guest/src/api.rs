@@ -1,0 +1,435 @@
+//! The LunaTask API client: one request, with retries, correlation id and error mapping.
+//!
+//! Requests leave through `wasi:http/outgoing-handler` (via `waki`); the host adds the token,
+//! enforces timeouts and the rate limit, and refuses any other destination. This module
+//! decides what an answer means and whether to try again (see [`crate::retry`]).
+
+use std::time::Duration;
+
+use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, utf8_percent_encode};
+use serde::de::DeserializeOwned;
+use serde_json::Value;
+use waki::ErrorCode;
+
+use crate::error::{Code, Outcome, ToolError};
+use crate::retry::{Failure, Policy, Replay, parse_retry_after};
+use crate::{CallContext, log};
+
+/// Everything but unreserved characters is escaped, `.` included, so an id can never
+/// become a path separator or a `..` segment.
+const SEGMENT: &AsciiSet = &NON_ALPHANUMERIC.remove(b'-').remove(b'_').remove(b'~');
+
+/// The header carrying the call's correlation id on every attempt.
+pub const CORRELATION_HEADER: &str = "x-correlation-id";
+/// Tells the host which attempt this is (for its retry metrics); the host strips it.
+pub const ATTEMPT_HEADER: &str = "x-lunatask-mcp-attempt";
+
+/// Escapes one path segment.
+pub fn segment(raw: &str) -> String {
+    utf8_percent_encode(raw, SEGMENT).to_string()
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Method {
+    Get,
+    Post,
+    Put,
+    Delete,
+}
+
+impl Method {
+    fn as_str(self) -> &'static str {
+        match self {
+            Method::Get => "GET",
+            Method::Post => "POST",
+            Method::Put => "PUT",
+            Method::Delete => "DELETE",
+        }
+    }
+}
+
+/// A successful (2xx) answer.
+#[derive(Debug)]
+pub struct Reply {
+    pub status: u16,
+    pub body: Vec<u8>,
+    /// How many attempts it took (1 = first try).
+    pub attempts: u32,
+}
+
+impl Reply {
+    /// Reads `{"<key>": T}` from the body.
+    pub fn field<T: DeserializeOwned>(&self, key: &str) -> Result<T, ToolError> {
+        let mut value: Value = serde_json::from_slice(&self.body).map_err(|e| {
+            ToolError::new(
+                Code::UpstreamError,
+                format!("LunaTask answered with a body that is not JSON: {e}"),
+            )
+            .with_status(self.status)
+        })?;
+        let inner = value.get_mut(key).map(Value::take).ok_or_else(|| {
+            ToolError::new(
+                Code::UpstreamError,
+                format!("LunaTask's answer has no `{key}` field"),
+            )
+            .with_status(self.status)
+        })?;
+        serde_json::from_value(inner).map_err(|e| {
+            ToolError::new(
+                Code::UpstreamError,
+                format!("LunaTask's `{key}` has an unexpected shape: {e}"),
+            )
+            .with_status(self.status)
+        })
+    }
+}
+
+/// One attempt's failure, with what we need to report it.
+struct AttemptError {
+    failure: Failure,
+    error: ToolError,
+    retry_after: Option<Duration>,
+}
+
+/// The API as seen from one tool call.
+pub struct Api<'a> {
+    ctx: &'a CallContext,
+    correlation_id: &'a str,
+    policy: Policy,
+    /// Monotonic nanoseconds after which no new attempt or wait starts.
+    deadline: u64,
+}
+
+impl<'a> Api<'a> {
+    pub fn new(ctx: &'a CallContext, correlation_id: &'a str) -> Self {
+        let now = monotonic_now();
+        Self {
+            ctx,
+            correlation_id,
+            policy: Policy {
+                max_retries: ctx.max_retries,
+                base_delay: Duration::from_millis(ctx.retry_base_delay_ms),
+                max_delay: Duration::from_millis(ctx.retry_max_delay_ms),
+            },
+            deadline: now.saturating_add(ctx.deadline_ms.saturating_mul(1_000_000)),
+        }
+    }
+
+    pub fn correlation_id(&self) -> &str {
+        self.correlation_id
+    }
+
+    /// GET `path` and read `key` from the answer.
+    pub fn get<T: DeserializeOwned>(
+        &self,
+        path: &str,
+        query: &[(&str, &str)],
+        key: &str,
+    ) -> Result<T, ToolError> {
+        self.send(Method::Get, path, query, None, Replay::Safe)?
+            .field(key)
+    }
+
+    /// Sends one request, retrying as the policy and `replay` allow.
+    pub fn send(
+        &self,
+        method: Method,
+        path: &str,
+        query: &[(&str, &str)],
+        body: Option<&Value>,
+        replay: Replay,
+    ) -> Result<Reply, ToolError> {
+        let url = self.url(path, query);
+        let body = body.map(|b| serde_json::to_vec(b).unwrap_or_default());
+        let mut attempt = 1;
+        loop {
+            let started = monotonic_now();
+            let result = self.attempt(method, &url, body.as_deref(), attempt);
+            let elapsed_ms = (monotonic_now() - started) / 1_000_000;
+            let failure = match result {
+                Ok(reply) => {
+                    log::debug(
+                        self.correlation_id,
+                        &format!(
+                            "{} {path} attempt {attempt}: {} in {elapsed_ms} ms",
+                            method.as_str(),
+                            reply.status
+                        ),
+                    );
+                    return Ok(Reply {
+                        attempts: attempt,
+                        ..reply
+                    });
+                }
+                Err(failure) => failure,
+            };
+            log::info(
+                self.correlation_id,
+                &format!(
+                    "{} {path} attempt {attempt} failed after {elapsed_ms} ms: {:?}",
+                    method.as_str(),
+                    failure.failure
+                ),
+            );
+            let retry = attempt; // retries so far + 1 = the number of the next retry
+            if !failure.failure.should_retry(replay) || retry > self.policy.max_retries {
+                return Err(self.finish(failure, method, replay, attempt));
+            }
+            let wait = self
+                .policy
+                .delay(retry, failure.retry_after, random_unit());
+            if monotonic_now().saturating_add(wait.as_nanos() as u64) >= self.deadline {
+                let mut error = self.finish(failure, method, replay, attempt);
+                error.message.push_str(
+                    " (no further retry: the wait would pass this call's deadline)",
+                );
+                return Err(error);
+            }
+            sleep(wait);
+            attempt += 1;
+        }
+    }
+
+    /// The error to report once retrying is over.
+    fn finish(
+        &self,
+        failure: AttemptError,
+        method: Method,
+        replay: Replay,
+        attempts: u32,
+    ) -> ToolError {
+        let mut error = failure.error;
+        if attempts > 1 {
+            error.message.push_str(&format!(" (after {attempts} attempts)"));
+        }
+        let is_write = method != Method::Get;
+        let delivered_maybe = matches!(failure.failure, Failure::Ambiguous)
+            || matches!(failure.failure, Failure::Status(s) if s >= 500);
+        if is_write && replay == Replay::OnlyIfNotDelivered && delivered_maybe {
+            error = error.with_outcome(Outcome::Unknown);
+            error.message.push_str(
+                ". The request may have reached LunaTask and been applied; it was not sent again \
+                 because this kind of record has no duplicate protection. Check in the LunaTask \
+                 app before trying again",
+            );
+        } else if is_write && error.outcome.is_none() {
+            error = error.with_outcome(match failure.failure {
+                Failure::Ambiguous => Outcome::Unknown,
+                _ => Outcome::NotApplied,
+            });
+        }
+        error
+    }
+
+    fn url(&self, path: &str, query: &[(&str, &str)]) -> String {
+        let mut url = format!("{}{path}", self.ctx.base_url.trim_end_matches('/'));
+        for (i, (key, value)) in query.iter().enumerate() {
+            url.push(if i == 0 { '?' } else { '&' });
+            url.push_str(&segment(key));
+            url.push('=');
+            url.push_str(&segment(value));
+        }
+        url
+    }
+
+    fn attempt(
+        &self,
+        method: Method,
+        url: &str,
+        body: Option<&[u8]>,
+        attempt: u32,
+    ) -> Result<Reply, AttemptError> {
+        let client = waki::Client::new();
+        let mut request = match method {
+            Method::Get => client.get(url),
+            Method::Post => client.post(url),
+            Method::Put => client.put(url),
+            Method::Delete => client.delete(url),
+        }
+        .header("accept", "application/json")
+        .header(CORRELATION_HEADER, self.correlation_id)
+        .header(ATTEMPT_HEADER, attempt.to_string());
+        if let Some(body) = body {
+            request = request
+                .header("content-type", "application/json")
+                .body(body.to_vec());
+        }
+        let response = request.send().map_err(transport_error)?;
+        let status = response.status_code();
+        let retry_after = response
+            .header("retry-after")
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| parse_retry_after(v, wall_now_unix()));
+        let body = response.body().map_err(|e| AttemptError {
+            failure: Failure::Ambiguous,
+            error: ToolError::new(
+                Code::NetworkError,
+                format!("the connection to LunaTask broke while reading the answer: {e}"),
+            )
+            .with_status(status),
+            retry_after: None,
+        })?;
+        if (200..300).contains(&status) {
+            return Ok(Reply {
+                status,
+                body,
+                attempts: attempt,
+            });
+        }
+        Err(AttemptError {
+            failure: Failure::Status(status),
+            error: status_error(status, &body),
+            retry_after,
+        })
+    }
+}
+
+/// Maps an API error status to the error agents see.
+pub fn status_error(status: u16, body: &[u8]) -> ToolError {
+    let detail = api_message(body)
+        .map(|m| format!(" LunaTask said: {m}"))
+        .unwrap_or_default();
+    let (code, message) = match status {
+        400 => (
+            Code::ValidationError,
+            "LunaTask rejected the request as invalid (400).".to_string(),
+        ),
+        401 => (
+            Code::AuthenticationError,
+            "LunaTask rejected the access token (401): it is missing, wrong or revoked. Create a \
+             new one in the LunaTask desktop app (Settings → Access tokens) and restart this \
+             server with it."
+                .to_string(),
+        ),
+        402 => (
+            Code::SubscriptionRequired,
+            "LunaTask's free-plan limit was reached (402): this needs a paid subscription."
+                .to_string(),
+        ),
+        404 => (
+            Code::NotFound,
+            "LunaTask has no such entity (404): check the id, or it was deleted.".to_string(),
+        ),
+        422 => (
+            Code::ValidationError,
+            "LunaTask could not accept the entity (422): for a person's email, phone or \
+             birthday, define that custom field in the LunaTask app first."
+                .to_string(),
+        ),
+        429 => (
+            Code::RateLimited,
+            "LunaTask is rate limiting requests (429): wait a minute and try again.".to_string(),
+        ),
+        503 => (
+            Code::UpstreamError,
+            "LunaTask is offline for maintenance (503): try again later.".to_string(),
+        ),
+        524 => (
+            Code::UpstreamError,
+            "LunaTask timed out upstream (524): try again.".to_string(),
+        ),
+        s if s >= 500 => (
+            Code::UpstreamError,
+            format!("LunaTask had a server error ({s}): try again later."),
+        ),
+        s => (
+            Code::UpstreamError,
+            format!("LunaTask answered with an unexpected status {s}."),
+        ),
+    };
+    ToolError::new(code, format!("{message}{detail}"))
+        .with_status(status)
+        .retryable(Failure::is_transient_status(status))
+}
+
+/// The `message` of an error body, shortened; error bodies carry no user text.
+fn api_message(body: &[u8]) -> Option<String> {
+    let value: Value = serde_json::from_slice(body).ok()?;
+    let message = value
+        .get("message")
+        .or_else(|| value.get("error"))?
+        .as_str()?;
+    Some(message.chars().take(300).collect())
+}
+
+/// Classifies a failed send; waki reports wasi-http error codes inside `anyhow::Error`.
+fn transport_error(err: anyhow::Error) -> AttemptError {
+    let code = err.downcast_ref::<ErrorCode>().cloned();
+    let (failure, code, message) = match &code {
+        Some(ErrorCode::HttpRequestDenied) => (
+            Failure::Fatal,
+            Code::EgressDenied,
+            "the host refused this destination: only the configured LunaTask API may be reached"
+                .to_string(),
+        ),
+        Some(ErrorCode::ConnectionLimitReached) => (
+            Failure::Fatal,
+            Code::RateLimited,
+            "the local rate limit could not grant a request before this call's deadline; \
+             try again shortly"
+                .to_string(),
+        ),
+        Some(
+            ErrorCode::ConnectionRefused
+            | ErrorCode::DnsTimeout
+            | ErrorCode::DnsError(_)
+            | ErrorCode::DestinationNotFound
+            | ErrorCode::DestinationUnavailable
+            | ErrorCode::DestinationIpUnroutable,
+        ) => (
+            Failure::NotDelivered,
+            Code::NetworkError,
+            format!("could not connect to LunaTask ({})", describe(&code)),
+        ),
+        Some(ErrorCode::ConnectionTimeout) => (
+            Failure::NotDelivered,
+            Code::Timeout,
+            "connecting to LunaTask timed out".to_string(),
+        ),
+        Some(ErrorCode::ConnectionReadTimeout | ErrorCode::HttpResponseTimeout) => (
+            Failure::Ambiguous,
+            Code::Timeout,
+            "LunaTask did not answer in time".to_string(),
+        ),
+        Some(ErrorCode::TlsCertificateError | ErrorCode::TlsProtocolError) => (
+            Failure::Fatal,
+            Code::NetworkError,
+            format!("the TLS connection to LunaTask failed ({})", describe(&code)),
+        ),
+        _ => (
+            Failure::Ambiguous,
+            Code::NetworkError,
+            format!("the connection to LunaTask failed ({})", describe(&code)),
+        ),
+    };
+    let retryable = !matches!(failure, Failure::Fatal) || code == Code::RateLimited;
+    AttemptError {
+        failure,
+        error: ToolError::new(code, message).retryable(retryable),
+        retry_after: None,
+    }
+}
+
+fn describe(code: &Option<ErrorCode>) -> String {
+    match code {
+        Some(code) => format!("{code:?}"),
+        None => "transport error".to_string(),
+    }
+}
+
+pub fn monotonic_now() -> u64 {
+    wasi::clocks::monotonic_clock::now()
+}
+
+pub fn wall_now_unix() -> i64 {
+    wasi::clocks::wall_clock::now().seconds as i64
+}
+
+fn sleep(duration: Duration) {
+    wasi::clocks::monotonic_clock::subscribe_duration(duration.as_nanos() as u64).block();
+}
+
+/// A uniform random number in [0, 1) from `wasi:random`.
+fn random_unit() -> f64 {
+    (wasi::random::random::get_random_u64() >> 11) as f64 / (1u64 << 53) as f64
+}

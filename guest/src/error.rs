@@ -1,0 +1,116 @@
+//! The one error type every tool returns, with the stable codes agents branch on.
+
+use serde::Serialize;
+
+/// A stable, documented error code. Agents and tests branch on these, never on messages.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Code {
+    /// The arguments were rejected before anything was sent.
+    ValidationError,
+    /// 401: the token is missing, wrong or revoked.
+    AuthenticationError,
+    /// 402: the free plan's limit was reached.
+    SubscriptionRequired,
+    /// 404: no such entity (also a second delete).
+    NotFound,
+    /// 429, after the configured retries.
+    RateLimited,
+    /// Any other non-2xx answer (400, 422, 5xx after retries, an unreadable body).
+    UpstreamError,
+    /// A connect, read or write timeout, or the call's deadline.
+    Timeout,
+    /// The connection failed or dropped.
+    NetworkError,
+    /// The host refused the destination: only the configured LunaTask API is reachable.
+    EgressDenied,
+    /// A bug or an exhausted limit inside this server.
+    InternalError,
+}
+
+/// Whether a failed write may or may not have been applied by the API.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Outcome {
+    /// The request certainly changed nothing (refused before sending, or rejected).
+    NotApplied,
+    /// The request may have been applied: the answer was lost. Check before retrying.
+    Unknown,
+}
+
+/// A tool failure: what went wrong, in words a person can act on.
+#[derive(Debug, Clone, PartialEq, Serialize, thiserror::Error)]
+#[error("{code:?}: {message}")]
+pub struct ToolError {
+    pub code: Code,
+    pub message: String,
+    /// The argument at fault, for validation errors.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub field: Option<String>,
+    /// The HTTP status the API answered, where there was one.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub http_status: Option<u16>,
+    /// Whether trying again later may succeed.
+    pub retryable: bool,
+    /// For writes that failed in transit: whether they may have been applied.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub outcome: Option<Outcome>,
+}
+
+impl ToolError {
+    pub fn new(code: Code, message: impl Into<String>) -> Self {
+        Self {
+            code,
+            message: message.into(),
+            field: None,
+            http_status: None,
+            retryable: matches!(
+                code,
+                Code::RateLimited | Code::Timeout | Code::NetworkError
+            ),
+            outcome: None,
+        }
+    }
+
+    pub fn validation(field: impl Into<String>, message: impl Into<String>) -> Self {
+        let field = field.into();
+        let message = message.into();
+        let message = if field.is_empty() {
+            message
+        } else {
+            format!("{field}: {message}")
+        };
+        Self {
+            field: Some(field).filter(|f| !f.is_empty()),
+            ..Self::new(Code::ValidationError, message)
+        }
+    }
+
+    pub fn internal(message: impl Into<String>) -> Self {
+        Self::new(Code::InternalError, message)
+    }
+
+    pub fn with_status(mut self, status: u16) -> Self {
+        self.http_status = Some(status);
+        self
+    }
+
+    pub fn retryable(mut self, retryable: bool) -> Self {
+        self.retryable = retryable;
+        self
+    }
+
+    pub fn with_outcome(mut self, outcome: Outcome) -> Self {
+        self.outcome = Some(outcome);
+        self
+    }
+
+    /// The JSON object agents see as the error result's text.
+    pub fn to_json(&self, correlation_id: &str) -> serde_json::Value {
+        let mut body = serde_json::to_value(self).unwrap_or_default();
+        if let Some(map) = body.as_object_mut() {
+            map.insert("correlation_id".into(), correlation_id.into());
+        }
+        serde_json::json!({ "error": body })
+    }
+}

@@ -1,0 +1,238 @@
+//! MCP resources: single tasks and people, task views, metrics and a discovery document.
+//!
+//! Many MCP clients show resources to the user rather than to the agent, so every resource
+//! here is also reachable through a tool; resources add nothing a tool cannot do.
+
+use chrono::{DateTime, Duration, Utc};
+use serde_json::{Value, json};
+
+use crate::api::{Api, wall_now_unix};
+use crate::entities::Task;
+use crate::error::ToolError;
+use crate::lunatask::mcp::host;
+use crate::lunatask::mcp::types::{Resource, ResourceContents, ResourceError, ResourceTemplate};
+use crate::tools::{people, tasks};
+use crate::validate::{Id, parse_args};
+use crate::views::View;
+use crate::{CallContext, ids, log, tools};
+
+const JSON: &str = "application/json";
+const DISCOVERY: &str = "lunatask://discovery";
+const METRICS: &str = "lunatask://metrics";
+
+pub fn list() -> Vec<Resource> {
+    let mut out = vec![
+        resource(
+            DISCOVERY,
+            "discovery",
+            "What this server offers",
+            "The resource templates and task views this server serves, with what each view selects.",
+        ),
+        resource(
+            METRICS,
+            "metrics",
+            "Request metrics",
+            "Requests to LunaTask per endpoint and status class: counts, retries, rate-limit waits, latency histogram and success rate.",
+        ),
+    ];
+    out.extend(View::ALL.iter().map(|v| Resource {
+        uri: format!("lunatask://global/{}", v.name()),
+        name: format!("global-{}", v.name()),
+        title: format!("Tasks: {}", v.name()),
+        description: v.description().to_string(),
+        mime_type: JSON.to_string(),
+    }));
+    out
+}
+
+fn resource(uri: &str, name: &str, title: &str, description: &str) -> Resource {
+    Resource {
+        uri: uri.into(),
+        name: name.into(),
+        title: title.into(),
+        description: description.into(),
+        mime_type: JSON.into(),
+    }
+}
+
+pub fn templates() -> Vec<ResourceTemplate> {
+    let views = View::ALL.map(View::name).join(", ");
+    vec![
+        template(
+            "lunatask://tasks/{task_id}",
+            "task",
+            "A task",
+            "One task by id, as get_task returns it.".into(),
+        ),
+        template(
+            "lunatask://people/{person_id}",
+            "person",
+            "A person",
+            "One person by id, as get_person returns it.".into(),
+        ),
+        template(
+            "lunatask://area/{area_id}/{view}",
+            "area-view",
+            "An area's task view",
+            format!("The tasks of one area in a view: {views}."),
+        ),
+        template(
+            "lunatask://global/{view}",
+            "global-view",
+            "A task view across all areas",
+            format!("All tasks in a view: {views}."),
+        ),
+    ]
+}
+
+fn template(uri_template: &str, name: &str, title: &str, description: String) -> ResourceTemplate {
+    ResourceTemplate {
+        uri_template: uri_template.into(),
+        name: name.into(),
+        title: title.into(),
+        description,
+        mime_type: JSON.into(),
+    }
+}
+
+/// What a `lunatask://` URI names.
+#[derive(Debug, PartialEq)]
+enum Target {
+    Discovery,
+    Metrics,
+    Task(String),
+    Person(String),
+    View { area_id: Option<String>, view: View },
+}
+
+fn parse(uri: &str) -> Result<Target, String> {
+    let rest = uri
+        .strip_prefix("lunatask://")
+        .ok_or_else(|| format!("{uri:?} is not a lunatask:// URI"))?;
+    let parts: Vec<&str> = rest.split('/').collect();
+    let id = |raw: &str, what: &str| -> Result<String, String> {
+        Id::try_from(raw.to_string())
+            .map(|id| id.to_string())
+            .map_err(|e| format!("{what} in {uri:?}: {e}"))
+    };
+    let view = |raw: &str| {
+        View::parse(raw).ok_or_else(|| {
+            format!(
+                "no view {raw:?}; views are {}",
+                View::ALL.map(View::name).join(", ")
+            )
+        })
+    };
+    match parts.as_slice() {
+        ["discovery"] => Ok(Target::Discovery),
+        ["metrics"] => Ok(Target::Metrics),
+        ["tasks", task_id] => Ok(Target::Task(id(task_id, "task_id")?)),
+        ["people", person_id] => Ok(Target::Person(id(person_id, "person_id")?)),
+        ["global", name] => Ok(Target::View {
+            area_id: None,
+            view: view(name)?,
+        }),
+        ["area", area_id, name] => Ok(Target::View {
+            area_id: Some(id(area_id, "area_id")?),
+            view: view(name)?,
+        }),
+        _ => Err(format!(
+            "no resource {uri:?}; see {DISCOVERY} for what exists"
+        )),
+    }
+}
+
+pub fn read(uri: &str, ctx: &CallContext) -> Result<ResourceContents, ResourceError> {
+    let target = parse(uri).map_err(ResourceError::NotFound)?;
+    let correlation_id = ids::uuid_v4();
+    let api = Api::new(ctx, &correlation_id);
+    let value = match target {
+        Target::Discovery => Ok(discovery()),
+        Target::Metrics => serde_json::from_str(&host::metrics())
+            .map_err(|e| ToolError::internal(format!("unreadable metrics: {e}"))),
+        Target::Task(task_id) => {
+            let args = json!({ "task_id": task_id }).to_string();
+            parse_args(&args)
+                .and_then(|a| tasks::get_task(&api, a))
+                .and_then(to_value)
+        }
+        Target::Person(person_id) => {
+            let args = json!({ "person_id": person_id }).to_string();
+            parse_args(&args)
+                .and_then(|a| people::get_person(&api, a))
+                .and_then(to_value)
+        }
+        Target::View { area_id, view } => read_view(&api, ctx, area_id, view),
+    };
+    match value {
+        Ok(value) => Ok(ResourceContents {
+            uri: uri.to_string(),
+            mime_type: JSON.to_string(),
+            text: value.to_string(),
+        }),
+        Err(error) => {
+            log::info(&correlation_id, &format!("resource read failed: {:?}", error.code));
+            Err(ResourceError::Failed(tools::result(Err(error), &correlation_id)))
+        }
+    }
+}
+
+fn to_value<T: serde::Serialize>(value: T) -> Result<Value, ToolError> {
+    serde_json::to_value(value).map_err(|e| ToolError::internal(e.to_string()))
+}
+
+fn read_view(
+    api: &Api,
+    ctx: &CallContext,
+    area_id: Option<String>,
+    view: View,
+) -> Result<Value, ToolError> {
+    let all: Vec<Task> = api.get("/tasks", &[], "tasks")?;
+    let in_scope: Vec<Task> = all
+        .into_iter()
+        .filter(|t| area_id.is_none() || t.area_id == area_id)
+        .collect();
+    let now = DateTime::<Utc>::from_timestamp(wall_now_unix(), 0).unwrap_or_default();
+    let today = (now + Duration::minutes(i64::from(ctx.utc_offset_minutes))).date_naive();
+    let selected = view.apply(in_scope, today, now);
+    Ok(json!({
+        "view": view.name(),
+        "area_id": area_id,
+        "today": today.to_string(),
+        "count": selected.len(),
+        "tasks": selected,
+    }))
+}
+
+fn discovery() -> Value {
+    json!({
+        "resources": list().iter().map(|r| json!({ "uri": r.uri, "description": r.description })).collect::<Vec<_>>(),
+        "templates": templates().iter().map(|t| json!({ "uriTemplate": t.uri_template, "description": t.description })).collect::<Vec<_>>(),
+        "views": View::ALL.iter().map(|v| json!({ "name": v.name(), "description": v.description() })).collect::<Vec<_>>(),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const ID: &str = "0b5d5a9e-7c1b-4f0e-9d1a-2f4b6c8d0e12";
+
+    #[test]
+    fn uris_parse_to_exactly_what_exists() {
+        assert_eq!(parse(&format!("lunatask://tasks/{ID}")), Ok(Target::Task(ID.into())));
+        assert_eq!(
+            parse(&format!("lunatask://area/{ID}/next-7-days")),
+            Ok(Target::View { area_id: Some(ID.into()), view: View::Next7Days })
+        );
+        for bad in [
+            "lunatask://tasks/../ping".to_string(),
+            "lunatask://global/tomorrow".to_string(),
+            format!("lunatask://area/{ID}"),
+            "lunatask://tasks/x%2Fy".to_string(),
+            "https://example.com/".to_string(),
+        ] {
+            assert!(parse(&bad).is_err(), "{bad}");
+        }
+    }
+}

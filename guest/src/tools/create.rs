@@ -1,0 +1,91 @@
+//! Creating records without ever creating one twice.
+//!
+//! LunaTask answers a create with 204 (creating nothing) when a matching record with the
+//! same `source`/`source_id` already exists. Every create we send therefore carries such a
+//! pair: the caller's, or our own (`lunatask-mcp` and a fresh UUID) when the caller gave
+//! none. Replaying the POST after a lost answer is then safe: the replay gets 204, and we
+//! look the record up by that pair to report it.
+
+use schemars::JsonSchema;
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+use serde_json::{Map, Value};
+
+use crate::api::{Api, Method};
+use crate::error::ToolError;
+use crate::ids;
+use crate::retry::Replay;
+
+/// The `source` this server puts on records it creates when the caller names none.
+pub const OWN_SOURCE: &str = "lunatask-mcp";
+
+/// What a create did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum Outcome {
+    /// A new record was created (possibly by an earlier attempt of this same call whose
+    /// answer was lost; it was created once).
+    Created,
+    /// Nothing was created: a record with the caller's source/source_id already exists.
+    Duplicate,
+}
+
+/// The idempotency key a create was sent with.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, JsonSchema)]
+pub struct SourceKey {
+    pub source: String,
+    pub source_id: String,
+}
+
+/// The result of [`create`].
+pub struct Created<T> {
+    pub outcome: Outcome,
+    /// The record; `None` when LunaTask offers no way to look it up (notes).
+    pub entity: Option<T>,
+    pub key: SourceKey,
+}
+
+/// POSTs `body` to `path`, de-duplicated by `caller_key` or our own key, and reads `key`
+/// from the answer. `find` looks the record up by its source pair after a 204.
+pub fn create<T: DeserializeOwned>(
+    api: &Api,
+    path: &str,
+    field: &str,
+    mut body: Map<String, Value>,
+    caller_key: Option<(String, String)>,
+    find: impl Fn(&Api, &SourceKey) -> Result<Option<T>, ToolError>,
+) -> Result<Created<T>, ToolError> {
+    let ours = caller_key.is_none();
+    let (source, source_id) =
+        caller_key.unwrap_or_else(|| (OWN_SOURCE.to_string(), ids::uuid_v4()));
+    body.insert("source".into(), source.clone().into());
+    body.insert("source_id".into(), source_id.clone().into());
+    let key = SourceKey { source, source_id };
+
+    let reply = api.send(
+        Method::Post,
+        path,
+        &[],
+        Some(&Value::Object(body)),
+        Replay::Safe,
+    )?;
+    if reply.status != 204 {
+        return Ok(Created {
+            outcome: Outcome::Created,
+            entity: Some(reply.field(field)?),
+            key,
+        });
+    }
+    // 204: a record with this pair exists. With our own fresh key, only an earlier attempt
+    // of this call can have made it.
+    let outcome = if ours {
+        Outcome::Created
+    } else {
+        Outcome::Duplicate
+    };
+    Ok(Created {
+        outcome,
+        entity: find(api, &key)?,
+        key,
+    })
+}

@@ -1,0 +1,55 @@
+//! `track_habit`. Tracking cannot be de-duplicated by LunaTask, so it is never blindly
+//! replayed after a lost answer.
+
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+use serde_json::json;
+
+use super::tasks::not_found_names;
+use super::{Effect, Tool};
+use crate::api::{Api, Method, segment};
+use crate::error::ToolError;
+use crate::retry::Replay;
+use crate::validate::{Date, Id};
+
+pub fn tools() -> Vec<Tool> {
+    vec![Tool::new(
+        "track_habit",
+        "Track a habit",
+        "Records that a habit was performed on a day. habit_id is copied from the LunaTask app \
+         (the API cannot list habits); performed_on (YYYY-MM-DD) is required. Not re-sent after \
+         an ambiguous failure: then the error's outcome is \"unknown\"; check the app first.",
+        Effect::Append,
+        track_habit,
+    )]
+}
+
+/// Arguments of `track_habit`.
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Args {
+    /// The habit's id.
+    pub habit_id: Id,
+    /// The day it was performed, YYYY-MM-DD. Required.
+    pub performed_on: Date,
+}
+
+/// The result of `track_habit`.
+#[derive(Debug, Serialize, JsonSchema)]
+pub struct Tracked {
+    pub tracked: bool,
+    pub habit_id: String,
+    pub performed_on: String,
+}
+
+fn track_habit(api: &Api, args: Args) -> Result<Tracked, ToolError> {
+    let path = format!("/habits/{}/track", segment(args.habit_id.as_str()));
+    let body = json!({ "performed_on": args.performed_on });
+    api.send(Method::Post, &path, &[], Some(&body), Replay::OnlyIfNotDelivered)
+        .map_err(|e| not_found_names(e, "habit", &args.habit_id))?;
+    Ok(Tracked {
+        tracked: true,
+        habit_id: args.habit_id.to_string(),
+        performed_on: args.performed_on.to_string(),
+    })
+}

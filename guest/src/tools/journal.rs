@@ -1,0 +1,62 @@
+//! `create_journal_entry`. LunaTask cannot de-duplicate journal entries, so a lost answer
+//! is never blindly replayed (see [`crate::retry::Replay::OnlyIfNotDelivered`]).
+
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+use serde_json::Map;
+
+use super::{Effect, Tool, put};
+use crate::api::{Api, Method};
+use crate::entities::JournalEntry;
+use crate::error::ToolError;
+use crate::retry::Replay;
+use crate::validate::Date;
+
+pub fn tools() -> Vec<Tool> {
+    vec![Tool::new(
+        "create_journal_entry",
+        "Write a journal entry",
+        "Adds a journal entry for a day. date_on (YYYY-MM-DD) is required. name and content \
+         are write-only: encrypted end to end, never returned; content is Markdown. LunaTask \
+         cannot detect duplicate journal entries, so this tool never re-sends an entry that may \
+         have arrived: if the connection fails mid-request, the error's outcome is \"unknown\" \
+         and you should check the journal in the app before calling again.",
+        Effect::Append,
+        create_journal_entry,
+    )]
+}
+
+/// Arguments of `create_journal_entry`.
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Args {
+    /// The day of the entry, YYYY-MM-DD. Required.
+    pub date_on: Date,
+    /// Title. Write-only (end-to-end encrypted).
+    pub name: Option<String>,
+    /// Markdown body. Write-only (end-to-end encrypted).
+    pub content: Option<String>,
+}
+
+/// The result of `create_journal_entry`.
+#[derive(Debug, Serialize, JsonSchema)]
+pub struct Created {
+    pub journal_entry: JournalEntry,
+}
+
+fn create_journal_entry(api: &Api, args: Args) -> Result<Created, ToolError> {
+    let mut body = Map::new();
+    put(&mut body, "date_on", &Some(&args.date_on));
+    put(&mut body, "name", &args.name);
+    put(&mut body, "content", &args.content);
+    let reply = api.send(
+        Method::Post,
+        "/journal_entries",
+        &[],
+        Some(&body.into()),
+        Replay::OnlyIfNotDelivered,
+    )?;
+    Ok(Created {
+        journal_entry: reply.field("journal_entry")?,
+    })
+}

@@ -1,0 +1,185 @@
+//! The tool registry: every tool's name, title, description, schemas, annotations and
+//! handler, in one place. The host lists these verbatim; it adds nothing of its own.
+
+mod create;
+pub mod habits;
+pub mod journal;
+pub mod notes;
+pub mod people;
+pub mod ping;
+pub mod tasks;
+
+use schemars::JsonSchema;
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+use serde_json::Value;
+
+use crate::api::Api;
+use crate::error::{Code, ToolError};
+use crate::lunatask::mcp::types::{self, ToolAnnotations};
+use crate::{CallContext, CallResult, ids, log, schema, validate};
+
+/// What a tool does to the user's data; decides its MCP annotations.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Effect {
+    /// Reads only.
+    Read,
+    /// Adds a record; a replay is de-duplicated by source/source_id.
+    Create,
+    /// Adds a record LunaTask cannot de-duplicate (journal, timeline, habit tracking).
+    Append,
+    /// Overwrites fields of a record: repeating it changes nothing more.
+    Update,
+    /// Removes a record.
+    Delete,
+}
+
+impl Effect {
+    fn annotations(self) -> ToolAnnotations {
+        let (read_only, destructive, idempotent) = match self {
+            Effect::Read => (true, false, true),
+            Effect::Create | Effect::Append => (false, false, false),
+            Effect::Update | Effect::Delete => (false, true, true),
+        };
+        ToolAnnotations {
+            read_only,
+            destructive,
+            idempotent,
+            // Every tool talks to LunaTask, an external service.
+            open_world: true,
+        }
+    }
+}
+
+type Handler = Box<dyn Fn(&Api, &str) -> Result<Value, ToolError>>;
+
+/// One tool: its description for `tools/list` and its handler for `tools/call`.
+pub struct Tool {
+    pub name: &'static str,
+    pub title: &'static str,
+    pub description: &'static str,
+    pub effect: Effect,
+    input_schema: fn() -> String,
+    output_schema: fn() -> String,
+    run: Handler,
+}
+
+impl Tool {
+    /// A tool whose arguments parse into `A` and whose result serializes from `O`; both
+    /// schemas are derived from those types.
+    pub fn new<A, O>(
+        name: &'static str,
+        title: &'static str,
+        description: &'static str,
+        effect: Effect,
+        run: fn(&Api, A) -> Result<O, ToolError>,
+    ) -> Self
+    where
+        A: DeserializeOwned + JsonSchema + 'static,
+        O: Serialize + JsonSchema + 'static,
+    {
+        Self {
+            name,
+            title,
+            description,
+            effect,
+            input_schema: schema::text_of::<A>,
+            output_schema: schema::text_of::<O>,
+            run: Box::new(move |api, arguments| {
+                let args: A = validate::parse_args(arguments)?;
+                let output = run(api, args)?;
+                serde_json::to_value(output)
+                    .map_err(|e| ToolError::internal(format!("could not encode the result: {e}")))
+            }),
+        }
+    }
+
+    fn describe(&self) -> types::Tool {
+        types::Tool {
+            name: self.name.to_string(),
+            title: self.title.to_string(),
+            description: self.description.to_string(),
+            input_schema: (self.input_schema)(),
+            output_schema: Some((self.output_schema)()),
+            annotations: self.effect.annotations(),
+        }
+    }
+}
+
+/// Every tool, in the order `tools/list` shows them.
+pub fn all() -> Vec<Tool> {
+    let mut tools = vec![ping::tool()];
+    tools.extend(tasks::tools());
+    tools.extend(notes::tools());
+    tools.extend(journal::tools());
+    tools.extend(people::tools());
+    tools.extend(habits::tools());
+    tools
+}
+
+pub fn list() -> Vec<types::Tool> {
+    all().iter().map(Tool::describe).collect()
+}
+
+/// Runs one tool call under a fresh correlation id.
+pub fn call(name: &str, arguments: &str, ctx: &CallContext) -> CallResult {
+    let correlation_id = ids::uuid_v4();
+    let api = Api::new(ctx, &correlation_id);
+    let outcome = match all().into_iter().find(|t| t.name == name) {
+        Some(tool) => (tool.run)(&api, arguments),
+        None => Err(ToolError::new(
+            Code::ValidationError,
+            format!("there is no tool named {name:?}; tools/list names them all"),
+        )),
+    };
+    if let Err(error) = &outcome {
+        log::info(
+            &correlation_id,
+            &format!("tool {name} failed: {:?} (HTTP {:?})", error.code, error.http_status),
+        );
+    }
+    result(outcome, &correlation_id)
+}
+
+/// Builds the MCP result: the structured value as text too, or the error as JSON text.
+pub fn result(outcome: Result<Value, ToolError>, correlation_id: &str) -> CallResult {
+    match outcome {
+        Ok(value) => {
+            let text = value.to_string();
+            CallResult {
+                text: text.clone(),
+                structured: Some(text),
+                is_error: false,
+                correlation_id: correlation_id.to_string(),
+            }
+        }
+        Err(error) => CallResult {
+            text: error.to_json(correlation_id).to_string(),
+            structured: None,
+            is_error: true,
+            correlation_id: correlation_id.to_string(),
+        },
+    }
+}
+
+/// Update tools must change something: an empty update is a mistake, not a no-op.
+pub fn require_some_field(fields: &[(&str, bool)]) -> Result<(), ToolError> {
+    if fields.iter().any(|(_, present)| *present) {
+        return Ok(());
+    }
+    let names: Vec<&str> = fields.iter().map(|(name, _)| *name).collect();
+    Err(ToolError::validation(
+        "",
+        format!(
+            "nothing to update: give at least one of {}",
+            names.join(", ")
+        ),
+    ))
+}
+
+/// Inserts `value` under `key` in a request body when it is set.
+pub fn put<T: Serialize>(body: &mut serde_json::Map<String, Value>, key: &str, value: &Option<T>) {
+    if let Some(value) = value {
+        body.insert(key.to_string(), serde_json::to_value(value).unwrap_or(Value::Null));
+    }
+}

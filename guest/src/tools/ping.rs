@@ -1,0 +1,39 @@
+//! `ping`: checks that LunaTask is reachable and accepts the token.
+
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+
+use super::{Effect, Tool};
+use crate::api::Api;
+use crate::error::ToolError;
+
+/// No arguments.
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Args {}
+
+/// LunaTask's answer to a ping.
+#[derive(Debug, Serialize, JsonSchema)]
+pub struct Pong {
+    /// Always true: a failed ping is an error result instead.
+    pub ok: bool,
+    /// What LunaTask answered, normally "pong".
+    pub message: String,
+}
+
+pub fn tool() -> Tool {
+    Tool::new(
+        "ping",
+        "Check the LunaTask connection",
+        "Checks that the LunaTask API is reachable and accepts the configured access token \
+         (GET /v1/ping). Returns {ok: true, message: \"pong\"}; a wrong or revoked token gives \
+         an authentication_error result. Use it to diagnose failures before retrying other tools.",
+        Effect::Read,
+        run,
+    )
+}
+
+fn run(api: &Api, _: Args) -> Result<Pong, ToolError> {
+    let message: String = api.get("/ping", &[], "message")?;
+    Ok(Pong { ok: true, message })
+}

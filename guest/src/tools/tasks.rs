@@ -1,0 +1,415 @@
+//! Task tools: create, update, delete, get and list (with filters LunaTask lacks).
+
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+use serde_json::Map;
+
+use super::create::{Outcome, SourceKey, create};
+use super::{Effect, Tool, put, require_some_field};
+use crate::api::{Api, Method, segment};
+use crate::entities::Task;
+use crate::error::{Code, ToolError};
+use crate::retry::Replay;
+use crate::validate::{
+    Date, Eisenhower, Id, Limit, Minutes, Motivation, Priority, SourceText, TaskStatus,
+    Timestamp, present, source_pair,
+};
+use crate::views::{self, Sort};
+
+pub fn tools() -> Vec<Tool> {
+    vec![
+        Tool::new(
+            "create_task",
+            "Create a task",
+            "Creates a task in an area. area_id is required (copy it from the LunaTask app: \
+             area settings → Copy area ID; the API cannot list areas). name and note are \
+             write-only: LunaTask encrypts them end to end, so no tool can read them back. \
+             note is Markdown. Dates are YYYY-MM-DD; completed_at is an ISO-8601 timestamp. \
+             Defaults: status later, priority 0, motivation unknown, eisenhower 0. \
+             Give source and source_id (together) to link the task to an external record: if an \
+             open task in the same area already has them, nothing is created and the result's \
+             outcome is \"duplicate\" with the existing task. Safe to retry: a retry never \
+             creates a second task.",
+            Effect::Create,
+            create_task,
+        ),
+        Tool::new(
+            "update_task",
+            "Update a task",
+            "Changes only the given fields of a task; at least one is required. Pass null for \
+             goal_id, scheduled_on, estimate or completed_at to clear it. name and note are \
+             write-only (end-to-end encrypted) and note replaces the whole note. Setting status \
+             completed completes the task.",
+            Effect::Update,
+            update_task,
+        ),
+        Tool::new(
+            "delete_task",
+            "Delete a task",
+            "Deletes a task by id. Deleting an already deleted task gives not_found.",
+            Effect::Delete,
+            delete_task,
+        ),
+        Tool::new(
+            "get_task",
+            "Get a task",
+            "Reads one task by id: status, priority, dates, area, goal and sources. Its name and \
+             note are end-to-end encrypted and never returned.",
+            Effect::Read,
+            get_task,
+        ),
+        Tool::new(
+            "list_tasks",
+            "List tasks",
+            "Lists tasks with filters: area_id, goal_id, status (one of later, next, started, \
+             waiting, completed, or \"open\" for every status but completed), min_priority \
+             (-2..2), scheduled_from/scheduled_to (inclusive dates), completed_since \
+             (timestamp), source/source_id. Filters combine with AND. Sorted by sort (default \
+             priority: highest first, then earliest scheduled, then id); limit defaults to 100 \
+             (max 1000); total says how many matched before the limit. Task names are \
+             encrypted and not returned.",
+            Effect::Read,
+            list_tasks,
+        ),
+    ]
+}
+
+/// Arguments of `create_task`.
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CreateArgs {
+    /// The area (list) the task belongs to. Required.
+    pub area_id: Id,
+    /// A goal within that area.
+    pub goal_id: Option<Id>,
+    /// The task's name. Write-only: encrypted end to end, never returned.
+    pub name: Option<String>,
+    /// A Markdown note. Write-only: encrypted end to end, never returned.
+    pub note: Option<String>,
+    /// Default later. "started" is shown as "In progress".
+    pub status: Option<TaskStatus>,
+    /// Default unknown.
+    pub motivation: Option<Motivation>,
+    /// 0 uncategorized (default), 1 urgent & important, 2 urgent & not important,
+    /// 3 important & not urgent, 4 neither.
+    pub eisenhower: Option<Eisenhower>,
+    /// Estimated duration in whole minutes.
+    pub estimate: Option<Minutes>,
+    /// -2 lowest, -1 low, 0 normal (default), 1 high, 2 highest.
+    pub priority: Option<Priority>,
+    /// The day it is scheduled for, YYYY-MM-DD.
+    pub scheduled_on: Option<Date>,
+    /// When it was completed, e.g. 2021-01-10T10:39:25Z.
+    pub completed_at: Option<Timestamp>,
+    /// Name of an external system; give with source_id.
+    pub source: Option<SourceText>,
+    /// The record's id in that system; give with source.
+    pub source_id: Option<SourceText>,
+}
+
+/// The result of `create_task`.
+#[derive(Debug, Serialize, JsonSchema)]
+pub struct TaskCreated {
+    /// "created", or "duplicate" when an open task in the area already had this source/source_id.
+    pub outcome: Outcome,
+    /// The new task, or the existing one for a duplicate (null if it could not be found).
+    pub task: Option<Task>,
+    /// The source/source_id the task carries (this server's own when none was given).
+    pub source: SourceKey,
+}
+
+fn create_task(api: &Api, args: CreateArgs) -> Result<TaskCreated, ToolError> {
+    let caller_key = source_pair(&args.source, &args.source_id)?;
+    let mut body = Map::new();
+    put(&mut body, "area_id", &Some(&args.area_id));
+    put(&mut body, "goal_id", &args.goal_id);
+    put(&mut body, "name", &args.name);
+    put(&mut body, "note", &args.note);
+    put(&mut body, "status", &args.status);
+    put(&mut body, "motivation", &args.motivation);
+    put(&mut body, "eisenhower", &args.eisenhower);
+    put(&mut body, "estimate", &args.estimate);
+    put(&mut body, "priority", &args.priority);
+    put(&mut body, "scheduled_on", &args.scheduled_on);
+    put(&mut body, "completed_at", &args.completed_at);
+    let area_id = args.area_id.to_string();
+    let created = create(api, "/tasks", "task", body, caller_key, |api, key| {
+        // The API de-duplicates against open tasks in the same area only.
+        Ok(find_by_source(api, key)?
+            .into_iter()
+            .find(|t| t.area_id.as_deref() == Some(area_id.as_str()) && !t.is_completed()))
+    })?;
+    Ok(TaskCreated {
+        outcome: created.outcome,
+        task: created.entity,
+        source: created.key,
+    })
+}
+
+fn find_by_source(api: &Api, key: &SourceKey) -> Result<Vec<Task>, ToolError> {
+    let tasks: Vec<Task> = api.get(
+        "/tasks",
+        &[("source", &key.source), ("source_id", &key.source_id)],
+        "tasks",
+    )?;
+    // Filter again: correct whether or not the API applied the query.
+    Ok(tasks
+        .into_iter()
+        .filter(|t| t.has_source(&key.source, &key.source_id))
+        .collect())
+}
+
+/// Arguments of `update_task`.
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct UpdateArgs {
+    /// The task to change.
+    pub task_id: Id,
+    /// Move the task to another area.
+    pub area_id: Option<Id>,
+    /// A goal; null removes the goal.
+    #[serde(default, deserialize_with = "present")]
+    pub goal_id: Option<Option<Id>>,
+    /// New name. Write-only (end-to-end encrypted).
+    pub name: Option<String>,
+    /// New Markdown note, replacing the old one. Write-only (end-to-end encrypted).
+    pub note: Option<String>,
+    pub status: Option<TaskStatus>,
+    pub motivation: Option<Motivation>,
+    /// 0..4, see create_task.
+    pub eisenhower: Option<Eisenhower>,
+    /// Whole minutes; null clears it.
+    #[serde(default, deserialize_with = "present")]
+    pub estimate: Option<Option<Minutes>>,
+    /// -2..2.
+    pub priority: Option<Priority>,
+    /// YYYY-MM-DD; null unschedules the task.
+    #[serde(default, deserialize_with = "present")]
+    pub scheduled_on: Option<Option<Date>>,
+    /// ISO-8601 timestamp; null clears it.
+    #[serde(default, deserialize_with = "present")]
+    pub completed_at: Option<Option<Timestamp>>,
+}
+
+/// A single task.
+#[derive(Debug, Serialize, JsonSchema)]
+pub struct TaskResult {
+    pub task: Task,
+}
+
+fn update_task(api: &Api, args: UpdateArgs) -> Result<TaskResult, ToolError> {
+    require_some_field(&[
+        ("area_id", args.area_id.is_some()),
+        ("goal_id", args.goal_id.is_some()),
+        ("name", args.name.is_some()),
+        ("note", args.note.is_some()),
+        ("status", args.status.is_some()),
+        ("motivation", args.motivation.is_some()),
+        ("eisenhower", args.eisenhower.is_some()),
+        ("estimate", args.estimate.is_some()),
+        ("priority", args.priority.is_some()),
+        ("scheduled_on", args.scheduled_on.is_some()),
+        ("completed_at", args.completed_at.is_some()),
+    ])?;
+    let mut body = Map::new();
+    put(&mut body, "area_id", &args.area_id);
+    put(&mut body, "goal_id", &args.goal_id);
+    put(&mut body, "name", &args.name);
+    put(&mut body, "note", &args.note);
+    put(&mut body, "status", &args.status);
+    put(&mut body, "motivation", &args.motivation);
+    put(&mut body, "eisenhower", &args.eisenhower);
+    put(&mut body, "estimate", &args.estimate);
+    put(&mut body, "priority", &args.priority);
+    put(&mut body, "scheduled_on", &args.scheduled_on);
+    put(&mut body, "completed_at", &args.completed_at);
+    let path = format!("/tasks/{}", segment(args.task_id.as_str()));
+    let reply = api
+        .send(Method::Put, &path, &[], Some(&body.into()), Replay::Safe)
+        .map_err(|e| not_found_names(e, "task", &args.task_id))?;
+    Ok(TaskResult {
+        task: reply.field("task")?,
+    })
+}
+
+/// Arguments naming one task.
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct TaskIdArgs {
+    /// The task's id.
+    pub task_id: Id,
+}
+
+/// The result of `delete_task`.
+#[derive(Debug, Serialize, JsonSchema)]
+pub struct TaskDeleted {
+    pub deleted: bool,
+    /// The deleted task (with deleted_at), when LunaTask returned it.
+    pub task: Option<Task>,
+}
+
+fn delete_task(api: &Api, args: TaskIdArgs) -> Result<TaskDeleted, ToolError> {
+    let path = format!("/tasks/{}", segment(args.task_id.as_str()));
+    let reply = api
+        .send(Method::Delete, &path, &[], None, Replay::Safe)
+        .map_err(|e| not_found_names(e, "task", &args.task_id))?;
+    let task = if reply.body.is_empty() {
+        None
+    } else {
+        Some(reply.field("task")?)
+    };
+    Ok(TaskDeleted {
+        deleted: true,
+        task,
+    })
+}
+
+pub fn get_task(api: &Api, args: TaskIdArgs) -> Result<TaskResult, ToolError> {
+    let path = format!("/tasks/{}", segment(args.task_id.as_str()));
+    let task = api
+        .get(&path, &[], "task")
+        .map_err(|e| not_found_names(e, "task", &args.task_id))?;
+    Ok(TaskResult { task })
+}
+
+/// Says which id was not found.
+pub fn not_found_names(mut error: ToolError, what: &str, id: &Id) -> ToolError {
+    if error.code == Code::NotFound {
+        error.message = format!("LunaTask has no {what} with id {id} (404): it may have been deleted; check the id.");
+    }
+    error
+}
+
+/// Task statuses, plus "open" for all but completed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, JsonSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum StatusFilter {
+    Open,
+    Later,
+    Next,
+    Started,
+    Waiting,
+    Completed,
+}
+
+/// Arguments of `list_tasks`. Every filter is optional.
+#[derive(Debug, Default, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ListArgs {
+    pub area_id: Option<Id>,
+    pub goal_id: Option<Id>,
+    /// A status, or "open" for every status but completed.
+    pub status: Option<StatusFilter>,
+    /// Only tasks with at least this priority (-2..2).
+    pub min_priority: Option<Priority>,
+    /// Only tasks scheduled on or after this date.
+    pub scheduled_from: Option<Date>,
+    /// Only tasks scheduled on or before this date.
+    pub scheduled_to: Option<Date>,
+    /// Only tasks completed at or after this time.
+    pub completed_since: Option<Timestamp>,
+    /// Only tasks linked to this external system (filtered by LunaTask).
+    pub source: Option<SourceText>,
+    /// Only tasks with this external id (filtered by LunaTask).
+    pub source_id: Option<SourceText>,
+    /// At most this many tasks (1..1000, default 100).
+    pub limit: Option<Limit>,
+    /// Default priority.
+    pub sort: Option<Sort>,
+}
+
+/// The result of `list_tasks`.
+#[derive(Debug, Serialize, JsonSchema)]
+pub struct TaskList {
+    pub tasks: Vec<Task>,
+    /// How many tasks are in `tasks`.
+    pub count: usize,
+    /// How many matched the filters before the limit.
+    pub total: usize,
+}
+
+fn list_tasks(api: &Api, args: ListArgs) -> Result<TaskList, ToolError> {
+    if let (Some(from), Some(to)) = (&args.scheduled_from, &args.scheduled_to)
+        && from > to
+    {
+        return Err(ToolError::validation(
+            "scheduled_to",
+            format!("scheduled_to ({to}) is before scheduled_from ({from})"),
+        ));
+    }
+    let mut query: Vec<(&str, &str)> = Vec::new();
+    if let Some(source) = &args.source {
+        query.push(("source", source.as_str()));
+    }
+    if let Some(source_id) = &args.source_id {
+        query.push(("source_id", source_id.as_str()));
+    }
+    let tasks: Vec<Task> = api.get("/tasks", &query, "tasks")?;
+    let mut matching: Vec<Task> = tasks.into_iter().filter(|t| matches(t, &args)).collect();
+    views::sort(&mut matching, args.sort.unwrap_or(Sort::Priority));
+    let total = matching.len();
+    matching.truncate(args.limit.map_or(100, |l| l.0 as usize));
+    Ok(TaskList {
+        count: matching.len(),
+        total,
+        tasks: matching,
+    })
+}
+
+/// Whether `task` passes every filter in `args`.
+pub fn matches(task: &Task, args: &ListArgs) -> bool {
+    let eq = |want: &Option<Id>, have: &Option<String>| match want {
+        Some(want) => have.as_deref() == Some(want.as_str()),
+        None => true,
+    };
+    let status_ok = match args.status {
+        None => true,
+        Some(StatusFilter::Open) => !task.is_completed(),
+        Some(status) => task.status.as_deref() == Some(status_name(status)),
+    };
+    let scheduled = task.scheduled_on.as_deref();
+    let from_ok = args
+        .scheduled_from
+        .as_ref()
+        .is_none_or(|from| scheduled.is_some_and(|s| s >= from.as_str()));
+    let to_ok = args
+        .scheduled_to
+        .as_ref()
+        .is_none_or(|to| scheduled.is_some_and(|s| s <= to.as_str()));
+    let completed_ok = args.completed_since.as_ref().is_none_or(|since| {
+        task.completed_at
+            .as_deref()
+            .and_then(|c| chrono::DateTime::parse_from_rfc3339(c).ok())
+            .is_some_and(|c| c.to_utc() >= since.utc())
+    });
+    let source_ok = match (&args.source, &args.source_id) {
+        (None, None) => true,
+        (s, id) => task.sources.iter().any(|src| {
+            s.as_ref().is_none_or(|s| src.source.as_deref() == Some(s.as_str()))
+                && id
+                    .as_ref()
+                    .is_none_or(|id| src.source_id.as_deref() == Some(id.as_str()))
+        }),
+    };
+    eq(&args.area_id, &task.area_id)
+        && eq(&args.goal_id, &task.goal_id)
+        && status_ok
+        && args
+            .min_priority
+            .is_none_or(|min| task.priority.unwrap_or(0) >= i64::from(min))
+        && from_ok
+        && to_ok
+        && completed_ok
+        && source_ok
+}
+
+fn status_name(status: StatusFilter) -> &'static str {
+    match status {
+        StatusFilter::Open => "open",
+        StatusFilter::Later => "later",
+        StatusFilter::Next => "next",
+        StatusFilter::Started => "started",
+        StatusFilter::Waiting => "waiting",
+        StatusFilter::Completed => "completed",
+    }
+}
