@@ -1,0 +1,53 @@
+//! Builds the guest component for `wasm32-wasip2` so that `cargo build` of the host is all a
+//! fresh clone needs. The nested cargo uses its own target directory: sharing ours would
+//! deadlock on cargo's build-directory lock.
+
+use std::env;
+use std::path::PathBuf;
+use std::process::Command;
+
+fn main() {
+    let manifest_dir = PathBuf::from(env::var("CARGO_MANIFEST_DIR").expect("set by cargo"));
+    let workspace = manifest_dir.parent().expect("host/ lives in the workspace");
+    let out_dir = PathBuf::from(env::var("OUT_DIR").expect("set by cargo"));
+    let target_dir = workspace.join("target").join("guest-build");
+
+    for path in ["guest/src", "guest/Cargo.toml", "wit", "Cargo.lock"] {
+        println!("cargo:rerun-if-changed={}", workspace.join(path).display());
+    }
+    println!("cargo:rerun-if-env-changed=LUNATASK_GUEST_WASM");
+
+    // A prebuilt component may be supplied instead (e.g. by packagers).
+    let wasm = match env::var_os("LUNATASK_GUEST_WASM") {
+        Some(path) => PathBuf::from(path),
+        None => build_guest(workspace, &target_dir),
+    };
+    let dest = out_dir.join("lunatask_mcp_guest.wasm");
+    std::fs::copy(&wasm, &dest)
+        .unwrap_or_else(|e| panic!("copying {} to {}: {e}", wasm.display(), dest.display()));
+}
+
+fn build_guest(workspace: &std::path::Path, target_dir: &std::path::Path) -> PathBuf {
+    let cargo = env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+    let status = Command::new(cargo)
+        .current_dir(workspace)
+        .args(["build", "--package", "lunatask-mcp-guest", "--target", "wasm32-wasip2"])
+        .args(["--profile", "guest", "--target-dir"])
+        .arg(target_dir)
+        // The outer build's flags and target are for the host, not for the guest.
+        .env_remove("CARGO_ENCODED_RUSTFLAGS")
+        .env_remove("RUSTFLAGS")
+        .env_remove("CARGO_BUILD_TARGET")
+        .env_remove("CARGO_TARGET_DIR")
+        .env_remove("CARGO_BUILD_RUSTFLAGS")
+        .env_remove("RUSTC_WORKSPACE_WRAPPER")
+        .status()
+        .expect("running cargo for the guest component");
+    if !status.success() {
+        panic!(
+            "building the guest component failed; is the target installed? \
+             Run `rustup target add wasm32-wasip2`."
+        );
+    }
+    target_dir.join("wasm32-wasip2/guest/lunatask_mcp_guest.wasm")
+}

@@ -1,0 +1,14 @@
+//! The host's only `bindgen!`: the `server` world from `wit/server.wit`.
+//!
+//! The world names just our own interfaces; the WASI imports the component also has are
+//! linked by hand from wasmtime-wasi and wasmtime-wasi-http (see `runtime.rs`).
+
+wasmtime::component::bindgen!({
+    path: "../wit",
+    world: "server",
+    exports: { default: async },
+});
+
+pub use exports::lunatask::mcp::resources::{Resource, ResourceContents, ResourceError, ResourceTemplate};
+pub use lunatask::mcp::host::LogLevel;
+pub use lunatask::mcp::types::{CallContext, CallResult, Tool};

@@ -1,0 +1,331 @@
+//! The egress gate: the only way out of the sandbox.
+//!
+//! Every request the guest makes through `wasi:http/outgoing-handler` comes here and goes
+//! through one pipeline: destination allow-list → rate limit → token → send (on a shared
+//! keep-alive pool, with the configured timeouts) → metrics. A refusal goes back to the
+//! guest as a wasi-http error code, never as a trap. The token is added here and nowhere
+//! else; any `Authorization` the guest tries to set is forbidden by the header filter.
+
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Poll};
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use http::header::{AUTHORIZATION, HeaderValue};
+use http::{HeaderName, Request, Response};
+use http_body::{Body, Frame};
+use http_body_util::BodyExt;
+use hyper_rustls::HttpsConnector;
+use hyper_util::client::legacy::Client;
+use hyper_util::client::legacy::connect::HttpConnector;
+use hyper_util::rt::TokioExecutor;
+use wasmtime_wasi_http::{
+    DEFAULT_FORBIDDEN_HEADERS, Error as HttpError, ForbiddenHeaderFilter, RequestOptions, WasiBody,
+    WasiHttpHooks,
+};
+
+use crate::config::{BaseUrl, Config};
+use crate::metrics::{Metrics, endpoint_label};
+use crate::ratelimit::RateLimiter;
+
+/// Sent by the guest on every attempt; logged and forwarded.
+const CORRELATION_HEADER: HeaderName = HeaderName::from_static("x-correlation-id");
+/// Sent by the guest to number its attempts; read for the retry metric, then removed.
+const ATTEMPT_HEADER: HeaderName = HeaderName::from_static("x-lunatask-mcp-attempt");
+
+/// How long an idle pooled connection to the API is kept: long enough to serve an agent's
+/// bursts of calls, short enough to let servers' own keep-alive limits win rarely.
+const POOL_IDLE_TIMEOUT: Duration = Duration::from_secs(60);
+
+type PooledClient = Client<HttpsConnector<HttpConnector>, WasiBody>;
+
+/// The gate's app-wide state, shared by every call.
+pub struct Egress {
+    base: BaseUrl,
+    base_path: String,
+    authorization: HeaderValue,
+    client: PooledClient,
+    limiter: RateLimiter,
+    metrics: Metrics,
+    read_timeout: Duration,
+    between_bytes_timeout: Duration,
+}
+
+impl Egress {
+    pub fn new(config: &Config, metrics: Metrics) -> anyhow::Result<Self> {
+        let mut authorization = HeaderValue::from_str(&config.token.bearer_header())
+            .map_err(|_| anyhow::anyhow!("the API token contains characters not allowed in an HTTP header"))?;
+        authorization.set_sensitive(true);
+        let base_path = url::Url::parse(&config.base_url.url)
+            .map(|u| u.path().trim_end_matches('/').to_string())
+            .unwrap_or_default();
+        Ok(Self {
+            base: config.base_url.clone(),
+            base_path,
+            authorization,
+            client: pooled_client(config)?,
+            limiter: RateLimiter::new(config.rate_limit_rpm, config.rate_limit_burst),
+            metrics,
+            read_timeout: config.read_timeout,
+            between_bytes_timeout: config.write_timeout,
+        })
+    }
+
+    /// The hooks for one call, which must be done by `deadline`.
+    pub fn hooks(self: &Arc<Self>, deadline: Instant) -> CallHooks {
+        CallHooks {
+            egress: Arc::clone(self),
+            deadline,
+        }
+    }
+
+    /// Whether `request` is for the configured API (scheme and authority).
+    fn allows(&self, request: &Request<WasiBody>) -> bool {
+        let uri = request.uri();
+        let scheme_ok = match uri.scheme_str() {
+            Some("https") => self.base.https,
+            Some("http") => !self.base.https,
+            _ => false,
+        };
+        let authority_ok = uri
+            .authority()
+            .is_some_and(|a| a.as_str().eq_ignore_ascii_case(&self.base.authority));
+        scheme_ok && authority_ok
+    }
+
+    async fn send(
+        &self,
+        mut request: Request<WasiBody>,
+        deadline: Instant,
+    ) -> Result<Response<WasiBody>, HttpError> {
+        let headers = request.headers_mut();
+        let correlation_id = header_text(headers.get(&CORRELATION_HEADER));
+        let attempt: u32 = header_text(headers.get(&ATTEMPT_HEADER)).parse().unwrap_or(1);
+        headers.remove(&ATTEMPT_HEADER);
+        headers.remove(AUTHORIZATION);
+
+        if !self.allows(&request) {
+            self.metrics.denied();
+            tracing::warn!(
+                correlation_id,
+                scheme = request.uri().scheme_str().unwrap_or(""),
+                authority = request.uri().authority().map(|a| a.as_str()).unwrap_or(""),
+                "egress denied: only the configured LunaTask API may be reached"
+            );
+            return Err(HttpError::HttpRequestDenied);
+        }
+
+        let waited = self
+            .limiter
+            .acquire(deadline)
+            .await
+            .map_err(|_| HttpError::ConnectionLimitReached)?;
+        if !waited.is_zero() {
+            self.metrics.rate_limit_wait();
+            tracing::debug!(correlation_id, waited_ms = waited.as_millis() as u64, "rate limit wait");
+        }
+
+        request
+            .headers_mut()
+            .insert(AUTHORIZATION, self.authorization.clone());
+        let method = request.method().as_str().to_string();
+        let endpoint = endpoint_label(&method, request.uri().path(), &self.base_path);
+        let first_byte = self
+            .read_timeout
+            .min(deadline.saturating_duration_since(Instant::now()));
+
+        let started = Instant::now();
+        let outcome = match tokio::time::timeout(first_byte, self.client.request(request)).await {
+            Ok(Ok(response)) => Ok(response),
+            Ok(Err(e)) => Err(client_error(&e)),
+            Err(_) => Err(HttpError::ConnectionReadTimeout),
+        };
+        let seconds = started.elapsed().as_secs_f64();
+        let status = outcome.as_ref().ok().map(|r| r.status().as_u16());
+        self.metrics.request(&endpoint, status, seconds, attempt > 1);
+        match &outcome {
+            Ok(_) => tracing::debug!(
+                correlation_id, endpoint, attempt, status, ms = seconds * 1000.0, "api request"
+            ),
+            Err(error) => tracing::info!(
+                correlation_id, endpoint, attempt, error = ?error, ms = seconds * 1000.0,
+                "api request failed"
+            ),
+        }
+        let response = outcome?;
+        let timeout = self.between_bytes_timeout;
+        Ok(response.map(|body| TimedBody::new(body, timeout).boxed_unsync()))
+    }
+}
+
+fn header_text(value: Option<&HeaderValue>) -> String {
+    value
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("")
+        .chars()
+        .take(64)
+        .collect()
+}
+
+fn pooled_client(config: &Config) -> anyhow::Result<PooledClient> {
+    let mut roots = rustls::RootCertStore::empty();
+    roots.extend(webpki_roots::TLS_SERVER_ROOTS.iter().cloned());
+    if let Some(path) = &config.ca_cert {
+        let pem = std::fs::read(path)
+            .map_err(|e| anyhow::anyhow!("LUNATASK_CA_CERT {}: {e}", path.display()))?;
+        let mut added = 0;
+        for cert in rustls_pemfile::certs(&mut pem.as_slice()) {
+            let cert =
+                cert.map_err(|e| anyhow::anyhow!("LUNATASK_CA_CERT {}: {e}", path.display()))?;
+            roots
+                .add(cert)
+                .map_err(|e| anyhow::anyhow!("LUNATASK_CA_CERT {}: {e}", path.display()))?;
+            added += 1;
+        }
+        if added == 0 {
+            anyhow::bail!("LUNATASK_CA_CERT {}: no PEM certificates found", path.display());
+        }
+    }
+    let tls = rustls::ClientConfig::builder_with_provider(Arc::new(
+        rustls::crypto::ring::default_provider(),
+    ))
+    .with_safe_default_protocol_versions()?
+    .with_root_certificates(roots)
+    .with_no_client_auth();
+    let mut http = HttpConnector::new();
+    http.enforce_http(false);
+    http.set_nodelay(true);
+    http.set_connect_timeout(Some(config.connect_timeout));
+    let https = hyper_rustls::HttpsConnectorBuilder::new()
+        .with_tls_config(tls)
+        .https_or_http()
+        .enable_http1()
+        .wrap_connector(http);
+    Ok(Client::builder(TokioExecutor::new())
+        .pool_idle_timeout(POOL_IDLE_TIMEOUT)
+        .build(https))
+}
+
+/// Maps a client failure to the wasi-http code the guest classifies: connect-phase errors
+/// mean the request was never delivered; anything later is ambiguous.
+fn client_error(error: &hyper_util::client::legacy::Error) -> HttpError {
+    let io = find_io_error(error);
+    if error.is_connect() {
+        if let Some(io) = io {
+            if let Some(tls) = io.get_ref().and_then(|e| e.downcast_ref::<rustls::Error>()) {
+                return match tls {
+                    rustls::Error::InvalidCertificate(_) => HttpError::TlsCertificateError,
+                    _ => HttpError::TlsProtocolError,
+                };
+            }
+            return match io.kind() {
+                std::io::ErrorKind::TimedOut => HttpError::ConnectionTimeout,
+                std::io::ErrorKind::ConnectionRefused => HttpError::ConnectionRefused,
+                _ => HttpError::DestinationUnavailable,
+            };
+        }
+        return HttpError::DestinationUnavailable;
+    }
+    HttpError::ConnectionTerminated
+}
+
+fn find_io_error<'a>(error: &'a (dyn std::error::Error + 'static)) -> Option<&'a std::io::Error> {
+    let mut source: Option<&(dyn std::error::Error + 'static)> = Some(error);
+    while let Some(e) = source {
+        if let Some(io) = e.downcast_ref::<std::io::Error>() {
+            return Some(io);
+        }
+        source = e.source();
+    }
+    None
+}
+
+/// The per-call view of the gate that wasmtime-wasi-http calls into.
+pub struct CallHooks {
+    egress: Arc<Egress>,
+    deadline: Instant,
+}
+
+impl WasiHttpHooks for CallHooks {
+    fn forbidden_header_filter(&mut self) -> ForbiddenHeaderFilter {
+        Arc::new(|name| *name == AUTHORIZATION || DEFAULT_FORBIDDEN_HEADERS.contains(name))
+    }
+
+    fn send_request(
+        &mut self,
+        request: Request<WasiBody>,
+        _options: Option<RequestOptions>,
+        _fut: Box<dyn Future<Output = Result<(), HttpError>> + Send>,
+    ) -> Box<
+        dyn Future<
+                Output = Result<
+                    (
+                        Response<WasiBody>,
+                        Box<dyn Future<Output = Result<(), HttpError>> + Send>,
+                    ),
+                    HttpError,
+                >,
+            > + Send,
+    > {
+        // The guest's own timeout options are ignored: the host's configuration decides.
+        let egress = Arc::clone(&self.egress);
+        let deadline = self.deadline;
+        Box::new(async move {
+            let response = egress.send(request, deadline).await?;
+            // The pooled client drives its connections itself; nothing more to await.
+            let io: Box<dyn Future<Output = Result<(), HttpError>> + Send> =
+                Box::new(async { Ok(()) });
+            Ok((response, io))
+        })
+    }
+}
+
+/// A response body that fails when no bytes arrive for `timeout`.
+struct TimedBody {
+    inner: hyper::body::Incoming,
+    timeout: Duration,
+    sleep: Pin<Box<tokio::time::Sleep>>,
+}
+
+impl TimedBody {
+    fn new(inner: hyper::body::Incoming, timeout: Duration) -> Self {
+        Self {
+            inner,
+            timeout,
+            sleep: Box::pin(tokio::time::sleep(timeout)),
+        }
+    }
+}
+
+impl Body for TimedBody {
+    type Data = Bytes;
+    type Error = HttpError;
+
+    fn poll_frame(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, HttpError>>> {
+        match Pin::new(&mut self.inner).poll_frame(cx) {
+            Poll::Ready(Some(Ok(frame))) => {
+                let next = tokio::time::Instant::now() + self.timeout;
+                self.sleep.as_mut().reset(next);
+                Poll::Ready(Some(Ok(frame)))
+            }
+            Poll::Ready(Some(Err(e))) => Poll::Ready(Some(Err(HttpError::from(e)))),
+            Poll::Ready(None) => Poll::Ready(None),
+            Poll::Pending => match self.sleep.as_mut().poll(cx) {
+                Poll::Ready(()) => Poll::Ready(Some(Err(HttpError::HttpResponseTimeout))),
+                Poll::Pending => Poll::Pending,
+            },
+        }
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.inner.is_end_stream()
+    }
+
+    fn size_hint(&self) -> http_body::SizeHint {
+        self.inner.size_hint()
+    }
+}

@@ -1,0 +1,246 @@
+//! The MCP bridge: one rmcp `ServerHandler` that forwards tools and resources to the
+//! component. Transports (stdio, Streamable HTTP) are thin entry points around it.
+
+use std::borrow::Cow;
+use std::sync::Arc;
+
+use rmcp::model::{
+    CallToolRequestParams, CallToolResponse, CallToolResult, ContentBlock, Implementation,
+    ListResourceTemplatesResult, ListResourcesResult, ListToolsResult, MetaObject,
+    PaginatedRequestParams, ReadResourceRequestParams, ReadResourceResponse, ReadResourceResult,
+    Resource, ResourceContents, ResourceTemplate, ServerCapabilities, ServerConfig, Tool,
+    ToolAnnotations,
+};
+use rmcp::service::RequestContext;
+use rmcp::{ErrorData as McpError, RoleServer, ServerHandler};
+use serde_json::{Map, Value, json};
+
+use crate::bindings;
+use crate::runtime::{Runtime, SandboxError};
+
+const INSTRUCTIONS: &str = "Tools for the user's LunaTask account: tasks, notes, journal, people \
+and habits. LunaTask encrypts names, notes and content end to end: you can write them but never \
+read them back. Ids of areas, goals, notebooks and habits come from the LunaTask app. Failed calls \
+return a JSON error with a stable code (validation_error, authentication_error, not_found, \
+rate_limited, timeout, network_error, ...) and a correlation_id.";
+
+/// What `tools/list` and `resources/*` answer: read from the component once at start-up,
+/// since the component's lists are fixed at build time.
+pub struct Catalog {
+    pub tools: Vec<Tool>,
+    pub resources: Vec<Resource>,
+    pub templates: Vec<ResourceTemplate>,
+}
+
+impl Catalog {
+    pub async fn load(runtime: &Runtime) -> anyhow::Result<Self> {
+        let tools = runtime
+            .list_tools()
+            .await?
+            .into_iter()
+            .map(to_mcp_tool)
+            .collect::<anyhow::Result<_>>()?;
+        let resources = runtime
+            .list_resources()
+            .await?
+            .into_iter()
+            .map(|r| {
+                Resource::new(r.uri, r.name)
+                    .with_title(r.title)
+                    .with_description(r.description)
+                    .with_mime_type(r.mime_type)
+            })
+            .collect();
+        let templates = runtime
+            .list_resource_templates()
+            .await?
+            .into_iter()
+            .map(|t| {
+                ResourceTemplate::new(t.uri_template, t.name)
+                    .with_title(t.title)
+                    .with_description(t.description)
+                    .with_mime_type(t.mime_type)
+            })
+            .collect();
+        Ok(Self {
+            tools,
+            resources,
+            templates,
+        })
+    }
+}
+
+fn json_object(text: &str, what: &str) -> anyhow::Result<Arc<Map<String, Value>>> {
+    match serde_json::from_str(text)? {
+        Value::Object(map) => Ok(Arc::new(map)),
+        _ => anyhow::bail!("the component's {what} is not a JSON object"),
+    }
+}
+
+fn to_mcp_tool(tool: bindings::Tool) -> anyhow::Result<Tool> {
+    let input = json_object(&tool.input_schema, "input schema")?;
+    let a = tool.annotations;
+    let annotations = ToolAnnotations::new()
+        .read_only(a.read_only)
+        .destructive(a.destructive)
+        .idempotent(a.idempotent)
+        .open_world(a.open_world);
+    let mut out = Tool::new(Cow::Owned(tool.name), Cow::Owned(tool.description), input)
+        .with_title(tool.title)
+        .with_annotations(annotations);
+    if let Some(output) = &tool.output_schema {
+        out = out.with_raw_output_schema(json_object(output, "output schema")?);
+    }
+    Ok(out)
+}
+
+/// The MCP server: cheap to clone, one per session.
+#[derive(Clone)]
+pub struct LunaTaskServer {
+    runtime: Arc<Runtime>,
+    catalog: Arc<Catalog>,
+}
+
+impl LunaTaskServer {
+    pub fn new(runtime: Arc<Runtime>, catalog: Arc<Catalog>) -> Self {
+        Self { runtime, catalog }
+    }
+
+    /// Runs a tool and shapes its result for MCP.
+    pub async fn call(&self, name: &str, arguments: Option<&Map<String, Value>>) -> CallToolResult {
+        let arguments = arguments.map_or_else(|| "{}".to_string(), |a| Value::Object(a.clone()).to_string());
+        match self.runtime.call_tool(name, &arguments).await {
+            Ok(result) => to_mcp_result(result),
+            Err(error) => sandbox_failure(name, &error),
+        }
+    }
+}
+
+fn correlation_meta(correlation_id: &str) -> MetaObject {
+    let mut meta = Map::new();
+    meta.insert("correlationId".into(), correlation_id.into());
+    MetaObject(meta)
+}
+
+fn to_mcp_result(result: bindings::CallResult) -> CallToolResult {
+    let meta = Some(correlation_meta(&result.correlation_id));
+    let mut out = if result.is_error {
+        CallToolResult::error(vec![ContentBlock::text(result.text)])
+    } else {
+        CallToolResult::success(vec![ContentBlock::text(result.text)])
+    };
+    out.structured_content = result
+        .structured
+        .and_then(|s| serde_json::from_str::<Value>(&s).ok());
+    out.with_meta(meta)
+}
+
+/// A call the sandbox stopped (trap, memory, deadline): an `internal_error` result; the
+/// server itself carries on.
+fn sandbox_failure(name: &str, error: &SandboxError) -> CallToolResult {
+    tracing::warn!(tool = name, error = %error, "tool call failed in the sandbox");
+    let message = match error {
+        SandboxError::Deadline(_) => format!("{error}; try again, or raise LUNATASK_CALL_TIMEOUT"),
+        _ => error.to_string(),
+    };
+    let body = json!({ "error": {
+        "code": "internal_error",
+        "message": message,
+        "retryable": matches!(error, SandboxError::Deadline(_) | SandboxError::ShuttingDown),
+    }});
+    CallToolResult::error(vec![ContentBlock::text(body.to_string())])
+}
+
+fn internal(error: impl std::fmt::Display) -> McpError {
+    McpError::internal_error(error.to_string(), None)
+}
+
+impl ServerHandler for LunaTaskServer {
+    fn get_info(&self) -> ServerConfig {
+        ServerConfig::new(
+            ServerCapabilities::builder()
+                .enable_tools()
+                .enable_resources()
+                .build(),
+        )
+        .with_server_info(Implementation::new("lunatask-mcp", env!("CARGO_PKG_VERSION")))
+        .with_instructions(INSTRUCTIONS)
+    }
+
+    async fn list_tools(
+        &self,
+        _request: Option<PaginatedRequestParams>,
+        _context: RequestContext<RoleServer>,
+    ) -> Result<ListToolsResult, McpError> {
+        Ok(ListToolsResult::with_all_items(self.catalog.tools.clone()))
+    }
+
+    async fn call_tool(
+        &self,
+        request: CallToolRequestParams,
+        _context: RequestContext<RoleServer>,
+    ) -> Result<CallToolResponse, McpError> {
+        if !self.catalog.tools.iter().any(|t| t.name == request.name) {
+            return Err(McpError::invalid_params(
+                format!("unknown tool {:?}; tools/list names them all", request.name),
+                None,
+            ));
+        }
+        Ok(self
+            .call(&request.name, request.arguments.as_ref())
+            .await
+            .into())
+    }
+
+    async fn list_resources(
+        &self,
+        _request: Option<PaginatedRequestParams>,
+        _context: RequestContext<RoleServer>,
+    ) -> Result<ListResourcesResult, McpError> {
+        Ok(ListResourcesResult::with_all_items(self.catalog.resources.clone()))
+    }
+
+    async fn list_resource_templates(
+        &self,
+        _request: Option<PaginatedRequestParams>,
+        _context: RequestContext<RoleServer>,
+    ) -> Result<ListResourceTemplatesResult, McpError> {
+        Ok(ListResourceTemplatesResult::with_all_items(
+            self.catalog.templates.clone(),
+        ))
+    }
+
+    async fn read_resource(
+        &self,
+        request: ReadResourceRequestParams,
+        _context: RequestContext<RoleServer>,
+    ) -> Result<ReadResourceResponse, McpError> {
+        let uri = request.uri;
+        match self.runtime.read_resource(&uri).await.map_err(internal)? {
+            Ok(contents) => Ok(ReadResourceResult::new(vec![ResourceContents::TextResourceContents {
+                uri: contents.uri,
+                mime_type: Some(contents.mime_type),
+                text: contents.text,
+                meta: None,
+            }])
+            .into()),
+            Err(bindings::ResourceError::NotFound(message)) => Err(McpError::resource_not_found(
+                message,
+                Some(json!({ "uri": uri })),
+            )),
+            Err(bindings::ResourceError::Failed(result)) => {
+                let error: Value = serde_json::from_str(&result.text).unwrap_or(Value::Null);
+                let code = error["error"]["code"].as_str().unwrap_or("");
+                let message = error["error"]["message"]
+                    .as_str()
+                    .unwrap_or("reading the resource failed")
+                    .to_string();
+                if code == "not_found" {
+                    Err(McpError::resource_not_found(message, Some(error)))
+                } else {
+                    Err(McpError::internal_error(message, Some(error)))
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,435 @@
+//! The sandbox: compiles the guest component once, and runs every call in a fresh instance
+//! with no environment, arguments, files or sockets, a memory cap, and a deadline enforced
+//! by epoch interruption. Calls run concurrently, each in its own store.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use sha2::{Digest, Sha256};
+use tokio::sync::Semaphore;
+use wasmtime::component::{Component, HasSelf, Linker, ResourceTable};
+use wasmtime::{Engine, InstanceAllocationStrategy, PoolingAllocationConfig, Store, StoreLimits, StoreLimitsBuilder, UpdateDeadline};
+use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
+use wasmtime_wasi_http::{WasiHttpCtx, WasiHttpCtxView, WasiHttpView};
+
+use crate::bindings::{self, CallContext, CallResult, LogLevel, Server, ServerPre};
+use crate::config::Config;
+use crate::egress::{CallHooks, Egress};
+use crate::metrics::Metrics;
+
+/// The guest component, built by `build.rs`.
+pub const GUEST_WASM: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/lunatask_mcp_guest.wasm"));
+
+/// How often the epoch advances; a busy guest yields to the async runtime this often and
+/// its deadline is checked at this granularity.
+const EPOCH_TICK: Duration = Duration::from_millis(10);
+
+/// Grace beyond a call's deadline before the host gives up on it: the guest watches the
+/// same deadline and normally answers first with a precise error.
+const DEADLINE_GRACE: Duration = Duration::from_secs(2);
+
+/// Why a call produced no result from the guest.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum SandboxError {
+    #[error("the call exceeded its deadline of {0:?} and was stopped")]
+    Deadline(Duration),
+    #[error("the tool's sandbox stopped: {0}")]
+    Trap(String),
+    #[error("the sandbox could not be started: {0}")]
+    Instantiate(String),
+    #[error("the server is shutting down")]
+    ShuttingDown,
+}
+
+/// Per-call store state: WASI with nothing granted, wasi-http through the egress gate.
+pub struct CallState {
+    wasi: WasiCtx,
+    http: WasiHttpCtx,
+    table: ResourceTable,
+    hooks: CallHooks,
+    limits: StoreLimits,
+    metrics: Metrics,
+}
+
+impl WasiView for CallState {
+    fn ctx(&mut self) -> WasiCtxView<'_> {
+        WasiCtxView {
+            ctx: &mut self.wasi,
+            table: &mut self.table,
+        }
+    }
+}
+
+impl WasiHttpView for CallState {
+    fn http(&mut self) -> WasiHttpCtxView<'_> {
+        WasiHttpCtxView {
+            ctx: &mut self.http,
+            table: &mut self.table,
+            hooks: &mut self.hooks,
+        }
+    }
+}
+
+impl bindings::lunatask::mcp::types::Host for CallState {}
+
+impl bindings::lunatask::mcp::host::Host for CallState {
+    fn log(&mut self, level: LogLevel, correlation_id: String, message: String) {
+        let message: String = message.chars().take(2000).collect();
+        match level {
+            LogLevel::Trace => tracing::trace!(target: "guest", correlation_id, "{message}"),
+            LogLevel::Debug => tracing::debug!(target: "guest", correlation_id, "{message}"),
+            LogLevel::Info => tracing::info!(target: "guest", correlation_id, "{message}"),
+            LogLevel::Warn => tracing::warn!(target: "guest", correlation_id, "{message}"),
+            LogLevel::Error => tracing::error!(target: "guest", correlation_id, "{message}"),
+        }
+    }
+
+    fn metrics(&mut self) -> String {
+        self.metrics.json().to_string()
+    }
+}
+
+/// The compiled component and everything a call needs.
+pub struct Runtime {
+    engine: Engine,
+    pre: ServerPre<CallState>,
+    egress: Arc<Egress>,
+    metrics: Metrics,
+    permits: Arc<Semaphore>,
+    settings: Settings,
+}
+
+/// What each call's context and limits are built from.
+#[derive(Debug, Clone)]
+struct Settings {
+    base_url: String,
+    call_timeout: Duration,
+    max_retries: u32,
+    retry_base_delay: Duration,
+    retry_max_delay: Duration,
+    utc_offset_minutes: i32,
+    memory_limit_bytes: usize,
+}
+
+impl Runtime {
+    pub fn new(config: &Config, metrics: Metrics) -> anyhow::Result<Self> {
+        Self::with_component(config, metrics, GUEST_WASM)
+    }
+
+    /// Loads `wasm` (for tests of the sandbox with other components, see `--component`).
+    pub fn with_component(config: &Config, metrics: Metrics, wasm: &[u8]) -> anyhow::Result<Self> {
+        let slots = config.max_concurrent_calls;
+        let engine = engine(config.memory_limit_bytes, slots)?;
+        let component = load_component(&engine, wasm, config.cache_dir.as_deref())?;
+        let mut linker = Linker::<CallState>::new(&engine);
+        wasmtime_wasi::p2::add_to_linker_async(&mut linker)?;
+        wasmtime_wasi_http::p2::add_only_http_to_linker_async(&mut linker)?;
+        Server::add_to_linker::<CallState, HasSelf<CallState>>(&mut linker, |s| s)?;
+        let pre = ServerPre::new(linker.instantiate_pre(&component)?)?;
+        spawn_epoch_ticker(engine.weak());
+        let egress = Arc::new(Egress::new(config, metrics.clone())?);
+        Ok(Self {
+            engine,
+            pre,
+            egress,
+            metrics,
+            permits: Arc::new(Semaphore::new(slots as usize)),
+            settings: Settings {
+                base_url: config.base_url.url.clone(),
+                call_timeout: config.call_timeout,
+                max_retries: config.max_retries,
+                retry_base_delay: config.retry_base_delay,
+                retry_max_delay: config.retry_max_delay,
+                utc_offset_minutes: config.utc_offset_minutes,
+                memory_limit_bytes: config.memory_limit_bytes,
+            },
+        })
+    }
+
+    pub fn metrics(&self) -> &Metrics {
+        &self.metrics
+    }
+
+    /// Stops new calls from starting (graceful shutdown); running ones finish.
+    pub fn close(&self) {
+        self.permits.close();
+    }
+
+    /// Waits until no call is running, or `timeout` passes.
+    pub async fn drain(&self, slots: u32, timeout: Duration) -> bool {
+        let all = self.permits.acquire_many(slots);
+        tokio::time::timeout(timeout, all).await.is_ok()
+    }
+
+    /// Runs `f` against a fresh instance, under the call deadline and limits.
+    async fn with_instance<R>(
+        &self,
+        f: impl AsyncFnOnce(&mut Store<CallState>, &Server, CallContext) -> wasmtime::Result<R>,
+    ) -> Result<R, SandboxError> {
+        let _permit = self
+            .permits
+            .acquire()
+            .await
+            .map_err(|_| SandboxError::ShuttingDown)?;
+        let timeout = self.settings.call_timeout;
+        let deadline = Instant::now() + timeout;
+        let mut store = self.store(deadline);
+        let work = async {
+            let server = self
+                .pre
+                .instantiate_async(&mut store)
+                .await
+                .map_err(|e| SandboxError::Instantiate(format!("{e:#}")))?;
+            let ctx = self.context(deadline);
+            f(&mut store, &server, ctx).await.map_err(|e| trap_error(e, timeout))
+        };
+        match tokio::time::timeout(timeout + DEADLINE_GRACE, work).await {
+            Ok(result) => result,
+            Err(_) => Err(SandboxError::Deadline(timeout)),
+        }
+    }
+
+    fn store(&self, deadline: Instant) -> Store<CallState> {
+        let state = CallState {
+            // Nothing granted: no environment, arguments, preopens, sockets or stdio.
+            wasi: WasiCtx::builder().build(),
+            http: WasiHttpCtx::new(),
+            table: ResourceTable::new(),
+            hooks: self.egress.hooks(deadline),
+            limits: StoreLimitsBuilder::new()
+                .memory_size(self.settings.memory_limit_bytes)
+                .instances(16)
+                .tables(16)
+                .memories(4)
+                .build(),
+            metrics: self.metrics.clone(),
+        };
+        let mut store = Store::new(&self.engine, state);
+        store.limiter(|s| &mut s.limits);
+        store.set_epoch_deadline(1);
+        store.epoch_deadline_callback(move |_| {
+            if Instant::now() >= deadline {
+                Ok(UpdateDeadline::Interrupt)
+            } else {
+                Ok(UpdateDeadline::Yield(1))
+            }
+        });
+        store
+    }
+
+    fn context(&self, deadline: Instant) -> CallContext {
+        let s = &self.settings;
+        CallContext {
+            base_url: s.base_url.clone(),
+            deadline_ms: deadline.saturating_duration_since(Instant::now()).as_millis() as u64,
+            max_retries: s.max_retries,
+            retry_base_delay_ms: s.retry_base_delay.as_millis() as u64,
+            retry_max_delay_ms: s.retry_max_delay.as_millis() as u64,
+            utc_offset_minutes: s.utc_offset_minutes,
+        }
+    }
+
+    pub async fn list_tools(&self) -> Result<Vec<bindings::Tool>, SandboxError> {
+        self.with_instance(async |store, server, _| {
+            server.lunatask_mcp_tools().call_list_tools(store).await
+        })
+        .await
+    }
+
+    pub async fn call_tool(&self, name: &str, arguments: &str) -> Result<CallResult, SandboxError> {
+        let result = self
+            .with_instance(async |store, server, ctx| {
+                server
+                    .lunatask_mcp_tools()
+                    .call_call_tool(store, name, arguments, &ctx)
+                    .await
+            })
+            .await;
+        self.metrics
+            .tool_call(name, matches!(&result, Ok(r) if !r.is_error));
+        result
+    }
+
+    pub async fn list_resources(&self) -> Result<Vec<bindings::Resource>, SandboxError> {
+        self.with_instance(async |store, server, _| {
+            server.lunatask_mcp_resources().call_list_resources(store).await
+        })
+        .await
+    }
+
+    pub async fn list_resource_templates(
+        &self,
+    ) -> Result<Vec<bindings::ResourceTemplate>, SandboxError> {
+        self.with_instance(async |store, server, _| {
+            server
+                .lunatask_mcp_resources()
+                .call_list_resource_templates(store)
+                .await
+        })
+        .await
+    }
+
+    pub async fn read_resource(
+        &self,
+        uri: &str,
+    ) -> Result<Result<bindings::ResourceContents, bindings::ResourceError>, SandboxError> {
+        self.with_instance(async |store, server, ctx| {
+            server
+                .lunatask_mcp_resources()
+                .call_read_resource(store, uri, &ctx)
+                .await
+        })
+        .await
+    }
+}
+
+fn trap_error(error: wasmtime::Error, timeout: Duration) -> SandboxError {
+    if let Some(trap) = error.downcast_ref::<wasmtime::Trap>()
+        && *trap == wasmtime::Trap::Interrupt
+    {
+        return SandboxError::Deadline(timeout);
+    }
+    SandboxError::Trap(format!("{error:#}"))
+}
+
+fn engine(memory_limit_bytes: usize, slots: u32) -> anyhow::Result<Engine> {
+    let mut config = wasmtime::Config::new();
+    config.epoch_interruption(true);
+    config.wasm_component_model(true);
+    // A pooling allocator makes instantiation per call a matter of microseconds. Each
+    // component instance holds a few core instances (the guest plus adapter shims).
+    let mut pool = PoolingAllocationConfig::default();
+    let instances = slots + 2; // calls, plus listing at start-up and headroom
+    pool.total_component_instances(instances);
+    pool.total_core_instances(instances * 8);
+    pool.total_memories(instances * 2);
+    pool.total_tables(instances * 4);
+    pool.max_memory_size(memory_limit_bytes);
+    pool.max_memories_per_component(4);
+    pool.max_core_instances_per_component(16);
+    pool.max_tables_per_component(8);
+    config.allocation_strategy(InstanceAllocationStrategy::Pooling(pool));
+    Ok(Engine::new(&config)?)
+}
+
+/// Advances the engine's epoch every tick while the engine lives.
+fn spawn_epoch_ticker(engine: wasmtime::EngineWeak) {
+    std::thread::Builder::new()
+        .name("epoch-ticker".into())
+        .spawn(move || {
+            while let Some(engine) = engine.upgrade() {
+                engine.increment_epoch();
+                drop(engine);
+                std::thread::sleep(EPOCH_TICK);
+            }
+        })
+        .expect("spawning the epoch thread");
+}
+
+/// Compiles `wasm`, or loads the native code cached by an earlier start. The cache key
+/// covers the component bytes and the engine's compatibility hash (wasmtime version and
+/// compilation settings), so any change recompiles.
+fn load_component(engine: &Engine, wasm: &[u8], cache_dir: Option<&Path>) -> anyhow::Result<Component> {
+    let Some(dir) = cache_dir.map(Path::to_path_buf).or_else(default_cache_dir) else {
+        return Ok(Component::new(engine, wasm)?);
+    };
+    let mut hasher = Sha256::new();
+    hasher.update(wasm);
+    std::hash::Hash::hash(&engine.precompile_compatibility_hash(), &mut HashToDigest(&mut hasher));
+    let key = hex::encode(&hasher.finalize()[..16]);
+    let path = dir.join(format!("guest-{key}.cwasm"));
+    if let Some(component) = deserialize_cached(engine, &path) {
+        tracing::debug!(path = %path.display(), "loaded the cached component");
+        return Ok(component);
+    }
+    let started = Instant::now();
+    let component = Component::new(engine, wasm)?;
+    tracing::debug!(ms = started.elapsed().as_millis() as u64, "compiled the component");
+    if let Err(e) = store_cached(&component, &dir, &path) {
+        tracing::debug!(error = %e, "could not cache the compiled component");
+    }
+    Ok(component)
+}
+
+struct HashToDigest<'a>(&'a mut Sha256);
+
+impl std::hash::Hasher for HashToDigest<'_> {
+    fn finish(&self) -> u64 {
+        0
+    }
+    fn write(&mut self, bytes: &[u8]) {
+        self.0.update(bytes);
+    }
+}
+
+#[allow(unsafe_code, reason = "deserializing native code we compiled and wrote ourselves")]
+fn deserialize_cached(engine: &Engine, path: &Path) -> Option<Component> {
+    if !cache_file_is_private(path) {
+        return None;
+    }
+    // SAFETY: the file is ours (created by `store_cached` in a directory only this user
+    // can write, checked above) and wasmtime verifies the header against this engine.
+    unsafe { Component::deserialize_file(engine, path) }.ok()
+}
+
+#[cfg(unix)]
+fn cache_file_is_private(path: &Path) -> bool {
+    use std::os::unix::fs::{MetadataExt, PermissionsExt};
+    let (Ok(file), Some(dir)) = (std::fs::metadata(path), path.parent()) else {
+        return false;
+    };
+    let Ok(dir) = std::fs::metadata(dir) else {
+        return false;
+    };
+    // SAFETY-free check: same owner as us, nobody else may write the file or its folder.
+    let uid = unsafe_free_uid();
+    file.uid() == uid
+        && dir.uid() == uid
+        && file.permissions().mode() & 0o022 == 0
+        && dir.permissions().mode() & 0o022 == 0
+}
+
+#[cfg(not(unix))]
+fn cache_file_is_private(_: &Path) -> bool {
+    true
+}
+
+/// The current user's id, read from a file we just created (no libc call needed).
+#[cfg(unix)]
+fn unsafe_free_uid() -> u32 {
+    use std::os::unix::fs::MetadataExt;
+    std::fs::metadata("/proc/self").map(|m| m.uid()).unwrap_or(u32::MAX)
+}
+
+fn store_cached(component: &Component, dir: &Path, path: &Path) -> anyhow::Result<()> {
+    create_private_dir(dir)?;
+    let bytes = component.serialize()?;
+    let tmp = dir.join(format!(".tmp-{}", std::process::id()));
+    std::fs::write(&tmp, bytes)?;
+    std::fs::rename(&tmp, path)?;
+    Ok(())
+}
+
+#[cfg(unix)]
+fn create_private_dir(dir: &Path) -> std::io::Result<()> {
+    use std::os::unix::fs::DirBuilderExt;
+    std::fs::DirBuilder::new()
+        .recursive(true)
+        .mode(0o700)
+        .create(dir)
+}
+
+#[cfg(not(unix))]
+fn create_private_dir(dir: &Path) -> std::io::Result<()> {
+    std::fs::create_dir_all(dir)
+}
+
+fn default_cache_dir() -> Option<PathBuf> {
+    let base = std::env::var_os("XDG_CACHE_HOME")
+        .map(PathBuf::from)
+        .filter(|p| p.is_absolute())
+        .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cache")))?;
+    Some(base.join("lunatask-mcp"))
+}

@@ -1,0 +1,74 @@
+//! The LunaTask access token: redacted in `Debug`, zeroized on drop, and read only where
+//! the egress gate builds the `Authorization` header.
+
+use std::path::Path;
+
+use secrecy::{ExposeSecret, SecretString};
+
+use crate::config::ConfigError;
+
+/// The API token. There is deliberately no `Display` and `Debug` prints a placeholder.
+#[derive(Clone)]
+pub struct ApiToken(SecretString);
+
+impl std::fmt::Debug for ApiToken {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("ApiToken([redacted])")
+    }
+}
+
+impl ApiToken {
+    pub fn new(token: String) -> Self {
+        Self(SecretString::from(token))
+    }
+
+    /// Reads the first line of `path`; warns when other users may read the file.
+    pub fn from_file(path: &Path) -> Result<Self, ConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::TokenFile {
+            path: path.to_path_buf(),
+            source,
+        })?;
+        warn_if_shared(path);
+        let token = text.lines().next().unwrap_or("").trim().to_string();
+        // Wipe the file's contents from memory now rather than whenever the allocator reuses it.
+        drop(SecretString::from(text));
+        if token.is_empty() {
+            return Err(ConfigError::EmptyTokenFile(path.to_path_buf()));
+        }
+        Ok(Self::new(token))
+    }
+
+    /// The `Authorization` header value.
+    pub fn bearer_header(&self) -> String {
+        format!("bearer {}", self.0.expose_secret())
+    }
+}
+
+#[cfg(unix)]
+fn warn_if_shared(path: &Path) {
+    use std::os::unix::fs::PermissionsExt;
+    if let Ok(meta) = std::fs::metadata(path)
+        && meta.permissions().mode() & 0o077 != 0
+    {
+        tracing::warn!(
+            path = %path.display(),
+            mode = format!("{:o}", meta.permissions().mode() & 0o777),
+            "the token file can be read by other users; restrict it with chmod 600"
+        );
+    }
+}
+
+#[cfg(not(unix))]
+fn warn_if_shared(_: &Path) {}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn debug_never_shows_the_token() {
+        let token = ApiToken::new("tok-very-secret".into());
+        assert!(!format!("{token:?}").contains("very-secret"));
+        assert_eq!(token.bearer_header(), "bearer tok-very-secret");
+    }
+}
