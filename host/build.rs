@@ -31,7 +31,13 @@ fn build_guest(workspace: &std::path::Path, target_dir: &std::path::Path) -> Pat
     let cargo = env::var("CARGO").unwrap_or_else(|_| "cargo".into());
     let status = Command::new(cargo)
         .current_dir(workspace)
-        .args(["build", "--package", "lunatask-mcp-guest", "--target", "wasm32-wasip2"])
+        .args([
+            "build",
+            "--package",
+            "lunatask-mcp-guest",
+            "--target",
+            "wasm32-wasip2",
+        ])
         .args(["--profile", "guest", "--target-dir"])
         .arg(target_dir)
         // The outer build's flags and target are for the host, not for the guest.

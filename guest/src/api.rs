@@ -175,14 +175,12 @@ impl<'a> Api<'a> {
             if !failure.failure.should_retry(replay) || retry > self.policy.max_retries {
                 return Err(self.finish(failure, method, replay, attempt));
             }
-            let wait = self
-                .policy
-                .delay(retry, failure.retry_after, random_unit());
+            let wait = self.policy.delay(retry, failure.retry_after, random_unit());
             if monotonic_now().saturating_add(wait.as_nanos() as u64) >= self.deadline {
                 let mut error = self.finish(failure, method, replay, attempt);
-                error.message.push_str(
-                    " (no further retry: the wait would pass this call's deadline)",
-                );
+                error
+                    .message
+                    .push_str(" (no further retry: the wait would pass this call's deadline)");
                 return Err(error);
             }
             sleep(wait);
@@ -200,7 +198,9 @@ impl<'a> Api<'a> {
     ) -> ToolError {
         let mut error = failure.error;
         if attempts > 1 {
-            error.message.push_str(&format!(" (after {attempts} attempts)"));
+            error
+                .message
+                .push_str(&format!(" (after {attempts} attempts)"));
         }
         let is_write = method != Method::Get;
         let delivered_maybe = matches!(failure.failure, Failure::Ambiguous)
@@ -394,7 +394,10 @@ fn transport_error(err: anyhow::Error) -> AttemptError {
         Some(ErrorCode::TlsCertificateError | ErrorCode::TlsProtocolError) => (
             Failure::Fatal,
             Code::NetworkError,
-            format!("the TLS connection to LunaTask failed ({})", describe(&code)),
+            format!(
+                "the TLS connection to LunaTask failed ({})",
+                describe(&code)
+            ),
         ),
         _ => (
             Failure::Ambiguous,

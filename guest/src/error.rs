@@ -64,10 +64,7 @@ impl ToolError {
             message: message.into(),
             field: None,
             http_status: None,
-            retryable: matches!(
-                code,
-                Code::RateLimited | Code::Timeout | Code::NetworkError
-            ),
+            retryable: matches!(code, Code::RateLimited | Code::Timeout | Code::NetworkError),
             outcome: None,
         }
     }

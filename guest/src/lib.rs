@@ -5,14 +5,21 @@
 //! [`CallContext`]: this component never sees the API token, which the host adds on the way
 //! out. Each call runs in a fresh instance, so nothing here outlives a call.
 
-#[allow(unsafe_code, reason = "the generated canonical-ABI glue is unsafe by nature")]
+#[allow(
+    unsafe_code,
+    reason = "the generated canonical-ABI glue is unsafe by nature"
+)]
 mod bindings {
     wit_bindgen::generate!({
         path: "../wit",
         world: "server",
     });
 
+    // Natively (unit tests, fuzzing) nothing is exported: the component ABI's symbol names
+    // are not valid in a native linker's version script.
+    #[cfg(target_arch = "wasm32")]
     use super::Component;
+    #[cfg(target_arch = "wasm32")]
     export!(Component with_types_in self);
 }
 
@@ -32,6 +39,10 @@ pub mod views;
 
 pub use lunatask::mcp::types::{CallContext, CallResult};
 
+#[cfg_attr(
+    not(target_arch = "wasm32"),
+    allow(dead_code, reason = "exported only in wasm")
+)]
 struct Component;
 
 impl exports::lunatask::mcp::tools::Guest for Component {

@@ -171,8 +171,14 @@ pub fn read(uri: &str, ctx: &CallContext) -> Result<ResourceContents, ResourceEr
             text: value.to_string(),
         }),
         Err(error) => {
-            log::info(&correlation_id, &format!("resource read failed: {:?}", error.code));
-            Err(ResourceError::Failed(tools::result(Err(error), &correlation_id)))
+            log::info(
+                &correlation_id,
+                &format!("resource read failed: {:?}", error.code),
+            );
+            Err(ResourceError::Failed(tools::result(
+                Err(error),
+                &correlation_id,
+            )))
         }
     }
 }
@@ -220,10 +226,16 @@ mod tests {
 
     #[test]
     fn uris_parse_to_exactly_what_exists() {
-        assert_eq!(parse(&format!("lunatask://tasks/{ID}")), Ok(Target::Task(ID.into())));
+        assert_eq!(
+            parse(&format!("lunatask://tasks/{ID}")),
+            Ok(Target::Task(ID.into()))
+        );
         assert_eq!(
             parse(&format!("lunatask://area/{ID}/next-7-days")),
-            Ok(Target::View { area_id: Some(ID.into()), view: View::Next7Days })
+            Ok(Target::View {
+                area_id: Some(ID.into()),
+                view: View::Next7Days
+            })
         );
         for bad in [
             "lunatask://tasks/../ping".to_string(),

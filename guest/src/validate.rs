@@ -24,14 +24,13 @@ pub fn parse_args<T: DeserializeOwned>(arguments: &str) -> Result<T, ToolError> 
     serde_path_to_error::deserialize(de).map_err(|err| {
         let path = err.path().to_string();
         let inner = err.into_inner();
-        let message = inner.to_string();
+        let message = strip_position(&inner.to_string());
         // serde reports a missing field at its parent; name the field itself.
         let field = match message.strip_prefix("missing field `") {
             Some(rest) => join_path(&path, rest.trim_end_matches('`')),
             None if path == "." => String::new(),
             None => path,
         };
-        let message = strip_position(&message);
         ToolError::validation(field, message)
     })
 }
@@ -357,7 +356,10 @@ mod tests {
             (r#"{}"#.to_string(), "id"),
             (r#"{"id":"not-a-uuid"}"#.to_string(), "id"),
             (format!(r#"{{"id":"{ID}","on":"2023-02-29"}}"#), "on"),
-            (format!(r#"{{"id":"{ID}","on":"2024-01-01T00:00:00Z"}}"#), "on"),
+            (
+                format!(r#"{{"id":"{ID}","on":"2024-01-01T00:00:00Z"}}"#),
+                "on",
+            ),
             (format!(r#"{{"id":"{ID}","at":"2024-01-01"}}"#), "at"),
             (format!(r#"{{"id":"{ID}","priority":3}}"#), "priority"),
             (format!(r#"{{"id":"{ID}","priority":"1"}}"#), "priority"),

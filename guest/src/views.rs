@@ -63,7 +63,9 @@ impl View {
 
     pub fn description(self) -> &'static str {
         match self {
-            View::Now => "Open, unscheduled tasks that want attention now: in progress, priority 2, motivation must, or urgent & important.",
+            View::Now => {
+                "Open, unscheduled tasks that want attention now: in progress, priority 2, motivation must, or urgent & important."
+            }
             View::Today => "Open tasks scheduled for today.",
             View::Overdue => "Open tasks scheduled before today, oldest first.",
             View::Next7Days => "Open tasks scheduled after today and within the next 7 days.",
@@ -81,7 +83,8 @@ impl View {
             .filter(|t| match self {
                 View::RecentCompletions => {
                     t.is_completed()
-                        && completed_at(t).is_some_and(|c| c <= now && now - c <= Duration::hours(72))
+                        && completed_at(t)
+                            .is_some_and(|c| c <= now && now - c <= Duration::hours(72))
                 }
                 _ if t.is_completed() => false,
                 View::Now => {
@@ -159,7 +162,8 @@ mod tests {
     use super::*;
 
     fn task(id: &str, f: impl FnOnce(&mut Task)) -> Task {
-        let mut t: Task = serde_json::from_value(serde_json::json!({ "id": id, "status": "later" })).unwrap();
+        let mut t: Task =
+            serde_json::from_value(serde_json::json!({ "id": id, "status": "later" })).unwrap();
         f(&mut t);
         t
     }
@@ -171,7 +175,9 @@ mod tests {
     #[test]
     fn views_select_exactly_their_tasks() {
         let today = NaiveDate::from_ymd_opt(2024, 5, 10).unwrap();
-        let now = DateTime::parse_from_rfc3339("2024-05-10T12:00:00Z").unwrap().to_utc();
+        let now = DateTime::parse_from_rfc3339("2024-05-10T12:00:00Z")
+            .unwrap()
+            .to_utc();
         let tasks = vec![
             task("today", |t| t.scheduled_on = Some("2024-05-10".into())),
             task("today-done", |t| {

@@ -9,6 +9,8 @@ wasmtime::component::bindgen!({
     exports: { default: async },
 });
 
-pub use exports::lunatask::mcp::resources::{Resource, ResourceContents, ResourceError, ResourceTemplate};
+pub use exports::lunatask::mcp::resources::{
+    Resource, ResourceContents, ResourceError, ResourceTemplate,
+};
 pub use lunatask::mcp::host::LogLevel;
 pub use lunatask::mcp::types::{CallContext, CallResult, Tool};

@@ -91,12 +91,36 @@ pub struct Cli {
     pub max_concurrent_calls: Option<u32>,
 
     /// The user's UTC offset for "today" in task views, e.g. +02:00 [default: +00:00]
-    #[arg(long, env = "LUNATASK_UTC_OFFSET", value_name = "OFFSET", allow_hyphen_values = true)]
+    #[arg(
+        long,
+        env = "LUNATASK_UTC_OFFSET",
+        value_name = "OFFSET",
+        allow_hyphen_values = true
+    )]
     pub utc_offset: Option<String>,
 
     /// Serve Streamable HTTP on this address (endpoint /mcp) instead of stdio, e.g. 127.0.0.1:8080
     #[arg(long, env = "LUNATASK_MCP_HTTP", value_name = "ADDR")]
     pub http: Option<SocketAddr>,
+
+    /// Host names (or host:port) the HTTP endpoint answers to; others get 403 [default: localhost,127.0.0.1,::1]
+    #[arg(
+        long,
+        env = "LUNATASK_MCP_ALLOWED_HOSTS",
+        value_name = "HOSTS",
+        value_delimiter = ','
+    )]
+    pub allowed_hosts: Option<Vec<String>>,
+
+    /// Browser origins allowed to call the HTTP endpoint, e.g. http://localhost:3000; requests
+    /// with any other Origin get 403 [default: none]
+    #[arg(
+        long,
+        env = "LUNATASK_MCP_ALLOWED_ORIGINS",
+        value_name = "ORIGINS",
+        value_delimiter = ','
+    )]
+    pub allowed_origins: Option<Vec<String>>,
 
     /// Extra CA certificates (PEM) to trust for the API, e.g. a corporate proxy's
     #[arg(long, env = "LUNATASK_CA_CERT", value_name = "PATH")]
@@ -139,6 +163,8 @@ pub struct FileConfig {
     pub max_concurrent_calls: Option<u32>,
     pub utc_offset: Option<String>,
     pub http: Option<SocketAddr>,
+    pub allowed_hosts: Option<Vec<String>>,
+    pub allowed_origins: Option<Vec<String>>,
     pub ca_cert: Option<PathBuf>,
     pub cache_dir: Option<PathBuf>,
     pub max_message_bytes: Option<u64>,
@@ -152,6 +178,13 @@ pub struct BaseUrl {
     pub https: bool,
     /// `host[:port]` as it appears in request URIs; the only authority the host lets through.
     pub authority: String,
+}
+
+/// The secrets, read from the environment by `main`.
+#[derive(Debug, Default)]
+pub struct Secrets {
+    pub api_token: Option<String>,
+    pub http_auth_token: Option<String>,
 }
 
 /// Validated settings; nothing starts before this exists.
@@ -168,11 +201,14 @@ pub struct Config {
     pub retry_max_delay: Duration,
     pub rate_limit_rpm: u32,
     pub rate_limit_burst: u32,
-    pub log: String,
     pub memory_limit_bytes: usize,
     pub max_concurrent_calls: u32,
     pub utc_offset_minutes: i32,
     pub http: Option<SocketAddr>,
+    /// Bearer token clients of the HTTP endpoint must present (LUNATASK_MCP_AUTH_TOKEN).
+    pub http_auth: Option<ApiToken>,
+    pub allowed_hosts: Vec<String>,
+    pub allowed_origins: Vec<String>,
     pub ca_cert: Option<PathBuf>,
     pub cache_dir: Option<PathBuf>,
     pub max_message_bytes: usize,
@@ -187,11 +223,17 @@ pub enum ConfigError {
     )]
     MissingToken,
     #[error("the token file {path} could not be read: {source}")]
-    TokenFile { path: PathBuf, source: std::io::Error },
+    TokenFile {
+        path: PathBuf,
+        source: std::io::Error,
+    },
     #[error("the token file {0} is empty")]
     EmptyTokenFile(PathBuf),
     #[error("the configuration file {path} could not be read: {source}")]
-    File { path: PathBuf, source: std::io::Error },
+    File {
+        path: PathBuf,
+        source: std::io::Error,
+    },
     #[error("the configuration file {path} is invalid: {message}")]
     FileSyntax { path: PathBuf, message: String },
     #[error("LUNATASK_BASE_URL / --base-url {url:?}: {reason}")]
@@ -213,7 +255,9 @@ fn positive_seconds(value: f64) -> Result<Duration, String> {
     if value.is_finite() && value > 0.0 && value <= 86_400.0 {
         Ok(Duration::from_secs_f64(value))
     } else {
-        Err(format!("expected seconds greater than 0 and at most 86400, got {value}"))
+        Err(format!(
+            "expected seconds greater than 0 and at most 86400, got {value}"
+        ))
     }
 }
 
@@ -229,7 +273,11 @@ impl BaseUrl {
         let https = match url.scheme() {
             "https" => true,
             "http" => false,
-            _ => return Err(fail("the scheme must be https (or http for a loopback host)")),
+            _ => {
+                return Err(fail(
+                    "the scheme must be https (or http for a loopback host)",
+                ));
+            }
         };
         let host = url.host().ok_or_else(|| fail("a host is required"))?;
         if !https && !is_loopback(&host) {
@@ -326,9 +374,10 @@ fn duration(
 }
 
 impl Config {
-    /// Merges flags/environment over the file over defaults. `env_token` is
-    /// LUNATASK_API_TOKEN, read by the caller so it is never a clap argument.
-    pub fn resolve(cli: &Cli, env_token: Option<String>) -> Result<Self, ConfigError> {
+    /// Merges flags/environment over the file over defaults. The secrets come from the
+    /// environment only (never flags): LUNATASK_API_TOKEN and LUNATASK_MCP_AUTH_TOKEN.
+    pub fn resolve(cli: &Cli, secrets: Secrets) -> Result<Self, ConfigError> {
+        let env_token = secrets.api_token;
         let file = match &cli.config {
             Some(path) => FileConfig::load(path)?,
             None => FileConfig::default(),
@@ -420,11 +469,6 @@ impl Config {
                 cli.rate_limit_burst.or(file.rate_limit_burst).unwrap_or(10),
                 "rate_limit_burst",
             )?,
-            log: cli
-                .log
-                .clone()
-                .or(file.log.clone())
-                .unwrap_or_else(|| "info".into()),
             memory_limit_bytes: memory_limit_mib as usize * 1024 * 1024,
             max_concurrent_calls: positive(
                 cli.max_concurrent_calls
@@ -434,6 +478,20 @@ impl Config {
             )?,
             utc_offset_minutes,
             http: cli.http.or(file.http),
+            http_auth: secrets
+                .http_auth_token
+                .filter(|t| !t.trim().is_empty())
+                .map(|t| ApiToken::new(t.trim().to_string())),
+            allowed_hosts: cli
+                .allowed_hosts
+                .clone()
+                .or(file.allowed_hosts.clone())
+                .unwrap_or_else(|| vec!["localhost".into(), "127.0.0.1".into(), "::1".into()]),
+            allowed_origins: cli
+                .allowed_origins
+                .clone()
+                .or(file.allowed_origins.clone())
+                .unwrap_or_default(),
             ca_cert: cli.ca_cert.clone().or(file.ca_cert.clone()),
             cache_dir: cli.cache_dir.clone().or(file.cache_dir.clone()),
             max_message_bytes: cli

@@ -54,8 +54,10 @@ pub struct Egress {
 
 impl Egress {
     pub fn new(config: &Config, metrics: Metrics) -> anyhow::Result<Self> {
-        let mut authorization = HeaderValue::from_str(&config.token.bearer_header())
-            .map_err(|_| anyhow::anyhow!("the API token contains characters not allowed in an HTTP header"))?;
+        let mut authorization =
+            HeaderValue::from_str(&config.token.bearer_header()).map_err(|_| {
+                anyhow::anyhow!("the API token contains characters not allowed in an HTTP header")
+            })?;
         authorization.set_sensitive(true);
         let base_path = url::Url::parse(&config.base_url.url)
             .map(|u| u.path().trim_end_matches('/').to_string())
@@ -101,7 +103,9 @@ impl Egress {
     ) -> Result<Response<WasiBody>, HttpError> {
         let headers = request.headers_mut();
         let correlation_id = header_text(headers.get(&CORRELATION_HEADER));
-        let attempt: u32 = header_text(headers.get(&ATTEMPT_HEADER)).parse().unwrap_or(1);
+        let attempt: u32 = header_text(headers.get(&ATTEMPT_HEADER))
+            .parse()
+            .unwrap_or(1);
         headers.remove(&ATTEMPT_HEADER);
         headers.remove(AUTHORIZATION);
 
@@ -123,7 +127,11 @@ impl Egress {
             .map_err(|_| HttpError::ConnectionLimitReached)?;
         if !waited.is_zero() {
             self.metrics.rate_limit_wait();
-            tracing::debug!(correlation_id, waited_ms = waited.as_millis() as u64, "rate limit wait");
+            tracing::debug!(
+                correlation_id,
+                waited_ms = waited.as_millis() as u64,
+                "rate limit wait"
+            );
         }
 
         request
@@ -143,10 +151,16 @@ impl Egress {
         };
         let seconds = started.elapsed().as_secs_f64();
         let status = outcome.as_ref().ok().map(|r| r.status().as_u16());
-        self.metrics.request(&endpoint, status, seconds, attempt > 1);
+        self.metrics
+            .request(&endpoint, status, seconds, attempt > 1);
         match &outcome {
             Ok(_) => tracing::debug!(
-                correlation_id, endpoint, attempt, status, ms = seconds * 1000.0, "api request"
+                correlation_id,
+                endpoint,
+                attempt,
+                status,
+                ms = seconds * 1000.0,
+                "api request"
             ),
             Err(error) => tracing::info!(
                 correlation_id, endpoint, attempt, error = ?error, ms = seconds * 1000.0,
@@ -184,7 +198,10 @@ fn pooled_client(config: &Config) -> anyhow::Result<PooledClient> {
             added += 1;
         }
         if added == 0 {
-            anyhow::bail!("LUNATASK_CA_CERT {}: no PEM certificates found", path.display());
+            anyhow::bail!(
+                "LUNATASK_CA_CERT {}: no PEM certificates found",
+                path.display()
+            );
         }
     }
     let tls = rustls::ClientConfig::builder_with_provider(Arc::new(

@@ -5,6 +5,7 @@
 mod bindings;
 mod config;
 mod egress;
+mod http;
 mod mcp;
 mod metrics;
 mod ratelimit;
@@ -16,24 +17,32 @@ use std::sync::Arc;
 
 use clap::Parser;
 use rmcp::ServiceExt;
+use tokio_util::sync::CancellationToken;
 use tracing_subscriber::EnvFilter;
 
-use crate::config::{Cli, Command, Config};
+use crate::config::{Cli, Command, Config, Secrets};
 use crate::mcp::{Catalog, LunaTaskServer};
 use crate::metrics::Metrics;
 use crate::runtime::Runtime;
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    init_logging(cli.log.as_deref());
-    let config = match Config::resolve(&cli, std::env::var("LUNATASK_API_TOKEN").ok()) {
+    init_logging(cli.log.as_deref().or(config_file_log(&cli).as_deref()));
+    let secrets = Secrets {
+        api_token: std::env::var("LUNATASK_API_TOKEN").ok(),
+        http_auth_token: std::env::var("LUNATASK_MCP_AUTH_TOKEN").ok(),
+    };
+    let config = match Config::resolve(&cli, secrets) {
         Ok(config) => config,
         Err(e) => {
             eprintln!("lunatask-mcp: {e}");
             return ExitCode::from(2);
         }
     };
-    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
         Ok(rt) => rt,
         Err(e) => {
             eprintln!("lunatask-mcp: could not start the async runtime: {e}");
@@ -76,23 +85,62 @@ fn init_logging(filter: Option<&str>) {
         .init();
 }
 
+/// The log level from the configuration file, so that it applies from the first line.
+fn config_file_log(cli: &Cli) -> Option<String> {
+    let path = cli.config.as_ref()?;
+    config::FileConfig::load(path).ok()?.log
+}
+
+/// How long in-flight calls may take to finish after SIGINT/SIGTERM.
+const SHUTDOWN_GRACE: std::time::Duration = std::time::Duration::from_secs(10);
+
 async fn run(command: Command, config: Config) -> anyhow::Result<ExitCode> {
     let started = std::time::Instant::now();
-    let runtime = Arc::new(Runtime::new(&config, Metrics::new())?);
+    let metrics = Metrics::new();
+    let runtime = Arc::new(Runtime::new(&config, metrics.clone())?);
     let catalog = Arc::new(Catalog::load(&runtime).await?);
     tracing::debug!(
         ms = started.elapsed().as_secs_f64() * 1000.0,
         tools = catalog.tools.len(),
         "component ready"
     );
-    let server = LunaTaskServer::new(runtime, catalog);
-    match command {
-        Command::Check => check(&server, &config).await,
-        Command::Serve => {
-            serve_stdio(server).await?;
-            Ok(ExitCode::SUCCESS)
+    let server = LunaTaskServer::new(Arc::clone(&runtime), catalog);
+    if command == Command::Check {
+        return check(&server, &config).await;
+    }
+    let shutdown = CancellationToken::new();
+    tokio::spawn(cancel_on_signal(shutdown.clone()));
+    match config.http {
+        Some(_) => http::serve(server, metrics, &config, shutdown.clone()).await?,
+        None => serve_stdio(server, shutdown.clone()).await?,
+    }
+    // Let calls already running finish (bounded), refusing new ones.
+    runtime.close();
+    if !runtime.drain(SHUTDOWN_GRACE).await {
+        tracing::warn!("some calls were still running after {SHUTDOWN_GRACE:?}; stopping anyway");
+    }
+    tracing::info!("stopped");
+    Ok(ExitCode::SUCCESS)
+}
+
+async fn cancel_on_signal(shutdown: CancellationToken) {
+    let ctrl_c = tokio::signal::ctrl_c();
+    #[cfg(unix)]
+    {
+        let mut term =
+            match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+                Ok(term) => term,
+                Err(_) => return,
+            };
+        tokio::select! {
+            _ = ctrl_c => {}
+            _ = term.recv() => {}
         }
     }
+    #[cfg(not(unix))]
+    let _ = ctrl_c.await;
+    tracing::info!("shutting down: finishing calls in flight");
+    shutdown.cancel();
 }
 
 /// `lunatask-mcp check`: the configuration is valid (we got here) and /ping answers.
@@ -105,17 +153,33 @@ async fn check(server: &LunaTaskServer, config: &Config) -> anyhow::Result<ExitC
         .collect::<Vec<_>>()
         .join("\n");
     if result.is_error == Some(true) {
-        println!("lunatask-mcp check: FAILED against {}\n{text}", config.base_url.url);
+        println!(
+            "lunatask-mcp check: FAILED against {}\n{text}",
+            config.base_url.url
+        );
         Ok(ExitCode::FAILURE)
     } else {
-        println!("lunatask-mcp check: OK, {} answered {text}", config.base_url.url);
+        println!(
+            "lunatask-mcp check: OK, {} answered {text}",
+            config.base_url.url
+        );
         Ok(ExitCode::SUCCESS)
     }
 }
 
-async fn serve_stdio(server: LunaTaskServer) -> anyhow::Result<()> {
+async fn serve_stdio(server: LunaTaskServer, shutdown: CancellationToken) -> anyhow::Result<()> {
     tracing::info!("serving MCP on stdio");
+    let runtime = server.runtime();
     let service = server.serve(rmcp::transport::stdio()).await?;
-    service.waiting().await?;
+    let cancel = service.cancellation_token();
+    tokio::select! {
+        result = service.waiting() => { result?; }
+        _ = shutdown.cancelled() => {
+            // Finish what is running before closing the transport, so answers are sent.
+            runtime.close();
+            runtime.drain(SHUTDOWN_GRACE).await;
+            cancel.cancel();
+        }
+    }
     Ok(())
 }

@@ -106,9 +106,16 @@ impl LunaTaskServer {
         Self { runtime, catalog }
     }
 
+    pub fn runtime(&self) -> Arc<Runtime> {
+        Arc::clone(&self.runtime)
+    }
+
     /// Runs a tool and shapes its result for MCP.
     pub async fn call(&self, name: &str, arguments: Option<&Map<String, Value>>) -> CallToolResult {
-        let arguments = arguments.map_or_else(|| "{}".to_string(), |a| Value::Object(a.clone()).to_string());
+        let arguments = arguments.map_or_else(
+            || "{}".to_string(),
+            |a| Value::Object(a.clone()).to_string(),
+        );
         match self.runtime.call_tool(name, &arguments).await {
             Ok(result) => to_mcp_result(result),
             Err(error) => sandbox_failure(name, &error),
@@ -163,7 +170,10 @@ impl ServerHandler for LunaTaskServer {
                 .enable_resources()
                 .build(),
         )
-        .with_server_info(Implementation::new("lunatask-mcp", env!("CARGO_PKG_VERSION")))
+        .with_server_info(Implementation::new(
+            "lunatask-mcp",
+            env!("CARGO_PKG_VERSION"),
+        ))
         .with_instructions(INSTRUCTIONS)
     }
 
@@ -197,7 +207,9 @@ impl ServerHandler for LunaTaskServer {
         _request: Option<PaginatedRequestParams>,
         _context: RequestContext<RoleServer>,
     ) -> Result<ListResourcesResult, McpError> {
-        Ok(ListResourcesResult::with_all_items(self.catalog.resources.clone()))
+        Ok(ListResourcesResult::with_all_items(
+            self.catalog.resources.clone(),
+        ))
     }
 
     async fn list_resource_templates(
@@ -217,13 +229,17 @@ impl ServerHandler for LunaTaskServer {
     ) -> Result<ReadResourceResponse, McpError> {
         let uri = request.uri;
         match self.runtime.read_resource(&uri).await.map_err(internal)? {
-            Ok(contents) => Ok(ReadResourceResult::new(vec![ResourceContents::TextResourceContents {
-                uri: contents.uri,
-                mime_type: Some(contents.mime_type),
-                text: contents.text,
-                meta: None,
-            }])
-            .into()),
+            Ok(contents) => {
+                Ok(
+                    ReadResourceResult::new(vec![ResourceContents::TextResourceContents {
+                        uri: contents.uri,
+                        mime_type: Some(contents.mime_type),
+                        text: contents.text,
+                        meta: None,
+                    }])
+                    .into(),
+                )
+            }
             Err(bindings::ResourceError::NotFound(message)) => Err(McpError::resource_not_found(
                 message,
                 Some(json!({ "uri": uri })),

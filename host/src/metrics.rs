@@ -22,16 +22,22 @@ pub struct Metrics {
 
 impl Metrics {
     pub fn new() -> Self {
-        let registry = Registry::new_custom(Some("lunatask_mcp".into()), None)
-            .expect("a valid metric prefix");
+        let registry =
+            Registry::new_custom(Some("lunatask_mcp".into()), None).expect("a valid metric prefix");
         let labels = &["endpoint", "status_class"];
         let requests = IntCounterVec::new(
-            Opts::new("api_requests_total", "Requests sent to the LunaTask API, retries included"),
+            Opts::new(
+                "api_requests_total",
+                "Requests sent to the LunaTask API, retries included",
+            ),
             labels,
         )
         .expect("valid metric");
         let retries = IntCounterVec::new(
-            Opts::new("api_retries_total", "Requests that were retries of an earlier attempt"),
+            Opts::new(
+                "api_retries_total",
+                "Requests that were retries of an earlier attempt",
+            ),
             &["endpoint"],
         )
         .expect("valid metric");
@@ -122,7 +128,10 @@ impl Metrics {
     pub fn json(&self) -> Value {
         let mut endpoints: Map<String, Value> = Map::new();
         for family in self.registry.gather() {
-            let name = family.name().trim_start_matches("lunatask_mcp_").to_string();
+            let name = family
+                .name()
+                .trim_start_matches("lunatask_mcp_")
+                .to_string();
             for metric in family.get_metric() {
                 let labels: Map<String, Value> = metric
                     .get_label()
@@ -132,9 +141,9 @@ impl Metrics {
                 let Some(endpoint) = labels.get("endpoint").and_then(Value::as_str) else {
                     continue;
                 };
-                let entry = endpoints
-                    .entry(endpoint.to_string())
-                    .or_insert_with(|| json!({ "requests": {}, "retries": 0, "latency_seconds": {} }));
+                let entry = endpoints.entry(endpoint.to_string()).or_insert_with(
+                    || json!({ "requests": {}, "retries": 0, "latency_seconds": {} }),
+                );
                 let class = labels
                     .get("status_class")
                     .and_then(Value::as_str)
@@ -152,7 +161,9 @@ impl Metrics {
                         let buckets: Vec<Value> = h
                             .get_bucket()
                             .iter()
-                            .map(|b| json!({ "le": b.upper_bound(), "count": b.cumulative_count() }))
+                            .map(
+                                |b| json!({ "le": b.upper_bound(), "count": b.cumulative_count() }),
+                            )
                             .collect();
                         entry["latency_seconds"][&class] = json!({
                             "count": h.get_sample_count(),
@@ -213,12 +224,23 @@ mod tests {
     #[test]
     fn ids_are_folded_out_of_endpoint_labels() {
         assert_eq!(
-            endpoint_label("GET", "/v1/tasks/0b5d5a9e-7c1b-4f0e-9d1a-2f4b6c8d0e12", "/v1"),
+            endpoint_label(
+                "GET",
+                "/v1/tasks/0b5d5a9e-7c1b-4f0e-9d1a-2f4b6c8d0e12",
+                "/v1"
+            ),
             "GET /tasks/{id}"
         );
-        assert_eq!(endpoint_label("GET", "/v1/tasks?source=a", "/v1"), "GET /tasks");
         assert_eq!(
-            endpoint_label("POST", "/v1/habits/0b5d5a9e-7c1b-4f0e-9d1a-2f4b6c8d0e12/track", "/v1"),
+            endpoint_label("GET", "/v1/tasks?source=a", "/v1"),
+            "GET /tasks"
+        );
+        assert_eq!(
+            endpoint_label(
+                "POST",
+                "/v1/habits/0b5d5a9e-7c1b-4f0e-9d1a-2f4b6c8d0e12/track",
+                "/v1"
+            ),
             "POST /habits/{id}/track"
         );
     }
@@ -235,6 +257,9 @@ mod tests {
         assert_eq!(ping["requests"]["5xx"], 1);
         assert_eq!(ping["retries"], 1);
         assert!((ping["success_rate"].as_f64().unwrap() - 2.0 / 3.0).abs() < 1e-9);
-        assert!(m.prometheus_text().contains("lunatask_mcp_api_requests_total"));
+        assert!(
+            m.prometheus_text()
+                .contains("lunatask_mcp_api_requests_total")
+        );
     }
 }

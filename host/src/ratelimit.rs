@@ -84,7 +84,10 @@ mod tests {
         let fourth = limiter.reserve(t0, far).unwrap();
         assert!((fourth.as_secs_f64() - 2.0).abs() < 1e-6, "{fourth:?}");
         // A caller that cannot wait 3 s is refused and takes no slot.
-        assert_eq!(limiter.reserve(t0, t0 + Duration::from_secs(1)), Err(Exhausted));
+        assert_eq!(
+            limiter.reserve(t0, t0 + Duration::from_secs(1)),
+            Err(Exhausted)
+        );
         let fifth = limiter.reserve(t0, far).unwrap();
         assert!((fifth.as_secs_f64() - 3.0).abs() < 1e-6, "{fifth:?}");
     }

@@ -4,12 +4,16 @@
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use sha2::{Digest, Sha256};
 use tokio::sync::Semaphore;
 use wasmtime::component::{Component, HasSelf, Linker, ResourceTable};
-use wasmtime::{Engine, InstanceAllocationStrategy, PoolingAllocationConfig, Store, StoreLimits, StoreLimitsBuilder, UpdateDeadline};
+use wasmtime::{
+    Engine, InstanceAllocationStrategy, PoolingAllocationConfig, Store, StoreLimits,
+    StoreLimitsBuilder, UpdateDeadline,
+};
 use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
 use wasmtime_wasi_http::{WasiHttpCtx, WasiHttpCtxView, WasiHttpView};
 
@@ -97,7 +101,10 @@ pub struct Runtime {
     pre: ServerPre<CallState>,
     egress: Arc<Egress>,
     metrics: Metrics,
-    permits: Arc<Semaphore>,
+    /// One permit per concurrent call: callers beyond the limit wait their turn.
+    permits: Semaphore,
+    slots: u32,
+    closed: AtomicBool,
     settings: Settings,
 }
 
@@ -135,7 +142,9 @@ impl Runtime {
             pre,
             egress,
             metrics,
-            permits: Arc::new(Semaphore::new(slots as usize)),
+            permits: Semaphore::new(slots as usize),
+            slots,
+            closed: AtomicBool::new(false),
             settings: Settings {
                 base_url: config.base_url.url.clone(),
                 call_timeout: config.call_timeout,
@@ -148,18 +157,14 @@ impl Runtime {
         })
     }
 
-    pub fn metrics(&self) -> &Metrics {
-        &self.metrics
-    }
-
     /// Stops new calls from starting (graceful shutdown); running ones finish.
     pub fn close(&self) {
-        self.permits.close();
+        self.closed.store(true, Ordering::SeqCst);
     }
 
-    /// Waits until no call is running, or `timeout` passes.
-    pub async fn drain(&self, slots: u32, timeout: Duration) -> bool {
-        let all = self.permits.acquire_many(slots);
+    /// Waits until no call is running, or `timeout` passes; false if calls remain.
+    pub async fn drain(&self, timeout: Duration) -> bool {
+        let all = self.permits.acquire_many(self.slots);
         tokio::time::timeout(timeout, all).await.is_ok()
     }
 
@@ -168,6 +173,9 @@ impl Runtime {
         &self,
         f: impl AsyncFnOnce(&mut Store<CallState>, &Server, CallContext) -> wasmtime::Result<R>,
     ) -> Result<R, SandboxError> {
+        if self.closed.load(Ordering::SeqCst) {
+            return Err(SandboxError::ShuttingDown);
+        }
         let _permit = self
             .permits
             .acquire()
@@ -183,7 +191,9 @@ impl Runtime {
                 .await
                 .map_err(|e| SandboxError::Instantiate(format!("{e:#}")))?;
             let ctx = self.context(deadline);
-            f(&mut store, &server, ctx).await.map_err(|e| trap_error(e, timeout))
+            f(&mut store, &server, ctx)
+                .await
+                .map_err(|e| trap_error(e, timeout))
         };
         match tokio::time::timeout(timeout + DEADLINE_GRACE, work).await {
             Ok(result) => result,
@@ -223,7 +233,9 @@ impl Runtime {
         let s = &self.settings;
         CallContext {
             base_url: s.base_url.clone(),
-            deadline_ms: deadline.saturating_duration_since(Instant::now()).as_millis() as u64,
+            deadline_ms: deadline
+                .saturating_duration_since(Instant::now())
+                .as_millis() as u64,
             max_retries: s.max_retries,
             retry_base_delay_ms: s.retry_base_delay.as_millis() as u64,
             retry_max_delay_ms: s.retry_max_delay.as_millis() as u64,
@@ -254,7 +266,10 @@ impl Runtime {
 
     pub async fn list_resources(&self) -> Result<Vec<bindings::Resource>, SandboxError> {
         self.with_instance(async |store, server, _| {
-            server.lunatask_mcp_resources().call_list_resources(store).await
+            server
+                .lunatask_mcp_resources()
+                .call_list_resources(store)
+                .await
         })
         .await
     }
@@ -331,13 +346,20 @@ fn spawn_epoch_ticker(engine: wasmtime::EngineWeak) {
 /// Compiles `wasm`, or loads the native code cached by an earlier start. The cache key
 /// covers the component bytes and the engine's compatibility hash (wasmtime version and
 /// compilation settings), so any change recompiles.
-fn load_component(engine: &Engine, wasm: &[u8], cache_dir: Option<&Path>) -> anyhow::Result<Component> {
+fn load_component(
+    engine: &Engine,
+    wasm: &[u8],
+    cache_dir: Option<&Path>,
+) -> anyhow::Result<Component> {
     let Some(dir) = cache_dir.map(Path::to_path_buf).or_else(default_cache_dir) else {
         return Ok(Component::new(engine, wasm)?);
     };
     let mut hasher = Sha256::new();
     hasher.update(wasm);
-    std::hash::Hash::hash(&engine.precompile_compatibility_hash(), &mut HashToDigest(&mut hasher));
+    std::hash::Hash::hash(
+        &engine.precompile_compatibility_hash(),
+        &mut HashToDigest(&mut hasher),
+    );
     let key = hex::encode(&hasher.finalize()[..16]);
     let path = dir.join(format!("guest-{key}.cwasm"));
     if let Some(component) = deserialize_cached(engine, &path) {
@@ -346,7 +368,10 @@ fn load_component(engine: &Engine, wasm: &[u8], cache_dir: Option<&Path>) -> any
     }
     let started = Instant::now();
     let component = Component::new(engine, wasm)?;
-    tracing::debug!(ms = started.elapsed().as_millis() as u64, "compiled the component");
+    tracing::debug!(
+        ms = started.elapsed().as_millis() as u64,
+        "compiled the component"
+    );
     if let Err(e) = store_cached(&component, &dir, &path) {
         tracing::debug!(error = %e, "could not cache the compiled component");
     }
@@ -364,7 +389,10 @@ impl std::hash::Hasher for HashToDigest<'_> {
     }
 }
 
-#[allow(unsafe_code, reason = "deserializing native code we compiled and wrote ourselves")]
+#[allow(
+    unsafe_code,
+    reason = "deserializing native code we compiled and wrote ourselves"
+)]
 fn deserialize_cached(engine: &Engine, path: &Path) -> Option<Component> {
     if !cache_file_is_private(path) {
         return None;
@@ -400,7 +428,9 @@ fn cache_file_is_private(_: &Path) -> bool {
 #[cfg(unix)]
 fn unsafe_free_uid() -> u32 {
     use std::os::unix::fs::MetadataExt;
-    std::fs::metadata("/proc/self").map(|m| m.uid()).unwrap_or(u32::MAX)
+    std::fs::metadata("/proc/self")
+        .map(|m| m.uid())
+        .unwrap_or(u32::MAX)
 }
 
 fn store_cached(component: &Component, dir: &Path, path: &Path) -> anyhow::Result<()> {

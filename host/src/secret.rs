@@ -38,6 +38,18 @@ impl ApiToken {
         Ok(Self::new(token))
     }
 
+    /// Compares a presented token in constant time (for HTTP endpoint auth).
+    pub fn matches(&self, presented: &str) -> bool {
+        let ours = self.0.expose_secret().as_bytes();
+        let theirs = presented.as_bytes();
+        ours.len() == theirs.len()
+            && ours
+                .iter()
+                .zip(theirs)
+                .fold(0u8, |acc, (a, b)| acc | (a ^ b))
+                == 0
+    }
+
     /// The `Authorization` header value.
     pub fn bearer_header(&self) -> String {
         format!("bearer {}", self.0.expose_secret())

@@ -1,1 +1,223 @@
+//! Shared helpers for the end-to-end tests: the fake LunaTask API ([`fake`]) and a handle on
+//! a real `lunatask-mcp` process spoken to over MCP with rmcp's client.
 
+pub mod fake;
+
+use std::path::{Path, PathBuf};
+use std::process::Stdio;
+use std::sync::{Arc, Mutex};
+
+use rmcp::model::{CallToolRequestParams, CallToolResult, ReadResourceRequestParams};
+use rmcp::service::{RunningService, ServiceError};
+use rmcp::transport::TokioChildProcess;
+use rmcp::{RoleClient, ServiceExt};
+use serde_json::Value;
+use tokio::io::AsyncReadExt;
+use tokio::process::Command;
+
+pub use fake::{FakeApi, Fault, Recorded};
+
+/// A token distinctive enough to search logs for.
+pub const TOKEN: &str = "lt-test-token-9f3a1c7e5b2d";
+
+/// A well-formed id nothing has.
+pub const MISSING_ID: &str = "99999999-9999-4999-8999-999999999999";
+/// An area id for tests.
+pub const AREA: &str = "aaaaaaaa-0000-4000-8000-000000000001";
+
+/// How to start the server under test.
+pub struct HostBuilder {
+    bin: PathBuf,
+    env: Vec<(String, String)>,
+    args: Vec<String>,
+}
+
+impl HostBuilder {
+    /// `bin` is the `lunatask-mcp` binary; `cache_dir` holds the compiled component
+    /// between test processes.
+    pub fn new(bin: &Path, cache_dir: &Path) -> Self {
+        Self {
+            bin: bin.to_path_buf(),
+            env: vec![("LUNATASK_CACHE_DIR".into(), cache_dir.display().to_string())],
+            args: Vec::new(),
+        }
+    }
+
+    pub fn env(mut self, key: &str, value: impl ToString) -> Self {
+        self.env.push((key.into(), value.to_string()));
+        self
+    }
+
+    pub fn arg(mut self, arg: impl ToString) -> Self {
+        self.args.push(arg.to_string());
+        self
+    }
+
+    /// The usual set-up against `fake`, with fast retries so tests stay quick.
+    pub fn against(self, fake: &FakeApi) -> Self {
+        self.env("LUNATASK_API_TOKEN", &fake.token)
+            .env("LUNATASK_BASE_URL", fake.base_url())
+            .env("LUNATASK_RETRY_BASE_DELAY", "0.05")
+            .env("LUNATASK_RETRY_MAX_DELAY", "0.5")
+            .env("LUNATASK_RATE_LIMIT_RPM", "6000")
+            .env("LUNATASK_RATE_LIMIT_BURST", "100")
+    }
+
+    pub fn command(&self) -> Command {
+        let mut cmd = Command::new(&self.bin);
+        // Nothing from the developer's environment leaks into the test.
+        cmd.env_clear();
+        for (k, v) in &self.env {
+            cmd.env(k, v);
+        }
+        cmd.args(&self.args);
+        cmd
+    }
+
+    /// Starts the server and completes the MCP handshake over stdio.
+    pub async fn start(self) -> Host {
+        let (transport, stderr) = TokioChildProcess::builder(self.command())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("spawn lunatask-mcp");
+        let log = Arc::new(Mutex::new(Vec::new()));
+        if let Some(mut stderr) = stderr {
+            let log = Arc::clone(&log);
+            tokio::spawn(async move {
+                let mut buf = [0u8; 8192];
+                while let Ok(n) = stderr.read(&mut buf).await {
+                    if n == 0 {
+                        break;
+                    }
+                    log.lock().unwrap().extend_from_slice(&buf[..n]);
+                }
+            });
+        }
+        let client = match ().serve(transport).await {
+            Ok(client) => client,
+            Err(e) => {
+                tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+                panic!(
+                    "MCP handshake failed: {e}\nstderr:\n{}",
+                    String::from_utf8_lossy(&log.lock().unwrap())
+                );
+            }
+        };
+        Host { client, log }
+    }
+
+    /// Runs the binary to completion (for start-up failures and `check`).
+    pub async fn run(self) -> std::process::Output {
+        let mut cmd = self.command();
+        cmd.stdin(Stdio::null());
+        tokio::time::timeout(std::time::Duration::from_secs(60), cmd.output())
+            .await
+            .expect("the process ends")
+            .expect("run lunatask-mcp")
+    }
+}
+
+/// A running server with an MCP client connected over stdio.
+pub struct Host {
+    pub client: RunningService<RoleClient, ()>,
+    log: Arc<Mutex<Vec<u8>>>,
+}
+
+impl Host {
+    /// Calls a tool; `arguments` must be a JSON object.
+    pub async fn call(&self, name: &str, arguments: Value) -> CallToolResult {
+        self.try_call(name, arguments)
+            .await
+            .unwrap_or_else(|e| panic!("tools/call {name} failed at the protocol level: {e}"))
+    }
+
+    pub async fn try_call(
+        &self,
+        name: &str,
+        arguments: Value,
+    ) -> Result<CallToolResult, ServiceError> {
+        let Value::Object(arguments) = arguments else {
+            panic!("arguments must be an object");
+        };
+        self.client
+            .call_tool(CallToolRequestParams::new(name.to_string()).with_arguments(arguments))
+            .await
+    }
+
+    pub async fn read(&self, uri: &str) -> Result<Value, ServiceError> {
+        let result = self
+            .client
+            .read_resource(ReadResourceRequestParams::new(uri))
+            .await?;
+        let text = match &result.contents[0] {
+            rmcp::model::ResourceContents::TextResourceContents { text, .. } => text.clone(),
+            other => panic!("unexpected contents {other:?}"),
+        };
+        Ok(serde_json::from_str(&text).expect("resource text is JSON"))
+    }
+
+    /// Everything the server wrote to stderr so far.
+    pub fn stderr(&self) -> String {
+        String::from_utf8_lossy(&self.log.lock().unwrap()).into_owned()
+    }
+
+    pub async fn stop(self) -> String {
+        let _ = self.client.cancel().await;
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        String::from_utf8_lossy(&self.log.lock().unwrap()).into_owned()
+    }
+}
+
+/// The structured content of a successful result (and checks the text matches it).
+pub fn ok(result: &CallToolResult) -> Value {
+    assert_ne!(
+        result.is_error,
+        Some(true),
+        "expected success, got {:?}",
+        text(result)
+    );
+    let structured = result
+        .structured_content
+        .clone()
+        .expect("a success carries structuredContent");
+    let as_text: Value = serde_json::from_str(&text(result)).expect("text is JSON");
+    assert_eq!(as_text, structured, "text and structuredContent agree");
+    structured
+}
+
+/// The error object of a failed result.
+pub fn err(result: &CallToolResult) -> Value {
+    assert_eq!(
+        result.is_error,
+        Some(true),
+        "expected an error, got {:?}",
+        text(result)
+    );
+    let body: Value = serde_json::from_str(&text(result)).expect("error text is JSON");
+    body["error"].clone()
+}
+
+/// The error code of a failed result.
+pub fn code(result: &CallToolResult) -> String {
+    err(result)["code"].as_str().unwrap_or("").to_string()
+}
+
+pub fn text(result: &CallToolResult) -> String {
+    result
+        .content
+        .iter()
+        .filter_map(|c| c.as_text().map(|t| t.text.clone()))
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+/// The correlation id in the result's `_meta`.
+pub fn correlation_id(result: &CallToolResult) -> String {
+    result
+        .meta
+        .as_ref()
+        .and_then(|m| m.0.get("correlationId"))
+        .and_then(Value::as_str)
+        .expect("_meta.correlationId")
+        .to_string()
+}

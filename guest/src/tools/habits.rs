@@ -45,8 +45,14 @@ pub struct Tracked {
 fn track_habit(api: &Api, args: Args) -> Result<Tracked, ToolError> {
     let path = format!("/habits/{}/track", segment(args.habit_id.as_str()));
     let body = json!({ "performed_on": args.performed_on });
-    api.send(Method::Post, &path, &[], Some(&body), Replay::OnlyIfNotDelivered)
-        .map_err(|e| not_found_names(e, "habit", &args.habit_id))?;
+    api.send(
+        Method::Post,
+        &path,
+        &[],
+        Some(&body),
+        Replay::OnlyIfNotDelivered,
+    )
+    .map_err(|e| not_found_names(e, "habit", &args.habit_id))?;
     Ok(Tracked {
         tracked: true,
         habit_id: args.habit_id.to_string(),

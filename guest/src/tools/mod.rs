@@ -135,7 +135,10 @@ pub fn call(name: &str, arguments: &str, ctx: &CallContext) -> CallResult {
     if let Err(error) = &outcome {
         log::info(
             &correlation_id,
-            &format!("tool {name} failed: {:?} (HTTP {:?})", error.code, error.http_status),
+            &format!(
+                "tool {name} failed: {:?} (HTTP {:?})",
+                error.code, error.http_status
+            ),
         );
     }
     result(outcome, &correlation_id)
@@ -180,6 +183,9 @@ pub fn require_some_field(fields: &[(&str, bool)]) -> Result<(), ToolError> {
 /// Inserts `value` under `key` in a request body when it is set.
 pub fn put<T: Serialize>(body: &mut serde_json::Map<String, Value>, key: &str, value: &Option<T>) {
     if let Some(value) = value {
-        body.insert(key.to_string(), serde_json::to_value(value).unwrap_or(Value::Null));
+        body.insert(
+            key.to_string(),
+            serde_json::to_value(value).unwrap_or(Value::Null),
+        );
     }
 }

@@ -103,7 +103,11 @@ fn create_person(api: &Api, args: CreateArgs) -> Result<PersonCreated, ToolError
     let mut body = Map::new();
     put(&mut body, "first_name", &args.first_name);
     put(&mut body, "last_name", &args.last_name);
-    put(&mut body, "relationship_strength", &args.relationship_strength);
+    put(
+        &mut body,
+        "relationship_strength",
+        &args.relationship_strength,
+    );
     put(&mut body, "email", &args.email);
     put(&mut body, "phone", &args.phone);
     put(&mut body, "birthday", &args.birthday);

@@ -11,8 +11,8 @@ use crate::entities::Task;
 use crate::error::{Code, ToolError};
 use crate::retry::Replay;
 use crate::validate::{
-    Date, Eisenhower, Id, Limit, Minutes, Motivation, Priority, SourceText, TaskStatus,
-    Timestamp, present, source_pair,
+    Date, Eisenhower, Id, Limit, Minutes, Motivation, Priority, SourceText, TaskStatus, Timestamp,
+    present, source_pair,
 };
 use crate::views::{self, Sort};
 
@@ -275,7 +275,9 @@ pub fn get_task(api: &Api, args: TaskIdArgs) -> Result<TaskResult, ToolError> {
 /// Says which id was not found.
 pub fn not_found_names(mut error: ToolError, what: &str, id: &Id) -> ToolError {
     if error.code == Code::NotFound {
-        error.message = format!("LunaTask has no {what} with id {id} (404): it may have been deleted; check the id.");
+        error.message = format!(
+            "LunaTask has no {what} with id {id} (404): it may have been deleted; check the id."
+        );
     }
     error
 }
@@ -385,7 +387,8 @@ pub fn matches(task: &Task, args: &ListArgs) -> bool {
     let source_ok = match (&args.source, &args.source_id) {
         (None, None) => true,
         (s, id) => task.sources.iter().any(|src| {
-            s.as_ref().is_none_or(|s| src.source.as_deref() == Some(s.as_str()))
+            s.as_ref()
+                .is_none_or(|s| src.source.as_deref() == Some(s.as_str()))
                 && id
                     .as_ref()
                     .is_none_or(|id| src.source_id.as_deref() == Some(id.as_str()))

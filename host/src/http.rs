@@ -1,0 +1,206 @@
+//! Streamable HTTP: `/mcp` through rmcp's transport, plus `/metrics` (Prometheus text) and
+//! `/healthz`. Every route checks `Host` and `Origin` (DNS-rebinding defence, 403) and, when
+//! LUNATASK_MCP_AUTH_TOKEN is set, `/mcp` and `/metrics` require it as a bearer token (401).
+
+use std::sync::Arc;
+
+use axum::Router;
+use axum::extract::{Request, State};
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use rmcp::transport::streamable_http_server::session::local::LocalSessionManager;
+use rmcp::transport::streamable_http_server::{StreamableHttpServerConfig, StreamableHttpService};
+use tokio_util::sync::CancellationToken;
+
+use crate::config::Config;
+use crate::mcp::LunaTaskServer;
+use crate::metrics::Metrics;
+use crate::secret::ApiToken;
+
+/// What the request guards check.
+struct Guard {
+    allowed_hosts: Vec<String>,
+    allowed_origins: Vec<String>,
+    auth: Option<ApiToken>,
+}
+
+/// Serves until `shutdown` is cancelled; announces the bound address on stderr.
+pub async fn serve(
+    server: LunaTaskServer,
+    metrics: Metrics,
+    config: &Config,
+    shutdown: CancellationToken,
+) -> anyhow::Result<()> {
+    let addr = config.http.expect("serve is called with an address");
+    let mcp_config = StreamableHttpServerConfig::default()
+        .with_allowed_hosts(config.allowed_hosts.clone())
+        .with_allowed_origins(config.allowed_origins.clone())
+        .enforce_origin_validation()
+        .with_max_request_body_bytes(config.max_message_bytes)
+        .with_cancellation_token(shutdown.child_token());
+    let mcp = StreamableHttpService::new(
+        move || Ok(server.clone()),
+        Arc::new(LocalSessionManager::default()),
+        mcp_config,
+    );
+    let guard = Arc::new(Guard {
+        allowed_hosts: config.allowed_hosts.clone(),
+        allowed_origins: config.allowed_origins.clone(),
+        auth: config.http_auth.clone(),
+    });
+    let metrics_route = get(move || {
+        let metrics = metrics.clone();
+        async move {
+            (
+                [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],
+                metrics.prometheus_text(),
+            )
+        }
+    });
+    let protected = Router::new()
+        .route_service("/mcp", mcp)
+        .route("/metrics", metrics_route)
+        .layer(middleware::from_fn_with_state(
+            Arc::clone(&guard),
+            require_auth,
+        ));
+    let app = Router::new()
+        .route("/healthz", get(|| async { "ok" }))
+        .merge(protected)
+        .layer(middleware::from_fn_with_state(guard, check_host_and_origin));
+
+    let listener = tokio::net::TcpListener::bind(addr).await?;
+    let bound = listener.local_addr()?;
+    if !bound.ip().is_loopback() && config.http_auth.is_none() {
+        tracing::warn!(%bound, "serving beyond loopback without LUNATASK_MCP_AUTH_TOKEN");
+    }
+    // Tests and supervisors read this line to learn the port.
+    eprintln!("lunatask-mcp: listening on http://{bound}/mcp");
+    tracing::info!(%bound, "serving MCP over Streamable HTTP at /mcp");
+    axum::serve(listener, app)
+        .with_graceful_shutdown(shutdown.cancelled_owned())
+        .await?;
+    Ok(())
+}
+
+async fn check_host_and_origin(
+    State(guard): State<Arc<Guard>>,
+    request: Request,
+    next: Next,
+) -> Response {
+    let headers = request.headers();
+    if !host_allowed(headers, &guard.allowed_hosts) {
+        return (StatusCode::FORBIDDEN, "Host not allowed").into_response();
+    }
+    if !origin_allowed(headers, &guard.allowed_origins) {
+        return (StatusCode::FORBIDDEN, "Origin not allowed").into_response();
+    }
+    next.run(request).await
+}
+
+async fn require_auth(State(guard): State<Arc<Guard>>, request: Request, next: Next) -> Response {
+    if let Some(token) = &guard.auth {
+        let presented = request
+            .headers()
+            .get(header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.split_once(' '))
+            .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer"))
+            .map(|(_, t)| t.trim());
+        if !presented.is_some_and(|t| token.matches(t)) {
+            return (
+                StatusCode::UNAUTHORIZED,
+                [(header::WWW_AUTHENTICATE, "Bearer")],
+                "a valid bearer token is required",
+            )
+                .into_response();
+        }
+    }
+    next.run(request).await
+}
+
+/// `Host` must name an allowed host, with or without its port.
+fn host_allowed(headers: &HeaderMap, allowed: &[String]) -> bool {
+    let Some(host) = headers.get(header::HOST).and_then(|v| v.to_str().ok()) else {
+        return false;
+    };
+    let host = host.trim().to_ascii_lowercase();
+    let bare = match host.strip_prefix('[') {
+        Some(v6) => v6.split(']').next().unwrap_or("").to_string(),
+        None => host
+            .rsplit_once(':')
+            .map_or(host.clone(), |(h, _)| h.to_string()),
+    };
+    allowed.iter().any(|a| {
+        let a = a
+            .trim()
+            .trim_start_matches('[')
+            .trim_end_matches(']')
+            .to_ascii_lowercase();
+        a == host || a == bare
+    })
+}
+
+/// A request without `Origin` (not from a browser) passes; one with an `Origin` must match
+/// an allowed origin exactly.
+fn origin_allowed(headers: &HeaderMap, allowed: &[String]) -> bool {
+    match headers.get(header::ORIGIN).and_then(|v| v.to_str().ok()) {
+        None => true,
+        Some(origin) => allowed.iter().any(|a| {
+            a.trim_end_matches('/')
+                .eq_ignore_ascii_case(origin.trim_end_matches('/'))
+        }),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn headers(pairs: &[(&str, &str)]) -> HeaderMap {
+        let mut h = HeaderMap::new();
+        for (k, v) in pairs {
+            h.insert(
+                axum::http::HeaderName::from_bytes(k.as_bytes()).unwrap(),
+                v.parse().unwrap(),
+            );
+        }
+        h
+    }
+
+    #[test]
+    fn hosts_and_origins_are_checked_exactly() {
+        let allowed = vec!["localhost".to_string(), "127.0.0.1".into(), "::1".into()];
+        assert!(host_allowed(
+            &headers(&[("host", "127.0.0.1:8080")]),
+            &allowed
+        ));
+        assert!(host_allowed(&headers(&[("host", "[::1]:8080")]), &allowed));
+        assert!(host_allowed(&headers(&[("host", "LOCALHOST")]), &allowed));
+        assert!(!host_allowed(
+            &headers(&[("host", "evil.example:8080")]),
+            &allowed
+        ));
+        assert!(!host_allowed(
+            &headers(&[("host", "localhost.evil.example")]),
+            &allowed
+        ));
+        assert!(!host_allowed(&headers(&[]), &allowed));
+        let origins = vec!["http://localhost:3000".to_string()];
+        assert!(origin_allowed(&headers(&[]), &origins));
+        assert!(origin_allowed(
+            &headers(&[("origin", "http://localhost:3000")]),
+            &origins
+        ));
+        assert!(!origin_allowed(
+            &headers(&[("origin", "http://evil.example")]),
+            &origins
+        ));
+        assert!(!origin_allowed(
+            &headers(&[("origin", "http://localhost:3000")]),
+            &[]
+        ));
+    }
+}

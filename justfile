@@ -1,0 +1,30 @@
+# Conveniences only: every recipe is a plain cargo command you can run without `just`.
+
+# Build the server (and, through host/build.rs, the guest component).
+build:
+    cargo build --release -p lunatask-mcp
+
+# Run the server over stdio; needs LUNATASK_API_TOKEN.
+run *ARGS:
+    cargo run --release -p lunatask-mcp -- {{ARGS}}
+
+# All tests: unit, guest and end-to-end.
+test:
+    cargo test --workspace
+
+# The guest component alone, for other runtimes.
+component:
+    cargo build -p lunatask-mcp-guest --target wasm32-wasip2 --profile guest --target-dir target/guest-build
+    @echo target/guest-build/wasm32-wasip2/guest/lunatask_mcp_guest.wasm
+
+fmt:
+    cargo fmt --all
+
+lint:
+    cargo fmt --all -- --check
+    cargo clippy --workspace --all-targets -- -D warnings
+    cargo clippy -p lunatask-mcp-guest --target wasm32-wasip2 -- -D warnings
+
+# What CI runs.
+ci:
+    bash .ci/run

@@ -1,0 +1,246 @@
+//! The foundation: handshake, tool listing, token injection, egress refusal, start-up checks.
+
+use lunatask_mcp_tests::{AREA, FakeApi, TOKEN, code, correlation_id, err, ok};
+use serde_json::json;
+
+use crate::{builder, setup};
+
+#[tokio::test]
+async fn lists_every_tool_with_schemas_and_annotations() {
+    let (_fake, host) = setup().await;
+    let tools = host.client.list_all_tools().await.unwrap();
+    let names: Vec<&str> = tools.iter().map(|t| t.name.as_ref()).collect();
+    for expected in [
+        "ping",
+        "create_task",
+        "update_task",
+        "delete_task",
+        "get_task",
+        "list_tasks",
+        "create_note",
+        "update_note",
+        "delete_note",
+        "create_journal_entry",
+        "create_person",
+        "delete_person",
+        "get_person",
+        "list_people",
+        "create_person_timeline_note",
+        "track_habit",
+    ] {
+        assert!(names.contains(&expected), "missing {expected} in {names:?}");
+    }
+    for tool in &tools {
+        assert!(tool.title.is_some(), "{} has a title", tool.name);
+        assert!(
+            tool.description.as_ref().is_some_and(|d| d.len() > 40),
+            "{}",
+            tool.name
+        );
+        assert_eq!(tool.input_schema["type"], "object", "{}", tool.name);
+        let output = tool.output_schema.as_ref().expect("output schema");
+        assert_eq!(output["type"], "object", "{}", tool.name);
+        let a = tool.annotations.as_ref().expect("annotations");
+        let reads =
+            tool.name.starts_with("get_") || tool.name.starts_with("list_") || tool.name == "ping";
+        assert_eq!(a.read_only_hint, Some(reads), "{}", tool.name);
+        if tool.name.starts_with("delete_") {
+            assert_eq!(a.destructive_hint, Some(true), "{}", tool.name);
+        }
+        if tool.name.starts_with("update_") {
+            assert_eq!(a.idempotent_hint, Some(true), "{}", tool.name);
+        }
+    }
+    let create = tools.iter().find(|t| t.name == "create_task").unwrap();
+    assert_eq!(create.input_schema["required"], json!(["area_id"]));
+    assert!(create.description.as_ref().unwrap().contains("write-only"));
+}
+
+#[tokio::test]
+async fn ping_reaches_the_api_with_the_injected_token() {
+    let (fake, host) = setup().await;
+    let result = host.call("ping", json!({})).await;
+    assert_eq!(ok(&result), json!({ "ok": true, "message": "pong" }));
+    let requests = fake.requests_to("GET /v1/ping");
+    assert_eq!(requests.len(), 1);
+    assert_eq!(
+        requests[0].header("authorization"),
+        Some(format!("bearer {TOKEN}").as_str())
+    );
+    // The correlation id in the result is the one the API saw.
+    assert_eq!(
+        requests[0].header("x-correlation-id"),
+        Some(correlation_id(&result).as_str())
+    );
+    assert!(
+        requests[0].header("x-lunatask-mcp-attempt").is_none(),
+        "internal header stripped"
+    );
+}
+
+#[tokio::test]
+async fn create_task_sends_the_fields_and_returns_the_task() {
+    let (fake, host) = setup().await;
+    let result = host
+        .call(
+            "create_task",
+            json!({ "area_id": AREA, "name": "Write report", "note": "details", "priority": 2,
+                    "status": "next", "scheduled_on": "2024-05-11", "estimate": 30 }),
+        )
+        .await;
+    let out = ok(&result);
+    assert_eq!(out["outcome"], "created");
+    let id = out["task"]["id"].as_str().unwrap();
+    assert_eq!(out["task"]["priority"], 2);
+    assert!(
+        out["task"].get("name").is_none(),
+        "encrypted fields are never returned"
+    );
+    let sent = fake.requests_to("POST /v1/tasks");
+    assert_eq!(sent.len(), 1);
+    let body = sent[0].body.clone().unwrap();
+    assert_eq!(body["name"], "Write report");
+    assert_eq!(body["area_id"], AREA);
+    assert_eq!(body["estimate"], 30);
+    assert_eq!(
+        body["source"], "lunatask-mcp",
+        "an idempotency key is always sent"
+    );
+    assert_eq!(
+        sent[0].header("authorization"),
+        Some(format!("bearer {TOKEN}").as_str())
+    );
+    assert!(fake.with(|s| s.tasks.contains_key(id)));
+}
+
+#[tokio::test]
+async fn a_wrong_token_gives_an_authentication_error_without_retries() {
+    let fake = FakeApi::start("the-real-token").await;
+    let host = builder()
+        .against(&fake)
+        .env("LUNATASK_API_TOKEN", TOKEN)
+        .start()
+        .await;
+    let result = host.call("ping", json!({})).await;
+    assert_eq!(code(&result), "authentication_error");
+    assert_eq!(err(&result)["http_status"], 401);
+    assert_eq!(fake.requests().len(), 1, "401 is not retried");
+}
+
+#[tokio::test]
+async fn a_missing_token_stops_start_up_with_a_clear_message() {
+    let out = builder()
+        .env("LUNATASK_BASE_URL", "http://127.0.0.1:9/v1")
+        .run()
+        .await;
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("LUNATASK_API_TOKEN"), "{stderr}");
+    assert!(out.stdout.is_empty(), "nothing on stdout");
+}
+
+#[tokio::test]
+async fn plain_http_to_a_remote_host_stops_start_up() {
+    let out = builder()
+        .env("LUNATASK_API_TOKEN", TOKEN)
+        .env("LUNATASK_BASE_URL", "http://api.lunatask.app/v1")
+        .run()
+        .await;
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("LUNATASK_BASE_URL") && stderr.contains("loopback"),
+        "{stderr}"
+    );
+}
+
+#[tokio::test]
+async fn invalid_arguments_are_rejected_before_anything_is_sent() {
+    let (fake, host) = setup().await;
+    let cases = [
+        ("create_task", json!({ "name": "no area" }), "area_id"),
+        (
+            "create_task",
+            json!({ "area_id": AREA, "priority": 3 }),
+            "priority",
+        ),
+        (
+            "create_task",
+            json!({ "area_id": AREA, "priority": "1" }),
+            "priority",
+        ),
+        (
+            "create_task",
+            json!({ "area_id": AREA, "status": "done" }),
+            "status",
+        ),
+        (
+            "create_task",
+            json!({ "area_id": AREA, "eisenhower": 5 }),
+            "eisenhower",
+        ),
+        (
+            "create_task",
+            json!({ "area_id": AREA, "estimate": -5 }),
+            "estimate",
+        ),
+        (
+            "create_task",
+            json!({ "area_id": AREA, "motivation": "maybe" }),
+            "motivation",
+        ),
+        (
+            "create_task",
+            json!({ "area_id": AREA, "scheduled_on": "2024-05-10T10:00:00Z" }),
+            "scheduled_on",
+        ),
+        (
+            "create_task",
+            json!({ "area_id": AREA, "completed_at": "2024-05-10" }),
+            "completed_at",
+        ),
+        (
+            "create_task",
+            json!({ "area_id": AREA, "source": "github" }),
+            "source_id",
+        ),
+        (
+            "create_task",
+            json!({ "area_id": AREA, "due": "2024-05-10" }),
+            "",
+        ),
+        ("create_task", json!({ "area_id": "../ping" }), "area_id"),
+    ];
+    for (tool, args, field) in cases {
+        let result = host.call(tool, args.clone()).await;
+        let error = err(&result);
+        assert_eq!(error["code"], "validation_error", "{args}");
+        if !field.is_empty() {
+            assert_eq!(error["field"], field, "{args}: {error}");
+        }
+        assert!(error["message"].as_str().unwrap().len() > 10);
+    }
+    let status = err(&host
+        .call("create_task", json!({ "area_id": AREA, "status": "done" }))
+        .await);
+    let message = status["message"].as_str().unwrap();
+    for allowed in ["later", "next", "started", "waiting", "completed"] {
+        assert!(message.contains(allowed), "{message}");
+    }
+    assert!(fake.requests().is_empty(), "nothing reached the API");
+}
+
+#[tokio::test]
+async fn stdout_carries_only_mcp_messages_even_at_trace_level() {
+    let fake = FakeApi::start(TOKEN).await;
+    let host = builder()
+        .against(&fake)
+        .env("LUNATASK_LOG", "trace")
+        .start()
+        .await;
+    ok(&host.call("ping", json!({})).await);
+    // The rmcp client would have failed the calls above on any non-JSON-RPC line; the log
+    // lines went to stderr.
+    let stderr = host.stop().await;
+    assert!(stderr.contains("api request"), "{stderr}");
+}

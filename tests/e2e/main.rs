@@ -1,0 +1,29 @@
+//! End-to-end tests: the real `lunatask-mcp` binary, spoken to over MCP by rmcp's client,
+//! against the fake LunaTask API. Each test checks what the fake received and what the
+//! client got back.
+
+mod foundation;
+mod notes_journal_habits;
+mod people;
+mod resources;
+mod tasks;
+
+use std::path::PathBuf;
+
+use lunatask_mcp_tests::{FakeApi, Host, HostBuilder, TOKEN};
+
+/// A builder for the binary under test, sharing one component cache per test run.
+pub fn builder() -> HostBuilder {
+    let cache = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("component-cache");
+    HostBuilder::new(
+        std::path::Path::new(env!("CARGO_BIN_EXE_lunatask-mcp")),
+        &cache,
+    )
+}
+
+/// A fake API and a server connected to it.
+pub async fn setup() -> (FakeApi, Host) {
+    let fake = FakeApi::start(TOKEN).await;
+    let host = builder().against(&fake).start().await;
+    (fake, host)
+}

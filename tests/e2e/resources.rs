@@ -1,0 +1,198 @@
+//! Resources: single entities, task views, discovery and metrics.
+
+use lunatask_mcp_tests::{AREA, MISSING_ID};
+use serde_json::{Value, json};
+
+use crate::setup;
+
+fn ids(view: &Value) -> Vec<String> {
+    view["tasks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| t["id"].as_str().unwrap().to_string())
+        .collect()
+}
+
+#[tokio::test]
+async fn resources_and_templates_are_listed() {
+    let (_fake, host) = setup().await;
+    let templates = host.client.list_resource_templates(None).await.unwrap();
+    let uris: Vec<&str> = templates
+        .resource_templates
+        .iter()
+        .map(|t| t.uri_template.as_str())
+        .collect();
+    assert_eq!(
+        uris,
+        vec![
+            "lunatask://tasks/{task_id}",
+            "lunatask://people/{person_id}",
+            "lunatask://area/{area_id}/{view}",
+            "lunatask://global/{view}"
+        ]
+    );
+    let resources = host.client.list_resources(None).await.unwrap();
+    let uris: Vec<&str> = resources.resources.iter().map(|r| r.uri.as_str()).collect();
+    assert!(uris.contains(&"lunatask://discovery") && uris.contains(&"lunatask://global/today"));
+
+    // Every listed resource can be read, and discovery promises only what exists.
+    let discovery = host.read("lunatask://discovery").await.unwrap();
+    for view in discovery["views"].as_array().unwrap() {
+        let name = view["name"].as_str().unwrap();
+        host.read(&format!("lunatask://global/{name}"))
+            .await
+            .unwrap();
+        host.read(&format!("lunatask://area/{AREA}/{name}"))
+            .await
+            .unwrap();
+    }
+}
+
+#[tokio::test]
+async fn task_and_person_resources_read_one_entity() {
+    let (fake, host) = setup().await;
+    let task = fake.seed_task(json!({ "area_id": AREA }));
+    let person = fake.seed_person(json!({}));
+    assert_eq!(
+        host.read(&format!("lunatask://tasks/{task}"))
+            .await
+            .unwrap()["task"]["id"],
+        task
+    );
+    assert_eq!(
+        host.read(&format!("lunatask://people/{person}"))
+            .await
+            .unwrap()["person"]["id"],
+        person
+    );
+    let missing = host
+        .read(&format!("lunatask://tasks/{MISSING_ID}"))
+        .await
+        .unwrap_err();
+    assert!(
+        missing.to_string().contains("-32002")
+            || missing.to_string().to_lowercase().contains("not"),
+        "{missing}"
+    );
+    let bad = host.read("lunatask://global/tomorrow").await.unwrap_err();
+    assert!(bad.to_string().contains("today"), "{bad}");
+}
+
+#[tokio::test]
+async fn views_select_the_right_tasks_for_today() {
+    let (fake, host) = setup().await;
+    let today = chrono_today();
+    let day = |offset: i64| {
+        (today + std::time::Duration::from_secs((offset * 86_400) as u64)).to_string()
+    };
+    let yesterday = {
+        let secs = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_secs()
+            - 86_400;
+        civil(secs)
+    };
+    let t_today = fake.seed_task(json!({ "area_id": AREA, "scheduled_on": day(0) }));
+    let t_done_today = fake.seed_task(
+        json!({ "area_id": AREA, "scheduled_on": day(0), "status": "completed",
+        "completed_at": "2000-01-01T00:00:00Z" }),
+    );
+    let t_overdue = fake.seed_task(json!({ "area_id": AREA, "scheduled_on": yesterday }));
+    let t_other_area = fake.seed_task(
+        json!({ "area_id": "aaaaaaaa-0000-4000-8000-000000000009", "scheduled_on": day(0) }),
+    );
+    let t_week = fake.seed_task(json!({ "area_id": AREA, "scheduled_on": day(3), "priority": 1 }));
+
+    let global_today = host.read("lunatask://global/today").await.unwrap();
+    let mut got = ids(&global_today);
+    got.sort();
+    let mut want = vec![t_today.clone(), t_other_area.clone()];
+    want.sort();
+    assert_eq!(got, want, "completed tasks are not in today");
+    assert!(!ids(&global_today).contains(&t_done_today));
+
+    let area_today = host
+        .read(&format!("lunatask://area/{AREA}/today"))
+        .await
+        .unwrap();
+    assert_eq!(ids(&area_today), vec![t_today.clone()]);
+    assert_eq!(
+        ids(&host
+            .read(&format!("lunatask://area/{AREA}/overdue"))
+            .await
+            .unwrap()),
+        vec![t_overdue]
+    );
+    assert_eq!(
+        ids(&host
+            .read(&format!("lunatask://area/{AREA}/next-7-days"))
+            .await
+            .unwrap()),
+        vec![t_week.clone()]
+    );
+    assert_eq!(
+        ids(&host
+            .read(&format!("lunatask://area/{AREA}/high-priority"))
+            .await
+            .unwrap()),
+        vec![t_week]
+    );
+    // Completed long ago: not a recent completion.
+    assert!(
+        ids(&host
+            .read(&format!("lunatask://area/{AREA}/recent-completions"))
+            .await
+            .unwrap())
+        .is_empty()
+    );
+}
+
+#[tokio::test]
+async fn metrics_are_readable_as_a_resource() {
+    let (_fake, host) = setup().await;
+    lunatask_mcp_tests::ok(&host.call("ping", json!({})).await);
+    let metrics = host.read("lunatask://metrics").await.unwrap();
+    assert_eq!(metrics["endpoints"]["GET /ping"]["requests"]["2xx"], 1);
+    assert_eq!(metrics["endpoints"]["GET /ping"]["success_rate"], 1.0);
+}
+
+/// Today's UTC date as YYYY-MM-DD, without a date library.
+fn chrono_today() -> CivilDate {
+    let secs = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs();
+    CivilDate(secs / 86_400)
+}
+
+#[derive(Clone, Copy)]
+struct CivilDate(u64);
+
+impl std::ops::Add<std::time::Duration> for CivilDate {
+    type Output = CivilDate;
+    fn add(self, d: std::time::Duration) -> CivilDate {
+        CivilDate(self.0 + d.as_secs() / 86_400)
+    }
+}
+
+impl std::fmt::Display for CivilDate {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&civil(self.0 * 86_400))
+    }
+}
+
+/// Days since the epoch to a civil date (Howard Hinnant's algorithm).
+fn civil(secs: u64) -> String {
+    let z = (secs / 86_400) as i64 + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = doy - (153 * mp + 2) / 5 + 1;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 };
+    let y = yoe + era * 400 + if m <= 2 { 1 } else { 0 };
+    format!("{y:04}-{m:02}-{d:02}")
+}

@@ -1,0 +1,199 @@
+//! Task tools against the fake: success, each documented error, duplicates, filters.
+
+use lunatask_mcp_tests::{AREA, Fault, MISSING_ID, code, err, ok};
+use serde_json::{Value, json};
+
+use crate::setup;
+
+const OTHER_AREA: &str = "aaaaaaaa-0000-4000-8000-000000000002";
+
+#[tokio::test]
+async fn get_update_and_delete_a_task() {
+    let (fake, host) = setup().await;
+    let id = fake.seed_task(json!({ "area_id": AREA, "priority": 1 }));
+
+    let got = ok(&host.call("get_task", json!({ "task_id": id })).await);
+    assert_eq!(got["task"]["id"], id);
+    assert_eq!(got["task"]["priority"], 1);
+
+    let updated = ok(&host
+        .call(
+            "update_task",
+            json!({ "task_id": id, "status": "started", "scheduled_on": null, "name": "secret" }),
+        )
+        .await);
+    assert_eq!(updated["task"]["status"], "started");
+    let put = fake.requests_to("PUT /v1/tasks/");
+    assert_eq!(put.len(), 1);
+    assert_eq!(put[0].path, format!("/v1/tasks/{id}"));
+    let body = put[0].body.clone().unwrap();
+    assert_eq!(
+        body,
+        json!({ "status": "started", "scheduled_on": null, "name": "secret" }),
+        "only the given fields are sent; null clears"
+    );
+
+    let deleted = ok(&host.call("delete_task", json!({ "task_id": id })).await);
+    assert_eq!(deleted["deleted"], true);
+    assert!(deleted["task"]["deleted_at"].is_string());
+    assert!(fake.with(|s| s.tasks.is_empty()));
+
+    // A second delete, and reads of a missing task, are not_found naming the id.
+    for (tool, args) in [
+        ("delete_task", json!({ "task_id": id })),
+        ("get_task", json!({ "task_id": MISSING_ID })),
+        (
+            "update_task",
+            json!({ "task_id": MISSING_ID, "priority": 1 }),
+        ),
+    ] {
+        let result = host.call(tool, args).await;
+        assert_eq!(code(&result), "not_found", "{tool}");
+        assert_eq!(err(&result)["http_status"], 404);
+        assert!(err(&result)["message"].as_str().unwrap().contains("task"));
+    }
+}
+
+#[tokio::test]
+async fn an_update_needs_at_least_one_field() {
+    let (fake, host) = setup().await;
+    let result = host
+        .call("update_task", json!({ "task_id": MISSING_ID }))
+        .await;
+    assert_eq!(code(&result), "validation_error");
+    assert!(
+        err(&result)["message"]
+            .as_str()
+            .unwrap()
+            .contains("priority")
+    );
+    assert!(fake.requests().is_empty());
+}
+
+#[tokio::test]
+async fn a_duplicate_source_is_reported_with_the_existing_task() {
+    let (fake, host) = setup().await;
+    let existing = fake.seed_task(json!({ "area_id": AREA,
+        "sources": [{ "source": "github", "source_id": "issue-7" }] }));
+    let result = host
+        .call(
+            "create_task",
+            json!({ "area_id": AREA, "name": "dup", "source": "github", "source_id": "issue-7" }),
+        )
+        .await;
+    let out = ok(&result);
+    assert_eq!(out["outcome"], "duplicate");
+    assert_eq!(out["task"]["id"], existing);
+    assert_eq!(fake.with(|s| s.tasks.len()), 1, "nothing created");
+    let lookup = fake.requests_to("GET /v1/tasks");
+    assert_eq!(lookup.len(), 1);
+    assert_eq!(
+        lookup[0].query.as_deref(),
+        Some("source=github&source_id=issue-7")
+    );
+}
+
+#[tokio::test]
+async fn documented_error_statuses_map_to_stable_codes() {
+    let (fake, host) = setup().await;
+    for (status, expected) in [
+        (400, "validation_error"),
+        (402, "subscription_required"),
+        (404, "not_found"),
+        (422, "validation_error"),
+    ] {
+        fake.inject(Some("POST /v1/tasks"), 1, Fault::status(status));
+        let result = host.call("create_task", json!({ "area_id": AREA })).await;
+        assert_eq!(code(&result), expected, "{status}");
+        assert_eq!(err(&result)["http_status"], status);
+        assert_eq!(err(&result)["retryable"], false);
+        assert_eq!(err(&result)["outcome"], "not_applied");
+    }
+    assert!(fake.with(|s| s.tasks.is_empty()));
+    assert_eq!(
+        fake.requests_to("POST /v1/tasks").len(),
+        4,
+        "4xx is never retried"
+    );
+}
+
+fn ids(out: &Value) -> Vec<String> {
+    out["tasks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| t["id"].as_str().unwrap().to_string())
+        .collect()
+}
+
+#[tokio::test]
+async fn list_tasks_filters_sorts_and_limits_on_our_side() {
+    let (fake, host) = setup().await;
+    let low =
+        fake.seed_task(json!({ "area_id": AREA, "priority": -1, "scheduled_on": "2024-05-01" }));
+    let high =
+        fake.seed_task(json!({ "area_id": AREA, "priority": 2, "scheduled_on": "2024-05-20" }));
+    let done = fake.seed_task(
+        json!({ "area_id": AREA, "priority": 1, "status": "completed",
+        "completed_at": "2024-05-09T08:00:00Z" }),
+    );
+    let elsewhere =
+        fake.seed_task(json!({ "area_id": OTHER_AREA, "priority": 1, "status": "next" }));
+
+    let all = ok(&host.call("list_tasks", json!({})).await);
+    assert_eq!(
+        ids(&all),
+        vec![high.clone(), done.clone(), elsewhere.clone(), low.clone()]
+    );
+    assert_eq!(all["total"], 4);
+
+    let open_here = ok(&host
+        .call("list_tasks", json!({ "area_id": AREA, "status": "open" }))
+        .await);
+    assert_eq!(ids(&open_here), vec![high.clone(), low.clone()]);
+
+    let urgent = ok(&host
+        .call("list_tasks", json!({ "min_priority": 1, "status": "open" }))
+        .await);
+    assert_eq!(ids(&urgent), vec![high.clone(), elsewhere.clone()]);
+
+    let window = ok(&host
+        .call("list_tasks", json!({ "scheduled_from": "2024-05-01", "scheduled_to": "2024-05-10", "sort": "scheduled_on" }))
+        .await);
+    assert_eq!(ids(&window), vec![low.clone()]);
+
+    let recent = ok(&host
+        .call(
+            "list_tasks",
+            json!({ "completed_since": "2024-05-09T00:00:00Z" }),
+        )
+        .await);
+    assert_eq!(ids(&recent), vec![done.clone()]);
+
+    let limited = ok(&host.call("list_tasks", json!({ "limit": 1 })).await);
+    assert_eq!(limited["count"], 1);
+    assert_eq!(limited["total"], 4);
+
+    let bad = host
+        .call(
+            "list_tasks",
+            json!({ "scheduled_from": "2024-05-10", "scheduled_to": "2024-05-01" }),
+        )
+        .await;
+    assert_eq!(code(&bad), "validation_error");
+    let bad = host.call("list_tasks", json!({ "limit": 0 })).await;
+    assert_eq!(err(&bad)["field"], "limit");
+    let bad = host.call("list_tasks", json!({ "sort": "name" })).await;
+    assert_eq!(err(&bad)["field"], "sort");
+}
+
+#[tokio::test]
+async fn ids_are_percent_encoded_into_paths() {
+    let (fake, host) = setup().await;
+    // Upper-case hex passes validation and is sent exactly as given, in one path segment.
+    let id = "ABCDEF01-0000-4000-8000-000000000001";
+    let result = host.call("get_task", json!({ "task_id": id })).await;
+    assert_eq!(code(&result), "not_found");
+    let sent = fake.requests_to("GET /v1/tasks/");
+    assert_eq!(sent[0].path, format!("/v1/tasks/{id}"));
+}

@@ -1,0 +1,640 @@
+//! A faithful local fake of the LunaTask REST API (see `shared/lunatask-api.md`), served on
+//! 127.0.0.1 with an ephemeral port. It checks the bearer token, answers with LunaTask's
+//! shapes and status codes (201, 204 duplicate, 400, 401, 402, 404, 422), never returns the
+//! end-to-end encrypted fields, records every request, and injects faults on demand.
+
+use std::collections::{BTreeMap, VecDeque};
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use bytes::Bytes;
+use http_body_util::{BodyExt, Full};
+use hyper::body::Incoming;
+use hyper::server::conn::http1;
+use hyper::service::service_fn;
+use hyper::{Request, Response};
+use hyper_util::rt::TokioIo;
+use serde_json::{Map, Value, json};
+use tokio::net::TcpListener;
+
+/// One request as the fake received it.
+#[derive(Debug, Clone)]
+pub struct Recorded {
+    pub method: String,
+    /// Path without the query, e.g. `/v1/tasks`.
+    pub path: String,
+    /// The raw query string, if any.
+    pub query: Option<String>,
+    /// Header names lower-cased.
+    pub headers: Vec<(String, String)>,
+    pub body: Option<Value>,
+}
+
+impl Recorded {
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(n, _)| n == name)
+            .map(|(_, v)| v.as_str())
+    }
+}
+
+/// A fault to inject instead of (or around) the normal answer.
+#[derive(Debug, Clone)]
+pub enum Fault {
+    /// Answer with this status (and optional Retry-After and JSON body) without acting.
+    Status {
+        status: u16,
+        retry_after: Option<String>,
+        body: Option<Value>,
+    },
+    /// Wait this long before handling the request normally.
+    Delay(Duration),
+    /// Close the connection without acting or answering.
+    DropBeforeApply,
+    /// Act on the request, then close the connection without answering.
+    DropAfterApply,
+}
+
+impl Fault {
+    pub fn status(status: u16) -> Self {
+        Fault::Status {
+            status,
+            retry_after: None,
+            body: None,
+        }
+    }
+}
+
+#[derive(Debug)]
+struct Rule {
+    /// `"METHOD /path-prefix"`, or any request when `None`.
+    matcher: Option<String>,
+    remaining: usize,
+    fault: Fault,
+}
+
+/// Everything the fake knows.
+#[derive(Debug, Default)]
+pub struct State {
+    pub tasks: BTreeMap<String, Value>,
+    pub notes: BTreeMap<String, Value>,
+    pub people: BTreeMap<String, Value>,
+    pub journal_entries: Vec<Value>,
+    pub timeline_notes: Vec<Value>,
+    pub habit_tracks: Vec<(String, String)>,
+    /// Habits that exist; tracking any other id answers 404.
+    pub habits: Vec<String>,
+    /// The free plan's limit on people (402 beyond it).
+    pub people_limit: Option<usize>,
+    /// Whether the email/phone/birthday custom fields exist (422 when used without).
+    pub person_custom_fields: bool,
+    pub requests: Vec<Recorded>,
+    rules: VecDeque<Rule>,
+    next_id: u64,
+}
+
+/// A running fake API. Dropping it stops the server.
+pub struct FakeApi {
+    pub addr: SocketAddr,
+    pub token: String,
+    state: Arc<Mutex<State>>,
+    _shutdown: tokio::sync::oneshot::Sender<()>,
+}
+
+impl FakeApi {
+    /// Starts the fake on 127.0.0.1 with an ephemeral port, accepting `token`.
+    pub async fn start(token: &str) -> Self {
+        let listener = TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind fake API");
+        let addr = listener.local_addr().expect("local addr");
+        let state = Arc::new(Mutex::new(State {
+            person_custom_fields: true,
+            ..State::default()
+        }));
+        let (tx, mut rx) = tokio::sync::oneshot::channel::<()>();
+        let shared = Arc::clone(&state);
+        let token_owned = token.to_string();
+        tokio::spawn(async move {
+            loop {
+                let accepted = tokio::select! {
+                    _ = &mut rx => break,
+                    accepted = listener.accept() => accepted,
+                };
+                let Ok((stream, _)) = accepted else { continue };
+                let state = Arc::clone(&shared);
+                let token = token_owned.clone();
+                tokio::spawn(async move {
+                    let service =
+                        service_fn(move |req| handle(Arc::clone(&state), token.clone(), req));
+                    // An error here is an injected dropped connection or a client hang-up.
+                    let _ = http1::Builder::new()
+                        .serve_connection(TokioIo::new(stream), service)
+                        .await;
+                });
+            }
+        });
+        Self {
+            addr,
+            token: token.to_string(),
+            state,
+            _shutdown: tx,
+        }
+    }
+
+    /// The base URL to configure the server with.
+    pub fn base_url(&self) -> String {
+        format!("http://{}/v1", self.addr)
+    }
+
+    /// Runs `f` on the fake's state (to seed data or inspect it).
+    pub fn with<R>(&self, f: impl FnOnce(&mut State) -> R) -> R {
+        f(&mut self.state.lock().unwrap())
+    }
+
+    /// Injects `fault` into the next `count` requests matching `matcher`
+    /// (`"POST /v1/tasks"`, a method and path prefix), or any request when `None`.
+    pub fn inject(&self, matcher: Option<&str>, count: usize, fault: Fault) {
+        self.with(|s| {
+            s.rules.push_back(Rule {
+                matcher: matcher.map(str::to_string),
+                remaining: count,
+                fault,
+            })
+        });
+    }
+
+    pub fn requests(&self) -> Vec<Recorded> {
+        self.with(|s| s.requests.clone())
+    }
+
+    /// Requests whose `"METHOD /path"` starts with `prefix`.
+    pub fn requests_to(&self, prefix: &str) -> Vec<Recorded> {
+        self.requests()
+            .into_iter()
+            .filter(|r| format!("{} {}", r.method, r.path).starts_with(prefix))
+            .collect()
+    }
+
+    /// Adds a task directly, as if made in the app; returns its id.
+    pub fn seed_task(&self, fields: Value) -> String {
+        self.with(|s| {
+            let id = s.new_id();
+            let mut task = task_defaults(&id);
+            merge(&mut task, &fields);
+            s.tasks.insert(id.clone(), Value::Object(task));
+            id
+        })
+    }
+
+    /// Adds a person directly; returns the id.
+    pub fn seed_person(&self, fields: Value) -> String {
+        self.with(|s| {
+            let id = s.new_id();
+            let mut person = person_defaults(&id);
+            merge(&mut person, &fields);
+            s.people.insert(id.clone(), Value::Object(person));
+            id
+        })
+    }
+}
+
+impl State {
+    fn new_id(&mut self) -> String {
+        self.next_id += 1;
+        format!("{:08x}-0000-4000-8000-{:012x}", self.next_id, self.next_id)
+    }
+
+    /// The fault for this request, if a rule matches; consumes one use of the rule.
+    fn take_fault(&mut self, method: &str, path: &str) -> Option<Fault> {
+        let key = format!("{method} {path}");
+        let index = self.rules.iter().position(|r| {
+            r.remaining > 0
+                && r.matcher
+                    .as_ref()
+                    .is_none_or(|m| key.starts_with(m.as_str()))
+        })?;
+        let rule = &mut self.rules[index];
+        rule.remaining -= 1;
+        let fault = rule.fault.clone();
+        if rule.remaining == 0 {
+            self.rules.remove(index);
+        }
+        Some(fault)
+    }
+}
+
+const NOW: &str = "2024-05-10T12:00:00Z";
+
+fn merge(target: &mut Map<String, Value>, fields: &Value) {
+    if let Some(fields) = fields.as_object() {
+        for (k, v) in fields {
+            target.insert(k.clone(), v.clone());
+        }
+    }
+}
+
+fn task_defaults(id: &str) -> Map<String, Value> {
+    json!({
+        "id": id, "area_id": null, "goal_id": null, "status": "later", "previous_status": null,
+        "estimate": null, "priority": 0, "progress": null, "motivation": "unknown",
+        "eisenhower": 0, "sources": [], "scheduled_on": null, "completed_at": null,
+        "created_at": NOW, "updated_at": NOW, "deleted_at": null
+    })
+    .as_object()
+    .cloned()
+    .unwrap_or_default()
+}
+
+fn person_defaults(id: &str) -> Map<String, Value> {
+    json!({
+        "id": id, "relationship_strength": "casual-friends", "sources": [],
+        "created_at": NOW, "updated_at": NOW, "deleted_at": null,
+        "agreed_reconnect_on": null, "last_reconnect_on": null, "next_reconnect_on": null,
+        "relationship_direction": null
+    })
+    .as_object()
+    .cloned()
+    .unwrap_or_default()
+}
+
+/// Fields the API accepts but never returns (end-to-end encrypted).
+const ENCRYPTED: &[&str] = &["name", "note", "content", "first_name", "last_name"];
+
+type Reply = Response<Full<Bytes>>;
+
+fn reply(status: u16, body: Option<Value>) -> Reply {
+    let mut builder = Response::builder().status(status);
+    if body.is_some() {
+        builder = builder.header("content-type", "application/json");
+    }
+    let bytes = body.map(|b| b.to_string()).unwrap_or_default();
+    builder
+        .body(Full::new(Bytes::from(bytes)))
+        .expect("valid response")
+}
+
+fn error(status: u16, message: &str) -> Reply {
+    reply(
+        status,
+        Some(json!({ "status": "error", "message": message })),
+    )
+}
+
+/// The connection is closed without an answer when the service fails.
+#[derive(Debug)]
+struct Dropped;
+
+impl std::fmt::Display for Dropped {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("injected dropped connection")
+    }
+}
+
+impl std::error::Error for Dropped {}
+
+async fn handle(
+    state: Arc<Mutex<State>>,
+    token: String,
+    req: Request<Incoming>,
+) -> Result<Reply, Dropped> {
+    let method = req.method().as_str().to_string();
+    let path = req.uri().path().to_string();
+    let query = req.uri().query().map(str::to_string);
+    let headers: Vec<(String, String)> = req
+        .headers()
+        .iter()
+        .map(|(n, v)| (n.as_str().to_string(), v.to_str().unwrap_or("").to_string()))
+        .collect();
+    let bytes = req
+        .into_body()
+        .collect()
+        .await
+        .map(|b| b.to_bytes())
+        .unwrap_or_default();
+    let body: Option<Value> = if bytes.is_empty() {
+        None
+    } else {
+        serde_json::from_slice(&bytes).ok()
+    };
+    let fault = {
+        let mut s = state.lock().unwrap();
+        s.requests.push(Recorded {
+            method: method.clone(),
+            path: path.clone(),
+            query: query.clone(),
+            headers: headers.clone(),
+            body: body.clone(),
+        });
+        s.take_fault(&method, &path)
+    };
+    match fault {
+        Some(Fault::Status {
+            status,
+            retry_after,
+            body,
+        }) => {
+            let mut response = reply(
+                status,
+                Some(body.unwrap_or_else(|| json!({ "status": "error", "message": "injected" }))),
+            );
+            if let Some(value) = retry_after {
+                response
+                    .headers_mut()
+                    .insert("retry-after", value.parse().expect("valid header"));
+            }
+            return Ok(response);
+        }
+        Some(Fault::Delay(delay)) => tokio::time::sleep(delay).await,
+        Some(Fault::DropBeforeApply) => return Err(Dropped),
+        Some(Fault::DropAfterApply) | None => {}
+    }
+    let authorized = headers.iter().any(|(n, v)| {
+        n == "authorization"
+            && v.split_once(' ')
+                .is_some_and(|(scheme, t)| scheme.eq_ignore_ascii_case("bearer") && t == token)
+    });
+    let response = if !authorized {
+        error(401, "unauthorized")
+    } else if !bytes.is_empty() && body.is_none() {
+        error(400, "invalid JSON body")
+    } else {
+        let query = parse_query(query.as_deref());
+        let mut s = state.lock().unwrap();
+        route(&mut s, &method, &path, &query, body.unwrap_or(Value::Null))
+    };
+    if matches!(fault, Some(Fault::DropAfterApply)) {
+        return Err(Dropped);
+    }
+    Ok(response)
+}
+
+fn parse_query(query: Option<&str>) -> BTreeMap<String, String> {
+    query
+        .unwrap_or("")
+        .split('&')
+        .filter(|p| !p.is_empty())
+        .filter_map(|pair| {
+            let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
+            Some((decode(k)?, decode(v)?))
+        })
+        .collect()
+}
+
+fn decode(s: &str) -> Option<String> {
+    percent_encoding::percent_decode_str(&s.replace('+', " "))
+        .decode_utf8()
+        .ok()
+        .map(|c| c.into_owned())
+}
+
+fn has_source(entity: &Value, source: &str, source_id: &str) -> bool {
+    entity["sources"].as_array().is_some_and(|sources| {
+        sources
+            .iter()
+            .any(|s| s["source"] == source && s["source_id"] == source_id)
+    })
+}
+
+fn source_filter(entity: &Value, query: &BTreeMap<String, String>) -> bool {
+    let want_source = query.get("source");
+    let want_id = query.get("source_id");
+    if want_source.is_none() && want_id.is_none() {
+        return true;
+    }
+    entity["sources"].as_array().is_some_and(|sources| {
+        sources.iter().any(|s| {
+            want_source.is_none_or(|w| s["source"] == w.as_str())
+                && want_id.is_none_or(|w| s["source_id"] == w.as_str())
+        })
+    })
+}
+
+/// Copies the request's fields into the entity, minus encrypted and source fields.
+fn apply_fields(entity: &mut Map<String, Value>, body: &Value, allowed: &[&str]) {
+    if let Some(fields) = body.as_object() {
+        for (k, v) in fields {
+            if allowed.contains(&k.as_str()) && !ENCRYPTED.contains(&k.as_str()) {
+                entity.insert(k.clone(), v.clone());
+            }
+        }
+    }
+}
+
+fn sources_of(body: &Value) -> Vec<Value> {
+    match (body["source"].as_str(), body["source_id"].as_str()) {
+        (Some(s), Some(id)) => vec![json!({ "source": s, "source_id": id })],
+        _ => vec![],
+    }
+}
+
+const TASK_FIELDS: &[&str] = &[
+    "area_id",
+    "goal_id",
+    "status",
+    "motivation",
+    "eisenhower",
+    "estimate",
+    "priority",
+    "scheduled_on",
+    "completed_at",
+];
+
+fn route(
+    s: &mut State,
+    method: &str,
+    path: &str,
+    query: &BTreeMap<String, String>,
+    body: Value,
+) -> Reply {
+    let Some(rest) = path.strip_prefix("/v1/") else {
+        return error(404, "not found");
+    };
+    let parts: Vec<&str> = rest.split('/').collect();
+    match (method, parts.as_slice()) {
+        ("GET", ["ping"]) => reply(200, Some(json!({ "message": "pong" }))),
+
+        ("GET", ["tasks"]) => {
+            let tasks: Vec<&Value> = s
+                .tasks
+                .values()
+                .filter(|t| source_filter(t, query))
+                .collect();
+            reply(200, Some(json!({ "tasks": tasks })))
+        }
+        ("GET", ["tasks", id]) => match s.tasks.get(*id) {
+            Some(task) => reply(200, Some(json!({ "task": task }))),
+            None => error(404, "task not found"),
+        },
+        ("POST", ["tasks"]) => {
+            let Some(area_id) = body["area_id"].as_str() else {
+                return error(400, "area_id is required");
+            };
+            if let (Some(src), Some(src_id)) = (body["source"].as_str(), body["source_id"].as_str())
+            {
+                let duplicate = s.tasks.values().any(|t| {
+                    t["area_id"] == area_id
+                        && t["status"] != "completed"
+                        && has_source(t, src, src_id)
+                });
+                if duplicate {
+                    return reply(204, None);
+                }
+            }
+            let id = s.new_id();
+            let mut task = task_defaults(&id);
+            apply_fields(&mut task, &body, TASK_FIELDS);
+            task.insert("sources".into(), Value::Array(sources_of(&body)));
+            let task = Value::Object(task);
+            s.tasks.insert(id, task.clone());
+            reply(201, Some(json!({ "task": task })))
+        }
+        ("PUT", ["tasks", id]) => match s.tasks.get_mut(*id) {
+            Some(Value::Object(task)) => {
+                if let Some(status) = body["status"].as_str() {
+                    let previous = task.get("status").cloned().unwrap_or(Value::Null);
+                    task.insert("previous_status".into(), previous);
+                    if status == "completed" && task["completed_at"].is_null() {
+                        task.insert("completed_at".into(), json!(NOW));
+                    }
+                }
+                apply_fields(task, &body, TASK_FIELDS);
+                task.insert("updated_at".into(), json!(NOW));
+                reply(200, Some(json!({ "task": task })))
+            }
+            _ => error(404, "task not found"),
+        },
+        ("DELETE", ["tasks", id]) => match s.tasks.remove(*id) {
+            Some(mut task) => {
+                task["deleted_at"] = json!(NOW);
+                reply(200, Some(json!({ "task": task })))
+            }
+            None => error(404, "task not found"),
+        },
+
+        ("POST", ["notes"]) => {
+            if let (Some(src), Some(src_id)) = (body["source"].as_str(), body["source_id"].as_str())
+            {
+                let duplicate = s
+                    .notes
+                    .values()
+                    .any(|n| n["notebook_id"] == body["notebook_id"] && has_source(n, src, src_id));
+                if duplicate {
+                    return reply(204, None);
+                }
+            }
+            let id = s.new_id();
+            let mut note = json!({ "id": id, "notebook_id": null, "date_on": null, "sources": [],
+                "created_at": NOW, "updated_at": NOW, "deleted_at": null })
+            .as_object()
+            .cloned()
+            .unwrap_or_default();
+            apply_fields(&mut note, &body, &["notebook_id", "date_on"]);
+            note.insert("sources".into(), Value::Array(sources_of(&body)));
+            let note = Value::Object(note);
+            s.notes.insert(id, note.clone());
+            reply(201, Some(json!({ "note": note })))
+        }
+        ("PUT", ["notes", id]) => match s.notes.get_mut(*id) {
+            Some(Value::Object(note)) => {
+                apply_fields(note, &body, &["notebook_id", "date_on"]);
+                note.insert("updated_at".into(), json!(NOW));
+                reply(200, Some(json!({ "note": note })))
+            }
+            _ => error(404, "note not found"),
+        },
+        ("DELETE", ["notes", id]) => match s.notes.remove(*id) {
+            Some(mut note) => {
+                note["deleted_at"] = json!(NOW);
+                reply(200, Some(json!({ "note": note })))
+            }
+            None => error(404, "note not found"),
+        },
+
+        ("POST", ["journal_entries"]) => {
+            let Some(date_on) = body["date_on"].as_str() else {
+                return error(400, "date_on is required");
+            };
+            let id = s.new_id();
+            let entry = json!({ "id": id, "date_on": date_on, "created_at": NOW,
+                "updated_at": NOW, "deleted_at": null });
+            s.journal_entries.push(entry.clone());
+            reply(201, Some(json!({ "journal_entry": entry })))
+        }
+
+        ("GET", ["people"]) => {
+            let people: Vec<&Value> = s
+                .people
+                .values()
+                .filter(|p| source_filter(p, query))
+                .collect();
+            reply(200, Some(json!({ "people": people })))
+        }
+        ("GET", ["people", id]) => match s.people.get(*id) {
+            Some(person) => reply(200, Some(json!({ "person": person }))),
+            None => error(404, "person not found"),
+        },
+        ("POST", ["people"]) => {
+            if let (Some(src), Some(src_id)) = (body["source"].as_str(), body["source_id"].as_str())
+                && s.people.values().any(|p| has_source(p, src, src_id))
+            {
+                return reply(204, None);
+            }
+            if s.people_limit.is_some_and(|limit| s.people.len() >= limit) {
+                return error(402, "the free plan allows no more people");
+            }
+            let custom = ["email", "phone", "birthday"]
+                .iter()
+                .any(|f| !body[*f].is_null());
+            if custom && !s.person_custom_fields {
+                return error(422, "custom field is not defined");
+            }
+            let id = s.new_id();
+            let mut person = person_defaults(&id);
+            apply_fields(&mut person, &body, &["relationship_strength"]);
+            person.insert("sources".into(), Value::Array(sources_of(&body)));
+            let person = Value::Object(person);
+            s.people.insert(id, person.clone());
+            reply(201, Some(json!({ "person": person })))
+        }
+        ("DELETE", ["people", id]) => match s.people.remove(*id) {
+            Some(mut person) => {
+                person["deleted_at"] = json!(NOW);
+                reply(200, Some(json!({ "person": person })))
+            }
+            None => error(404, "person not found"),
+        },
+
+        ("POST", ["person_timeline_notes"]) => {
+            let Some(person_id) = body["person_id"].as_str() else {
+                return error(400, "person_id is required");
+            };
+            if !s.people.contains_key(person_id) {
+                return error(404, "person not found");
+            }
+            let id = s.new_id();
+            let date_on = body["date_on"].as_str().unwrap_or("2024-05-10");
+            let note =
+                json!({ "id": id, "date_on": date_on, "created_at": NOW, "updated_at": NOW });
+            s.timeline_notes
+                .push(json!({ "person_id": person_id, "note": note.clone() }));
+            reply(201, Some(json!({ "person_timeline_note": note })))
+        }
+
+        ("POST", ["habits", id, "track"]) => {
+            let Some(performed_on) = body["performed_on"].as_str() else {
+                return error(400, "performed_on is required");
+            };
+            if !s.habits.iter().any(|h| h == id) {
+                return error(404, "habit not found");
+            }
+            s.habit_tracks
+                .push((id.to_string(), performed_on.to_string()));
+            reply(200, Some(json!({ "status": "ok" })))
+        }
+
+        _ => error(404, "not found"),
+    }
+}
