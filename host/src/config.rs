@@ -130,6 +130,10 @@ pub struct Cli {
     #[arg(long, env = "LUNATASK_CACHE_DIR", value_name = "PATH")]
     pub cache_dir: Option<PathBuf>,
 
+    /// Run this tools component instead of the built-in one (same sandbox, same gate)
+    #[arg(long, env = "LUNATASK_COMPONENT", value_name = "PATH")]
+    pub component: Option<PathBuf>,
+
     /// Largest MCP message accepted, in bytes [default: 4194304]
     #[arg(long, env = "LUNATASK_MAX_MESSAGE_BYTES", value_name = "BYTES", value_parser = clap::value_parser!(u64).range(1024..))]
     pub max_message_bytes: Option<u64>,
@@ -211,6 +215,7 @@ pub struct Config {
     pub allowed_origins: Vec<String>,
     pub ca_cert: Option<PathBuf>,
     pub cache_dir: Option<PathBuf>,
+    pub component: Option<PathBuf>,
     pub max_message_bytes: usize,
 }
 
@@ -494,6 +499,7 @@ impl Config {
                 .unwrap_or_default(),
             ca_cert: cli.ca_cert.clone().or(file.ca_cert.clone()),
             cache_dir: cli.cache_dir.clone().or(file.cache_dir.clone()),
+            component: cli.component.clone(),
             max_message_bytes: cli
                 .max_message_bytes
                 .or(file.max_message_bytes)

@@ -19,6 +19,9 @@ use crate::mcp::LunaTaskServer;
 use crate::metrics::Metrics;
 use crate::secret::ApiToken;
 
+/// How long open connections may linger after the last call was answered.
+const STOP_GRACE: std::time::Duration = std::time::Duration::from_secs(2);
+
 /// What the request guards check.
 struct Guard {
     allowed_hosts: Vec<String>,
@@ -31,7 +34,7 @@ pub async fn serve(
     server: LunaTaskServer,
     metrics: Metrics,
     config: &Config,
-    shutdown: CancellationToken,
+    stop: CancellationToken,
 ) -> anyhow::Result<()> {
     let addr = config.http.expect("serve is called with an address");
     let mcp_config = StreamableHttpServerConfig::default()
@@ -39,7 +42,7 @@ pub async fn serve(
         .with_allowed_origins(config.allowed_origins.clone())
         .enforce_origin_validation()
         .with_max_request_body_bytes(config.max_message_bytes)
-        .with_cancellation_token(shutdown.child_token());
+        .with_cancellation_token(stop.child_token());
     let mcp = StreamableHttpService::new(
         move || Ok(server.clone()),
         Arc::new(LocalSessionManager::default()),
@@ -79,9 +82,12 @@ pub async fn serve(
     // Tests and supervisors read this line to learn the port.
     eprintln!("lunatask-mcp: listening on http://{bound}/mcp");
     tracing::info!(%bound, "serving MCP over Streamable HTTP at /mcp");
-    axum::serve(listener, app)
-        .with_graceful_shutdown(shutdown.cancelled_owned())
-        .await?;
+    let serving = axum::serve(listener, app).with_graceful_shutdown(stop.clone().cancelled_owned());
+    // Calls were drained before `stop`; idle keep-alive connections get a moment to close.
+    tokio::select! {
+        result = serving => result?,
+        _ = async { stop.cancelled().await; tokio::time::sleep(STOP_GRACE).await } => {}
+    }
     Ok(())
 }
 

@@ -16,7 +16,8 @@ use std::process::ExitCode;
 use std::sync::Arc;
 
 use clap::Parser;
-use rmcp::ServiceExt;
+use rmcp::transport::async_rw::AsyncRwTransport;
+use rmcp::{RoleServer, ServiceExt};
 use tokio_util::sync::CancellationToken;
 use tracing_subscriber::EnvFilter;
 
@@ -108,22 +109,31 @@ async fn run(command: Command, config: Config) -> anyhow::Result<ExitCode> {
     if command == Command::Check {
         return check(&server, &config).await;
     }
-    let shutdown = CancellationToken::new();
-    tokio::spawn(cancel_on_signal(shutdown.clone()));
+    // On SIGINT/SIGTERM: refuse new calls, let running ones finish (bounded), then stop
+    // the transport so their answers are still delivered.
+    let stop = CancellationToken::new();
+    tokio::spawn(stop_after_signal(Arc::clone(&runtime), stop.clone()));
     match config.http {
-        Some(_) => http::serve(server, metrics, &config, shutdown.clone()).await?,
-        None => serve_stdio(server, shutdown.clone()).await?,
-    }
-    // Let calls already running finish (bounded), refusing new ones.
-    runtime.close();
-    if !runtime.drain(SHUTDOWN_GRACE).await {
-        tracing::warn!("some calls were still running after {SHUTDOWN_GRACE:?}; stopping anyway");
+        Some(_) => http::serve(server, metrics, &config, stop).await?,
+        None => serve_stdio(server, config.max_message_bytes, stop).await?,
     }
     tracing::info!("stopped");
     Ok(ExitCode::SUCCESS)
 }
 
-async fn cancel_on_signal(shutdown: CancellationToken) {
+async fn stop_after_signal(runtime: Arc<Runtime>, stop: CancellationToken) {
+    wait_for_signal().await;
+    tracing::info!("shutting down: finishing calls in flight");
+    runtime.close();
+    if !runtime.drain(SHUTDOWN_GRACE).await {
+        tracing::warn!("some calls were still running after {SHUTDOWN_GRACE:?}; stopping anyway");
+    }
+    // The last answers are written by the transport after the call returns.
+    tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    stop.cancel();
+}
+
+async fn wait_for_signal() {
     let ctrl_c = tokio::signal::ctrl_c();
     #[cfg(unix)]
     {
@@ -139,8 +149,6 @@ async fn cancel_on_signal(shutdown: CancellationToken) {
     }
     #[cfg(not(unix))]
     let _ = ctrl_c.await;
-    tracing::info!("shutting down: finishing calls in flight");
-    shutdown.cancel();
 }
 
 /// `lunatask-mcp check`: the configuration is valid (we got here) and /ping answers.
@@ -167,19 +175,22 @@ async fn check(server: &LunaTaskServer, config: &Config) -> anyhow::Result<ExitC
     }
 }
 
-async fn serve_stdio(server: LunaTaskServer, shutdown: CancellationToken) -> anyhow::Result<()> {
+async fn serve_stdio(
+    server: LunaTaskServer,
+    max_message_bytes: usize,
+    stop: CancellationToken,
+) -> anyhow::Result<()> {
     tracing::info!("serving MCP on stdio");
-    let runtime = server.runtime();
-    let service = server.serve(rmcp::transport::stdio()).await?;
+    // Oversize lines are dropped with an error answer; the connection stays open.
+    let transport =
+        AsyncRwTransport::<RoleServer, _, _>::new(tokio::io::stdin(), tokio::io::stdout())
+            .with_max_line_length(max_message_bytes);
+    let service = server.serve(transport).await?;
     let cancel = service.cancellation_token();
-    tokio::select! {
-        result = service.waiting() => { result?; }
-        _ = shutdown.cancelled() => {
-            // Finish what is running before closing the transport, so answers are sent.
-            runtime.close();
-            runtime.drain(SHUTDOWN_GRACE).await;
-            cancel.cancel();
-        }
-    }
+    tokio::spawn(async move {
+        stop.cancelled().await;
+        cancel.cancel();
+    });
+    service.waiting().await?;
     Ok(())
 }

@@ -106,10 +106,6 @@ impl LunaTaskServer {
         Self { runtime, catalog }
     }
 
-    pub fn runtime(&self) -> Arc<Runtime> {
-        Arc::clone(&self.runtime)
-    }
-
     /// Runs a tool and shapes its result for MCP.
     pub async fn call(&self, name: &str, arguments: Option<&Map<String, Value>>) -> CallToolResult {
         let arguments = arguments.map_or_else(

@@ -121,12 +121,19 @@ struct Settings {
 }
 
 impl Runtime {
+    /// Loads the built-in component, or the one `--component` names.
     pub fn new(config: &Config, metrics: Metrics) -> anyhow::Result<Self> {
-        Self::with_component(config, metrics, GUEST_WASM)
+        match &config.component {
+            Some(path) => {
+                let wasm = std::fs::read(path)
+                    .map_err(|e| anyhow::anyhow!("--component {}: {e}", path.display()))?;
+                Self::with_component(config, metrics, &wasm)
+            }
+            None => Self::with_component(config, metrics, GUEST_WASM),
+        }
     }
 
-    /// Loads `wasm` (for tests of the sandbox with other components, see `--component`).
-    pub fn with_component(config: &Config, metrics: Metrics, wasm: &[u8]) -> anyhow::Result<Self> {
+    fn with_component(config: &Config, metrics: Metrics, wasm: &[u8]) -> anyhow::Result<Self> {
         let slots = config.max_concurrent_calls;
         let engine = engine(config.memory_limit_bytes, slots)?;
         let component = load_component(&engine, wasm, config.cache_dir.as_deref())?;

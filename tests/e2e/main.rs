@@ -3,9 +3,12 @@
 //! client got back.
 
 mod foundation;
+mod host;
 mod notes_journal_habits;
 mod people;
+mod resilience;
 mod resources;
+mod sandbox;
 mod tasks;
 
 use std::path::PathBuf;

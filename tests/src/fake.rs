@@ -29,6 +29,8 @@ pub struct Recorded {
     /// Header names lower-cased.
     pub headers: Vec<(String, String)>,
     pub body: Option<Value>,
+    /// When it arrived.
+    pub at: std::time::Instant,
 }
 
 impl Recorded {
@@ -327,6 +329,7 @@ async fn handle(
             query: query.clone(),
             headers: headers.clone(),
             body: body.clone(),
+            at: std::time::Instant::now(),
         });
         s.take_fault(&method, &path)
     };

@@ -17,6 +17,9 @@ use tokio::process::Command;
 
 pub use fake::{FakeApi, Fault, Recorded};
 
+/// The hostile test component, built by `tests/build.rs`.
+pub const HOSTILE_GUEST_WASM: &str = env!("HOSTILE_GUEST_WASM");
+
 /// A token distinctive enough to search logs for.
 pub const TOKEN: &str = "lt-test-token-9f3a1c7e5b2d";
 
@@ -106,6 +109,58 @@ impl HostBuilder {
         Host { client, log }
     }
 
+    /// Starts the server with `--http 127.0.0.1:0` and waits for it to announce its address.
+    pub async fn start_http(self) -> HttpHost {
+        let mut cmd = self.arg("--http").arg("127.0.0.1:0").command();
+        cmd.stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .kill_on_drop(true);
+        let mut child = cmd.spawn().expect("spawn lunatask-mcp --http");
+        let mut stderr = child.stderr.take().expect("piped stderr");
+        let log = Arc::new(Mutex::new(Vec::new()));
+        let (tx, rx) = tokio::sync::oneshot::channel::<String>();
+        {
+            let log = Arc::clone(&log);
+            tokio::spawn(async move {
+                let mut tx = Some(tx);
+                let mut buf = [0u8; 8192];
+                while let Ok(n) = stderr.read(&mut buf).await {
+                    if n == 0 {
+                        break;
+                    }
+                    let mut log = log.lock().unwrap();
+                    log.extend_from_slice(&buf[..n]);
+                    let text = String::from_utf8_lossy(&log);
+                    // Only whole lines: a read may end mid-line.
+                    if let Some(line) = text
+                        .split_inclusive('\n')
+                        .find(|l| l.ends_with('\n') && l.contains("listening on http://"))
+                        && let Some(tx) = tx.take()
+                    {
+                        let url = line.split("listening on ").nth(1).unwrap_or("").trim();
+                        let _ = tx.send(url.trim_end_matches("/mcp").to_string());
+                    }
+                }
+            });
+        }
+        let url = tokio::time::timeout(std::time::Duration::from_secs(60), rx)
+            .await
+            .unwrap_or_else(|_| {
+                panic!(
+                    "no address announced: {}",
+                    String::from_utf8_lossy(&log.lock().unwrap())
+                )
+            })
+            .unwrap_or_else(|_| {
+                panic!(
+                    "server exited: {}",
+                    String::from_utf8_lossy(&log.lock().unwrap())
+                )
+            });
+        HttpHost { child, url, log }
+    }
+
     /// Runs the binary to completion (for start-up failures and `check`).
     pub async fn run(self) -> std::process::Output {
         let mut cmd = self.command();
@@ -165,6 +220,50 @@ impl Host {
         let _ = self.client.cancel().await;
         tokio::time::sleep(std::time::Duration::from_millis(50)).await;
         String::from_utf8_lossy(&self.log.lock().unwrap()).into_owned()
+    }
+}
+
+/// A server serving Streamable HTTP.
+pub struct HttpHost {
+    pub child: tokio::process::Child,
+    /// `http://127.0.0.1:PORT`, without a path.
+    pub url: String,
+    log: Arc<Mutex<Vec<u8>>>,
+}
+
+impl HttpHost {
+    /// An MCP client over Streamable HTTP, optionally with a bearer token.
+    pub async fn client(
+        &self,
+        bearer: Option<&str>,
+    ) -> Result<RunningService<RoleClient, ()>, String> {
+        use rmcp::transport::StreamableHttpClientTransport;
+        use rmcp::transport::streamable_http_client::StreamableHttpClientTransportConfig;
+        let mut config = StreamableHttpClientTransportConfig::with_uri(format!("{}/mcp", self.url));
+        if let Some(token) = bearer {
+            config = config.auth_header(token);
+        }
+        let transport = StreamableHttpClientTransport::from_config(config);
+        ().serve(transport).await.map_err(|e| e.to_string())
+    }
+
+    pub fn stderr(&self) -> String {
+        String::from_utf8_lossy(&self.log.lock().unwrap()).into_owned()
+    }
+
+    /// Sends SIGTERM and waits for the process to exit.
+    pub async fn terminate(mut self) -> (std::process::ExitStatus, String) {
+        if let Some(pid) = self.child.id() {
+            let _ = std::process::Command::new("kill")
+                .args(["-TERM", &pid.to_string()])
+                .status();
+        }
+        let status = tokio::time::timeout(std::time::Duration::from_secs(30), self.child.wait())
+            .await
+            .expect("exits after SIGTERM")
+            .expect("wait");
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        (status, self.stderr())
     }
 }
 

@@ -1,0 +1,415 @@
+//! Host hardening: the token stays secret, HTTP guards, metrics, concurrency, shutdown,
+//! bad input, `check` and `--help`.
+
+use std::time::{Duration, Instant};
+
+use lunatask_mcp_tests::{AREA, FakeApi, Fault, TOKEN, ok, text};
+use serde_json::json;
+
+use crate::{builder, setup};
+
+#[tokio::test]
+async fn the_token_appears_nowhere_at_the_most_verbose_level() {
+    let fake = FakeApi::start(TOKEN).await;
+    let host = builder()
+        .against(&fake)
+        .env("LUNATASK_LOG", "trace")
+        .start()
+        .await;
+    let mut outputs = Vec::new();
+    outputs.push(text(&host.call("ping", json!({})).await));
+    outputs.push(text(
+        &host
+            .call("create_task", json!({ "area_id": AREA, "name": "n" }))
+            .await,
+    ));
+    fake.inject(None, 1, Fault::status(401));
+    outputs.push(text(&host.call("ping", json!({})).await));
+    fake.inject(None, 5, Fault::status(503));
+    outputs.push(text(&host.call("ping", json!({})).await));
+    fake.inject(None, 1, Fault::DropBeforeApply);
+    outputs.push(text(
+        &host.call("get_task", json!({ "task_id": AREA })).await,
+    ));
+    outputs.push(text(
+        &host.call("create_task", json!({ "priority": 9 })).await,
+    ));
+    outputs.push(format!("{:?}", host.read("lunatask://metrics").await));
+    let stderr = host.stop().await;
+    assert!(
+        stderr.contains("TRACE") || stderr.contains("DEBUG"),
+        "verbose logging was on"
+    );
+    for out in outputs.iter().chain([&stderr]) {
+        assert!(!out.contains(TOKEN), "token leaked: {out}");
+    }
+    // Encrypted user text is not logged either.
+    assert!(!stderr.contains("\"n\""));
+
+    // Nor with a bad token, nor in check's output.
+    let out = builder()
+        .env("LUNATASK_API_TOKEN", TOKEN)
+        .env("LUNATASK_BASE_URL", "http://127.0.0.1:9/v1")
+        .env("LUNATASK_LOG", "trace")
+        .env("LUNATASK_MAX_RETRIES", "0")
+        .arg("check")
+        .run()
+        .await;
+    assert!(!out.status.success());
+    let all = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(!all.contains(TOKEN), "{all}");
+}
+
+#[tokio::test]
+async fn check_calls_ping_and_sets_the_exit_code() {
+    let fake = FakeApi::start(TOKEN).await;
+    let out = builder().against(&fake).arg("check").run().await;
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(String::from_utf8_lossy(&out.stdout).contains("OK"));
+    assert_eq!(fake.requests_to("GET /v1/ping").len(), 1);
+
+    let wrong = FakeApi::start("another-token").await;
+    let out = builder()
+        .against(&wrong)
+        .env("LUNATASK_API_TOKEN", TOKEN)
+        .arg("check")
+        .run()
+        .await;
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stdout).contains("authentication_error"));
+}
+
+#[tokio::test]
+async fn help_documents_every_option_with_its_environment_name() {
+    let out = builder().arg("--help").run().await;
+    let help = String::from_utf8_lossy(&out.stdout);
+    for name in [
+        "LUNATASK_TOKEN_FILE",
+        "LUNATASK_BASE_URL",
+        "LUNATASK_HTTP_TIMEOUT_CONNECT",
+        "LUNATASK_HTTP_TIMEOUT_READ",
+        "LUNATASK_HTTP_TIMEOUT_WRITE",
+        "LUNATASK_MAX_RETRIES",
+        "LUNATASK_RETRY_BASE_DELAY",
+        "LUNATASK_RETRY_MAX_DELAY",
+        "LUNATASK_RATE_LIMIT_RPM",
+        "LUNATASK_RATE_LIMIT_BURST",
+        "LUNATASK_LOG",
+        "LUNATASK_MCP_HTTP",
+        "LUNATASK_CA_CERT",
+        "LUNATASK_MEMORY_LIMIT_MIB",
+        "default: 5",
+    ] {
+        assert!(help.contains(name), "--help lacks {name}");
+    }
+}
+
+#[tokio::test]
+async fn invalid_configuration_stops_start_up_naming_the_setting() {
+    for (key, value) in [
+        ("LUNATASK_HTTP_TIMEOUT_CONNECT", "soon"),
+        ("LUNATASK_MAX_RETRIES", "-1"),
+        ("LUNATASK_RATE_LIMIT_RPM", "0"),
+        ("LUNATASK_UTC_OFFSET", "Europe/Berlin"),
+    ] {
+        let out = builder()
+            .env("LUNATASK_API_TOKEN", TOKEN)
+            .env(key, value)
+            .run()
+            .await;
+        assert!(!out.status.success(), "{key}={value} was accepted");
+        let stderr = String::from_utf8_lossy(&out.stderr).to_lowercase();
+        let flag = key
+            .trim_start_matches("LUNATASK_")
+            .to_lowercase()
+            .replace('_', "-");
+        assert!(
+            stderr.contains(&flag) || stderr.contains(&key.to_lowercase()),
+            "{key}: {stderr}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn configuration_precedence_is_flag_then_env_then_file() {
+    let fake = FakeApi::start(TOKEN).await;
+    let dir = std::env::temp_dir().join(format!("lunatask-cfg-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let file = dir.join("config.toml");
+    // The file names a dead port; the environment's base URL (the fake) wins over it.
+    std::fs::write(
+        &file,
+        "base_url = \"http://127.0.0.1:9/v1\"\nmax_retries = 0\n",
+    )
+    .unwrap();
+    let out = builder()
+        .against(&fake)
+        .arg("--config")
+        .arg(file.display())
+        .arg("check")
+        .run()
+        .await;
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+    // A flag beats the environment.
+    let out = builder()
+        .against(&fake)
+        .arg("--config")
+        .arg(file.display())
+        .arg("--base-url")
+        .arg("http://127.0.0.1:9/v1")
+        .arg("check")
+        .run()
+        .await;
+    assert!(!out.status.success());
+    // An unknown key in the file is an error, not ignored.
+    std::fs::write(&file, "max_retry = 3\n").unwrap();
+    let out = builder()
+        .against(&fake)
+        .arg("--config")
+        .arg(file.display())
+        .run()
+        .await;
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("max_retry"));
+}
+
+#[tokio::test]
+async fn the_token_can_come_from_a_file_and_a_shared_file_is_warned_about() {
+    let fake = FakeApi::start(TOKEN).await;
+    let dir = std::env::temp_dir().join(format!("lunatask-tok-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join("token");
+    std::fs::write(&path, format!("{TOKEN}\n")).unwrap();
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o644)).unwrap();
+    let out = builder()
+        .env("LUNATASK_BASE_URL", fake.base_url())
+        .env("LUNATASK_TOKEN_FILE", path.display())
+        .arg("check")
+        .run()
+        .await;
+    assert!(out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("chmod 600"));
+    assert_eq!(
+        fake.requests()[0].header("authorization"),
+        Some(format!("bearer {TOKEN}").as_str())
+    );
+}
+
+#[tokio::test]
+async fn slow_calls_do_not_block_others() {
+    let (fake, host) = setup().await;
+    let slow_id = fake.seed_task(json!({ "area_id": AREA }));
+    fake.inject(
+        Some("GET /v1/tasks/"),
+        1,
+        Fault::Delay(Duration::from_millis(1500)),
+    );
+    let started = Instant::now();
+    let slow = host.call("get_task", json!({ "task_id": slow_id }));
+    let fast = async {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        let result = host.call("ping", json!({})).await;
+        (result, started.elapsed())
+    };
+    let (slow, (fast, fast_done)) = tokio::join!(slow, fast);
+    ok(&slow);
+    ok(&fast);
+    assert!(
+        fast_done < Duration::from_millis(1200),
+        "ping waited for the slow call: {fast_done:?}"
+    );
+}
+
+#[tokio::test]
+async fn bad_input_is_answered_and_serving_continues() {
+    use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
+    let fake = FakeApi::start(TOKEN).await;
+    let mut child = builder()
+        .against(&fake)
+        .env("LUNATASK_MAX_MESSAGE_BYTES", "65536")
+        .command()
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap();
+    let mut stdin = child.stdin.take().unwrap();
+    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    let mut send = async |line: String| {
+        stdin.write_all(line.as_bytes()).await.unwrap();
+        stdin.write_all(b"\n").await.unwrap();
+        stdin.flush().await.unwrap();
+    };
+    send(json!({"jsonrpc":"2.0","id":1,"method":"initialize","params":{"protocolVersion":"2025-06-18","capabilities":{},"clientInfo":{"name":"raw","version":"1"}}}).to_string()).await;
+    send(json!({"jsonrpc":"2.0","method":"notifications/initialized"}).to_string()).await;
+    send("{not json".to_string()).await;
+    send(json!({"jsonrpc":"2.0","id":2,"method":"no/such/method"}).to_string()).await;
+    send(json!({"jsonrpc":"2.0","id":3,"method":"tools/call","params":{"name":"no_such_tool","arguments":{}}}).to_string()).await;
+    send(json!({"jsonrpc":"2.0","id":4,"method":"tools/call","params":{"name":"create_task","arguments":{"area_id":7}}}).to_string()).await;
+    send(json!({"jsonrpc":"2.0","id":5,"method":"tools/call","params":{"name":"ping","arguments":{"x":"y".repeat(100_000)}}}).to_string()).await;
+    send(json!({"jsonrpc":"2.0","id":6,"method":"tools/call","params":{"name":"ping","arguments":{}}}).to_string()).await;
+
+    let mut answers = std::collections::BTreeMap::new();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while !answers.contains_key(&6) && Instant::now() < deadline {
+        let Ok(Ok(Some(line))) =
+            tokio::time::timeout(Duration::from_secs(30), lines.next_line()).await
+        else {
+            break;
+        };
+        let message: serde_json::Value =
+            serde_json::from_str(&line).expect("stdout carries JSON-RPC only");
+        if let Some(id) = message["id"].as_i64() {
+            answers.insert(id, message);
+        }
+    }
+    assert_eq!(answers[&2]["error"]["code"], -32601, "unknown method");
+    assert_eq!(answers[&3]["error"]["code"], -32602, "unknown tool");
+    assert_eq!(
+        answers[&4]["result"]["isError"], true,
+        "wrong-typed argument"
+    );
+    assert!(
+        answers[&4]["result"]["content"][0]["text"]
+            .as_str()
+            .unwrap()
+            .contains("validation_error")
+    );
+    assert!(
+        answers
+            .get(&5)
+            .is_none_or(|a| a.get("error").is_some() || a["result"]["isError"] == true),
+        "an oversize message is refused, not executed: {:?}",
+        answers.get(&5)
+    );
+    assert_eq!(
+        answers[&6]["result"]["structuredContent"]["message"], "pong",
+        "still serving"
+    );
+}
+
+#[tokio::test]
+async fn http_serves_mcp_metrics_and_health_behind_its_guards() {
+    let fake = FakeApi::start(TOKEN).await;
+    let http = builder()
+        .against(&fake)
+        .env("LUNATASK_MCP_AUTH_TOKEN", "endpoint-secret")
+        .start_http()
+        .await;
+    let web = reqwest::Client::new();
+
+    // Health needs no auth; /mcp and /metrics do.
+    let health = web
+        .get(format!("{}/healthz", http.url))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(health.status(), 200);
+    let unauth = web
+        .get(format!("{}/metrics", http.url))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(unauth.status(), 401);
+    assert!(
+        http.client(None).await.is_err(),
+        "MCP without the endpoint token is refused"
+    );
+    assert!(http.client(Some("wrong")).await.is_err());
+    assert!(
+        http.client(Some(TOKEN)).await.is_err(),
+        "the LunaTask token is not the endpoint token"
+    );
+
+    // With the token: MCP works.
+    let client = http.client(Some("endpoint-secret")).await.unwrap();
+    let result = client
+        .call_tool(
+            rmcp::model::CallToolRequestParams::new("ping").with_arguments(Default::default()),
+        )
+        .await
+        .unwrap();
+    assert_eq!(ok(&result)["message"], "pong");
+
+    // DNS rebinding: a foreign Host or Origin is refused with 403.
+    let rebound = web
+        .get(format!("{}/healthz", http.url))
+        .header("host", "evil.example")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(rebound.status(), 403);
+    let cross = web
+        .post(format!("{}/mcp", http.url))
+        .header("origin", "https://evil.example")
+        .bearer_auth("endpoint-secret")
+        .header("content-type", "application/json")
+        .body("{}")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(cross.status(), 403);
+
+    // Metrics in Prometheus text, counting the ping.
+    let metrics = web
+        .get(format!("{}/metrics", http.url))
+        .bearer_auth("endpoint-secret")
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        metrics.contains(
+            "lunatask_mcp_api_requests_total{endpoint=\"GET /ping\",status_class=\"2xx\"} 1"
+        ),
+        "{metrics}"
+    );
+    drop(client);
+    let (status, stderr) = http.terminate().await;
+    assert!(status.success(), "{stderr}");
+    assert!(!stderr.contains("endpoint-secret") && !stderr.contains(TOKEN));
+}
+
+#[tokio::test]
+async fn sigterm_lets_calls_in_flight_finish() {
+    let fake = FakeApi::start(TOKEN).await;
+    let http = builder().against(&fake).start_http().await;
+    let client = http.client(None).await.unwrap();
+    fake.inject(
+        Some("GET /v1/ping"),
+        1,
+        Fault::Delay(Duration::from_millis(1500)),
+    );
+    let call = tokio::spawn(async move {
+        client
+            .call_tool(
+                rmcp::model::CallToolRequestParams::new("ping").with_arguments(Default::default()),
+            )
+            .await
+    });
+    tokio::time::sleep(Duration::from_millis(400)).await;
+    let (status, stderr) = http.terminate().await;
+    assert!(status.success(), "{stderr}");
+    let result = call
+        .await
+        .unwrap()
+        .expect("the call in flight was answered");
+    assert_eq!(ok(&result)["message"], "pong");
+    assert!(stderr.contains("shutting down"));
+}

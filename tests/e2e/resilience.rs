@@ -1,0 +1,221 @@
+//! Resilience through fault injection: retries, Retry-After, never a duplicate, timeouts and
+//! the shared rate limit.
+
+use std::time::{Duration, Instant};
+
+use lunatask_mcp_tests::{AREA, FakeApi, Fault, TOKEN, code, correlation_id, err, ok};
+use serde_json::json;
+
+use crate::{builder, setup};
+
+#[tokio::test]
+async fn a_503_is_retried_under_one_correlation_id() {
+    let (fake, host) = setup().await;
+    fake.inject(Some("GET /v1/ping"), 1, Fault::status(503));
+    let result = host.call("ping", json!({})).await;
+    assert_eq!(ok(&result)["message"], "pong");
+    let sent = fake.requests_to("GET /v1/ping");
+    assert_eq!(sent.len(), 2);
+    let id = correlation_id(&result);
+    for request in &sent {
+        assert_eq!(request.header("x-correlation-id"), Some(id.as_str()));
+    }
+    let metrics = host.read("lunatask://metrics").await.unwrap();
+    assert_eq!(metrics["endpoints"]["GET /ping"]["retries"], 1);
+    assert_eq!(metrics["endpoints"]["GET /ping"]["requests"]["5xx"], 1);
+    assert!(
+        host.stop().await.contains(&id),
+        "log lines carry the correlation id"
+    );
+}
+
+#[tokio::test]
+async fn retry_after_is_honoured() {
+    let fake = FakeApi::start(TOKEN).await;
+    let host = builder()
+        .against(&fake)
+        .env("LUNATASK_RETRY_MAX_DELAY", "5")
+        .start()
+        .await;
+    fake.inject(
+        Some("GET /v1/ping"),
+        1,
+        Fault::Status {
+            status: 429,
+            retry_after: Some("1".into()),
+            body: None,
+        },
+    );
+    ok(&host.call("ping", json!({})).await);
+    let sent = fake.requests_to("GET /v1/ping");
+    assert_eq!(sent.len(), 2);
+    let gap = sent[1].at - sent[0].at;
+    assert!(
+        gap >= Duration::from_millis(950),
+        "waited {gap:?}, not the 1 s asked for"
+    );
+}
+
+#[tokio::test]
+async fn persistent_5xx_ends_after_the_configured_attempts() {
+    let fake = FakeApi::start(TOKEN).await;
+    let host = builder()
+        .against(&fake)
+        .env("LUNATASK_MAX_RETRIES", "2")
+        .start()
+        .await;
+    fake.inject(None, 10, Fault::status(500));
+    let result = host.call("ping", json!({})).await;
+    assert_eq!(code(&result), "upstream_error");
+    assert_eq!(err(&result)["http_status"], 500);
+    assert_eq!(err(&result)["retryable"], true);
+    assert_eq!(fake.requests().len(), 3, "one try and two retries");
+}
+
+#[tokio::test]
+async fn a_create_whose_answer_was_lost_is_not_duplicated() {
+    let (fake, host) = setup().await;
+    fake.inject(Some("POST /v1/tasks"), 1, Fault::DropAfterApply);
+    let result = host
+        .call("create_task", json!({ "area_id": AREA, "name": "once" }))
+        .await;
+    let out = ok(&result);
+    assert_eq!(out["outcome"], "created");
+    let tasks = fake.with(|s| s.tasks.keys().cloned().collect::<Vec<_>>());
+    assert_eq!(tasks.len(), 1, "exactly one task");
+    assert_eq!(
+        out["task"]["id"], tasks[0],
+        "the result names the task the first attempt made"
+    );
+    let posts = fake.requests_to("POST /v1/tasks");
+    assert_eq!(posts.len(), 2);
+    assert_eq!(
+        posts[0].body, posts[1].body,
+        "the replay carries the same idempotency key"
+    );
+}
+
+#[tokio::test]
+async fn a_person_whose_answer_was_lost_is_not_duplicated() {
+    let (fake, host) = setup().await;
+    fake.inject(Some("POST /v1/people"), 1, Fault::DropAfterApply);
+    let out = ok(&host
+        .call("create_person", json!({ "first_name": "Once" }))
+        .await);
+    assert_eq!(out["outcome"], "created");
+    let people = fake.with(|s| s.people.keys().cloned().collect::<Vec<_>>());
+    assert_eq!(people.len(), 1);
+    assert_eq!(out["person"]["id"], people[0]);
+}
+
+#[tokio::test]
+async fn a_journal_entry_is_never_replayed_after_an_ambiguous_failure() {
+    let (fake, host) = setup().await;
+    fake.inject(Some("POST /v1/journal_entries"), 1, Fault::DropAfterApply);
+    let result = host
+        .call(
+            "create_journal_entry",
+            json!({ "date_on": "2024-05-10", "content": "x" }),
+        )
+        .await;
+    let error = err(&result);
+    assert_eq!(error["code"], "network_error");
+    assert_eq!(error["outcome"], "unknown");
+    assert!(
+        error["message"].as_str().unwrap().contains("Check"),
+        "{error}"
+    );
+    assert_eq!(
+        fake.requests_to("POST /v1/journal_entries").len(),
+        1,
+        "not re-sent"
+    );
+    assert_eq!(
+        fake.with(|s| s.journal_entries.len()),
+        1,
+        "exactly one entry exists"
+    );
+
+    // A 429 certainly changed nothing, so that is retried.
+    fake.inject(Some("POST /v1/habits/"), 1, Fault::status(429));
+    fake.with(|s| s.habits.push(AREA.to_string()));
+    ok(&host
+        .call(
+            "track_habit",
+            json!({ "habit_id": AREA, "performed_on": "2024-05-10" }),
+        )
+        .await);
+    assert_eq!(fake.with(|s| s.habit_tracks.len()), 1);
+    assert_eq!(fake.requests_to("POST /v1/habits/").len(), 2);
+
+    // A 503 might have been applied: not replayed, outcome unknown.
+    fake.inject(
+        Some("POST /v1/person_timeline_notes"),
+        1,
+        Fault::status(503),
+    );
+    let person = fake.seed_person(json!({}));
+    let result = host
+        .call(
+            "create_person_timeline_note",
+            json!({ "person_id": person }),
+        )
+        .await;
+    assert_eq!(err(&result)["outcome"], "unknown");
+    assert_eq!(fake.requests_to("POST /v1/person_timeline_notes").len(), 1);
+}
+
+#[tokio::test]
+async fn a_read_timeout_gives_a_timeout_error_in_bounded_time() {
+    let fake = FakeApi::start(TOKEN).await;
+    let host = builder()
+        .against(&fake)
+        .env("LUNATASK_HTTP_TIMEOUT_READ", "0.3")
+        .env("LUNATASK_MAX_RETRIES", "1")
+        .start()
+        .await;
+    fake.inject(None, 5, Fault::Delay(Duration::from_secs(5)));
+    let started = Instant::now();
+    let result = host.call("ping", json!({})).await;
+    let elapsed = started.elapsed();
+    assert_eq!(code(&result), "timeout");
+    assert!(elapsed < Duration::from_secs(3), "took {elapsed:?}");
+    assert_eq!(
+        fake.requests().len(),
+        2,
+        "a GET is retried once after a timeout"
+    );
+}
+
+#[tokio::test]
+async fn concurrent_calls_share_the_rate_limit() {
+    let fake = FakeApi::start(TOKEN).await;
+    let host = builder()
+        .against(&fake)
+        .env("LUNATASK_RATE_LIMIT_RPM", "600")
+        .env("LUNATASK_RATE_LIMIT_BURST", "2")
+        .start()
+        .await;
+    let started = Instant::now();
+    let calls = (0..8).map(|_| host.call("ping", json!({})));
+    for result in futures::future::join_all(calls).await {
+        ok(&result); // waiting for a slot is not a failure
+    }
+    let mut times: Vec<Instant> = fake.requests().iter().map(|r| r.at).collect();
+    times.sort();
+    assert_eq!(times.len(), 8);
+    // Burst 2, then one every 100 ms: the 8th request no sooner than ~600 ms in.
+    let spread = times[7] - times[0];
+    assert!(spread >= Duration::from_millis(550), "spread {spread:?}");
+    // In any 300 ms window at most burst + 3 requests.
+    for (i, t) in times.iter().enumerate() {
+        let in_window = times[i..]
+            .iter()
+            .filter(|u| **u - *t < Duration::from_millis(300))
+            .count();
+        assert!(in_window <= 5, "{in_window} requests within 300 ms");
+    }
+    assert!(started.elapsed() < Duration::from_secs(10));
+    let metrics = host.read("lunatask://metrics").await.unwrap();
+    assert!(metrics["rate_limit_waits"].as_u64().unwrap() >= 5);
+}
