@@ -227,35 +227,33 @@ fn pooled_client(config: &Config) -> anyhow::Result<PooledClient> {
 /// Maps a client failure to the wasi-http code the guest classifies: connect-phase errors
 /// mean the request was never delivered; anything later is ambiguous.
 fn client_error(error: &hyper_util::client::legacy::Error) -> HttpError {
-    let io = find_io_error(error);
-    if error.is_connect() {
-        if let Some(io) = io {
-            if let Some(tls) = io.get_ref().and_then(|e| e.downcast_ref::<rustls::Error>()) {
-                return match tls {
-                    rustls::Error::InvalidCertificate(_) => HttpError::TlsCertificateError,
-                    _ => HttpError::TlsProtocolError,
-                };
-            }
-            return match io.kind() {
-                std::io::ErrorKind::TimedOut => HttpError::ConnectionTimeout,
-                std::io::ErrorKind::ConnectionRefused => HttpError::ConnectionRefused,
-                _ => HttpError::DestinationUnavailable,
+    if !error.is_connect() {
+        return HttpError::ConnectionTerminated;
+    }
+    let mut io_kind = None;
+    let mut next: Option<&(dyn std::error::Error + 'static)> = Some(error);
+    while let Some(e) = next {
+        if let Some(tls) = e.downcast_ref::<rustls::Error>() {
+            return match tls {
+                rustls::Error::InvalidCertificate(_) => HttpError::TlsCertificateError,
+                _ => HttpError::TlsProtocolError,
             };
         }
-        return HttpError::DestinationUnavailable;
+        // io::Error's `source` skips the error it wraps; look inside explicitly.
+        next = match e.downcast_ref::<std::io::Error>() {
+            Some(io) => {
+                io_kind.get_or_insert(io.kind());
+                io.get_ref()
+                    .map(|inner| inner as &(dyn std::error::Error + 'static))
+            }
+            None => e.source(),
+        };
     }
-    HttpError::ConnectionTerminated
-}
-
-fn find_io_error<'a>(error: &'a (dyn std::error::Error + 'static)) -> Option<&'a std::io::Error> {
-    let mut source: Option<&(dyn std::error::Error + 'static)> = Some(error);
-    while let Some(e) = source {
-        if let Some(io) = e.downcast_ref::<std::io::Error>() {
-            return Some(io);
-        }
-        source = e.source();
+    match io_kind {
+        Some(std::io::ErrorKind::TimedOut) => HttpError::ConnectionTimeout,
+        Some(std::io::ErrorKind::ConnectionRefused) => HttpError::ConnectionRefused,
+        _ => HttpError::DestinationUnavailable,
     }
-    None
 }
 
 /// The per-call view of the gate that wasmtime-wasi-http calls into.

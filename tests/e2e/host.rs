@@ -413,3 +413,51 @@ async fn sigterm_lets_calls_in_flight_finish() {
     assert_eq!(ok(&result)["message"], "pong");
     assert!(stderr.contains("shutting down"));
 }
+
+#[tokio::test]
+async fn https_to_a_private_ca_works_only_with_its_certificate_trusted() {
+    let fake = FakeApi::start_tls(TOKEN).await;
+    let dir = std::env::temp_dir().join(format!("lunatask-ca-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let ca = dir.join("ca.pem");
+    std::fs::write(&ca, fake.ca_pem.as_ref().unwrap()).unwrap();
+
+    let trusted = builder()
+        .against(&fake)
+        .env("LUNATASK_CA_CERT", ca.display())
+        .start()
+        .await;
+    assert_eq!(
+        ok(&trusted.call("ping", json!({})).await)["message"],
+        "pong"
+    );
+    let sent = fake.requests_to("GET /v1/ping");
+    assert_eq!(
+        sent[0].header("authorization"),
+        Some(format!("bearer {TOKEN}").as_str())
+    );
+
+    let untrusted = builder().against(&fake).start().await;
+    let result = untrusted.call("ping", json!({})).await;
+    assert_eq!(lunatask_mcp_tests::code(&result), "network_error");
+    assert!(text(&result).contains("TLS"), "{}", text(&result));
+    assert_eq!(
+        fake.requests_to("GET /v1/ping").len(),
+        1,
+        "nothing sent over an untrusted connection"
+    );
+}
+
+#[tokio::test]
+async fn connections_to_the_api_are_kept_alive_across_calls() {
+    let (fake, host) = setup().await;
+    for _ in 0..5 {
+        ok(&host.call("ping", json!({})).await);
+    }
+    assert_eq!(fake.requests().len(), 5);
+    assert_eq!(
+        fake.with(|s| s.connections),
+        1,
+        "one TCP connection served all five calls"
+    );
+}

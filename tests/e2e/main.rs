@@ -2,6 +2,7 @@
 //! against the fake LunaTask API. Each test checks what the fake received and what the
 //! client got back.
 
+mod errors;
 mod foundation;
 mod host;
 mod notes_journal_habits;

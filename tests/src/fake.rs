@@ -93,6 +93,8 @@ pub struct State {
     /// Whether the email/phone/birthday custom fields exist (422 when used without).
     pub person_custom_fields: bool,
     pub requests: Vec<Recorded>,
+    /// TCP connections accepted (to see keep-alive at work).
+    pub connections: usize,
     rules: VecDeque<Rule>,
     next_id: u64,
 }
@@ -101,6 +103,8 @@ pub struct State {
 pub struct FakeApi {
     pub addr: SocketAddr,
     pub token: String,
+    /// The CA certificate (PEM) that signed the fake's certificate, when it serves TLS.
+    pub ca_pem: Option<String>,
     state: Arc<Mutex<State>>,
     _shutdown: tokio::sync::oneshot::Sender<()>,
 }
@@ -108,6 +112,19 @@ pub struct FakeApi {
 impl FakeApi {
     /// Starts the fake on 127.0.0.1 with an ephemeral port, accepting `token`.
     pub async fn start(token: &str) -> Self {
+        Self::serve(token, None).await
+    }
+
+    /// Starts the fake serving https for `localhost`, with a certificate from a fresh CA
+    /// (see [`FakeApi::ca_pem`]).
+    pub async fn start_tls(token: &str) -> Self {
+        let (acceptor, ca_pem) = tls_acceptor();
+        let mut fake = Self::serve(token, Some(acceptor)).await;
+        fake.ca_pem = Some(ca_pem);
+        fake
+    }
+
+    async fn serve(token: &str, tls: Option<tokio_rustls::TlsAcceptor>) -> Self {
         let listener = TcpListener::bind("127.0.0.1:0")
             .await
             .expect("bind fake API");
@@ -126,21 +143,36 @@ impl FakeApi {
                     accepted = listener.accept() => accepted,
                 };
                 let Ok((stream, _)) = accepted else { continue };
+                shared.lock().unwrap().connections += 1;
                 let state = Arc::clone(&shared);
                 let token = token_owned.clone();
+                let tls = tls.clone();
                 tokio::spawn(async move {
                     let service =
                         service_fn(move |req| handle(Arc::clone(&state), token.clone(), req));
                     // An error here is an injected dropped connection or a client hang-up.
-                    let _ = http1::Builder::new()
-                        .serve_connection(TokioIo::new(stream), service)
-                        .await;
+                    match tls {
+                        Some(tls) => {
+                            let Ok(stream) = tls.accept(stream).await else {
+                                return;
+                            };
+                            let _ = http1::Builder::new()
+                                .serve_connection(TokioIo::new(stream), service)
+                                .await;
+                        }
+                        None => {
+                            let _ = http1::Builder::new()
+                                .serve_connection(TokioIo::new(stream), service)
+                                .await;
+                        }
+                    }
                 });
             }
         });
         Self {
             addr,
             token: token.to_string(),
+            ca_pem: None,
             state,
             _shutdown: tx,
         }
@@ -148,7 +180,10 @@ impl FakeApi {
 
     /// The base URL to configure the server with.
     pub fn base_url(&self) -> String {
-        format!("http://{}/v1", self.addr)
+        match self.ca_pem {
+            Some(_) => format!("https://localhost:{}/v1", self.addr.port()),
+            None => format!("http://{}/v1", self.addr),
+        }
     }
 
     /// Runs `f` on the fake's state (to seed data or inspect it).
@@ -226,6 +261,34 @@ impl State {
         }
         Some(fault)
     }
+}
+
+/// A CA and a `localhost` certificate it signed, as a TLS acceptor and the CA's PEM.
+fn tls_acceptor() -> (tokio_rustls::TlsAcceptor, String) {
+    use rcgen::{BasicConstraints, CertificateParams, IsCa, Issuer, KeyPair};
+    let ca_key = KeyPair::generate().expect("CA key");
+    let mut ca_params = CertificateParams::new(Vec::<String>::new()).expect("CA params");
+    ca_params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+    let ca_cert = ca_params.self_signed(&ca_key).expect("CA certificate");
+    let issuer = Issuer::new(ca_params, ca_key);
+    let leaf_key = KeyPair::generate().expect("leaf key");
+    let leaf = CertificateParams::new(vec!["localhost".to_string()])
+        .expect("leaf params")
+        .signed_by(&leaf_key, &issuer)
+        .expect("leaf certificate");
+    let key = rustls::pki_types::PrivateKeyDer::Pkcs8(leaf_key.serialize_der().into());
+    let config = rustls::ServerConfig::builder_with_provider(Arc::new(
+        rustls::crypto::ring::default_provider(),
+    ))
+    .with_safe_default_protocol_versions()
+    .expect("TLS versions")
+    .with_no_client_auth()
+    .with_single_cert(vec![leaf.der().clone()], key)
+    .expect("server certificate");
+    (
+        tokio_rustls::TlsAcceptor::from(Arc::new(config)),
+        ca_cert.pem(),
+    )
 }
 
 const NOW: &str = "2024-05-10T12:00:00Z";
