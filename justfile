@@ -28,3 +28,8 @@ lint:
 # What CI runs.
 ci:
     bash .ci/run
+
+# Benchmarks against the local fake: table and plot under target/bench/.
+bench:
+    cargo build --release -p lunatask-mcp
+    cargo run --release -p lunatask-mcp-tests --bin bench

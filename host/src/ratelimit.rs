@@ -70,7 +70,41 @@ impl RateLimiter {
 
 #[cfg(test)]
 mod tests {
+    use proptest::prelude::*;
+
     use super::*;
+
+    proptest! {
+        /// Whatever the arrival pattern, the granted send times never exceed the burst plus
+        /// the rate in any window.
+        #[test]
+        fn never_exceeds_the_rate_in_any_window(
+            per_minute in 1u32..6_000,
+            burst in 1u32..20,
+            gaps_ms in proptest::collection::vec(0u64..2_000, 1..200),
+        ) {
+            let limiter = RateLimiter::new(per_minute, burst);
+            let t0 = Instant::now();
+            let far = t0 + Duration::from_secs(1_000_000);
+            let mut now = t0;
+            let mut sends = Vec::new();
+            for gap in gaps_ms {
+                now += Duration::from_millis(gap);
+                let wait = limiter.reserve(now, far).unwrap();
+                sends.push(now + wait);
+            }
+            sends.sort();
+            let interval = 60.0 / f64::from(per_minute);
+            for (i, start) in sends.iter().enumerate() {
+                for (j, end) in sends.iter().enumerate().skip(i) {
+                    let window = end.duration_since(*start).as_secs_f64();
+                    let allowed = f64::from(burst) + window / interval + 1e-6;
+                    prop_assert!(((j - i + 1) as f64) <= allowed,
+                        "{} sends in {window}s with burst {burst}, {per_minute}/min", j - i + 1);
+                }
+            }
+        }
+    }
 
     #[test]
     fn burst_then_rate_and_never_past_the_deadline() {

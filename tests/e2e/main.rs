@@ -5,10 +5,12 @@
 mod errors;
 mod foundation;
 mod host;
+mod load;
 mod notes_journal_habits;
 mod people;
 mod resilience;
 mod resources;
+mod robustness;
 mod sandbox;
 mod tasks;
 

@@ -203,6 +203,11 @@ impl FakeApi {
         });
     }
 
+    /// How many requests arrived so far.
+    pub fn request_count(&self) -> usize {
+        self.with(|s| s.requests.len())
+    }
+
     pub fn requests(&self) -> Vec<Recorded> {
         self.with(|s| s.requests.clone())
     }

@@ -1,0 +1,408 @@
+//! The benchmark harness: runs the release `lunatask-mcp` against the local fake API and
+//! prints (and writes to `target/bench/`) start-up time, per-call latency, throughput, memory
+//! and component size, each beside the floor: the same API requests sent directly by a
+//! native HTTP client in the same run.
+//!
+//! Run: `cargo build --release -p lunatask-mcp && cargo run --release -p lunatask-mcp-tests --bin bench`
+
+use std::path::{Path, PathBuf};
+use std::process::Stdio;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use lunatask_mcp_tests::{AREA, FakeApi, HostBuilder, TOKEN};
+use rmcp::model::CallToolRequestParams;
+use rmcp::service::RunningService;
+use rmcp::{RoleClient, ServiceExt};
+use serde_json::{Map, Value, json};
+use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
+
+const CALLS: usize = 400;
+const STARTS: usize = 10;
+const THROUGHPUT_CALLS: usize = 2000;
+
+struct Row {
+    what: String,
+    value: f64,
+    unit: &'static str,
+    floor: Option<f64>,
+}
+
+fn workspace() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .unwrap()
+        .to_path_buf()
+}
+
+fn percentile(samples: &mut [Duration], p: f64) -> f64 {
+    samples.sort();
+    let i = ((samples.len() as f64 - 1.0) * p).round() as usize;
+    samples[i].as_secs_f64() * 1000.0
+}
+
+fn builder(host: &Path, cache: &Path, fake: &FakeApi) -> HostBuilder {
+    HostBuilder::new(host, cache)
+        .against(fake)
+        .env("LUNATASK_RATE_LIMIT_RPM", "100000000")
+        .env("LUNATASK_RATE_LIMIT_BURST", "100000")
+        .env("LUNATASK_LOG", "warn")
+        .env("LUNATASK_MAX_CONCURRENT_CALLS", "64")
+}
+
+/// Spawns the server, sends initialize + tools/list as raw lines, and times the answer.
+async fn start_up(b: HostBuilder) -> Duration {
+    let mut cmd = b.command();
+    cmd.stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .kill_on_drop(true);
+    let started = Instant::now();
+    let mut child = cmd.spawn().expect("spawn");
+    let mut stdin = child.stdin.take().unwrap();
+    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    for message in [
+        json!({"jsonrpc":"2.0","id":1,"method":"initialize","params":{"protocolVersion":"2025-06-18","capabilities":{},"clientInfo":{"name":"bench","version":"1"}}}),
+        json!({"jsonrpc":"2.0","method":"notifications/initialized"}),
+        json!({"jsonrpc":"2.0","id":2,"method":"tools/list"}),
+    ] {
+        stdin
+            .write_all(format!("{message}\n").as_bytes())
+            .await
+            .unwrap();
+    }
+    stdin.flush().await.unwrap();
+    while let Some(line) = lines.next_line().await.unwrap() {
+        if line.contains("\"id\":2") {
+            break;
+        }
+    }
+    let elapsed = started.elapsed();
+    let _ = child.kill().await;
+    elapsed
+}
+
+fn args(tool: &str) -> Map<String, Value> {
+    let value = match tool {
+        "create_task" => json!({ "area_id": AREA, "name": "bench", "priority": 1 }),
+        _ => json!({}),
+    };
+    value.as_object().cloned().unwrap()
+}
+
+async fn latencies(client: &RunningService<RoleClient, ()>, tool: &str) -> Vec<Duration> {
+    for _ in 0..20 {
+        client
+            .call_tool(CallToolRequestParams::new(tool.to_string()).with_arguments(args(tool)))
+            .await
+            .unwrap();
+    }
+    let mut samples = Vec::with_capacity(CALLS);
+    for _ in 0..CALLS {
+        let t = Instant::now();
+        let r = client
+            .call_tool(CallToolRequestParams::new(tool.to_string()).with_arguments(args(tool)))
+            .await
+            .unwrap();
+        samples.push(t.elapsed());
+        assert_ne!(r.is_error, Some(true), "{tool} failed during the benchmark");
+    }
+    samples
+}
+
+/// The floor: the API request a tool makes, sent directly with a kept-alive native client.
+async fn floor_latencies(web: &reqwest::Client, fake: &FakeApi, tool: &str) -> Vec<Duration> {
+    let send = || {
+        let request = match tool {
+            "ping" => web.get(format!("{}/ping", fake.base_url())),
+            "list_tasks" => web.get(format!("{}/tasks", fake.base_url())),
+            _ => web.post(format!("{}/tasks", fake.base_url())).json(&json!({
+                "area_id": AREA, "name": "bench", "priority": 1,
+                "source": "lunatask-mcp", "source_id": format!("{:?}", Instant::now()) })),
+        };
+        request.bearer_auth(TOKEN).send()
+    };
+    for _ in 0..20 {
+        send().await.unwrap().bytes().await.unwrap();
+    }
+    let mut samples = Vec::with_capacity(CALLS);
+    for _ in 0..CALLS {
+        let t = Instant::now();
+        let response = send().await.unwrap();
+        assert!(response.status().is_success());
+        response.bytes().await.unwrap();
+        samples.push(t.elapsed());
+    }
+    samples
+}
+
+async fn throughput(clients: &[Arc<RunningService<RoleClient, ()>>], concurrency: usize) -> f64 {
+    let per_worker = THROUGHPUT_CALLS / concurrency;
+    let started = Instant::now();
+    let workers: Vec<_> = (0..concurrency)
+        .map(|i| {
+            let client = Arc::clone(&clients[i % clients.len()]);
+            tokio::spawn(async move {
+                for _ in 0..per_worker {
+                    let r = client
+                        .call_tool(CallToolRequestParams::new("ping").with_arguments(Map::new()))
+                        .await
+                        .unwrap();
+                    assert_ne!(r.is_error, Some(true));
+                }
+            })
+        })
+        .collect();
+    for w in workers {
+        w.await.unwrap();
+    }
+    (per_worker * concurrency) as f64 / started.elapsed().as_secs_f64()
+}
+
+async fn floor_throughput(web: &reqwest::Client, fake: &FakeApi, concurrency: usize) -> f64 {
+    let per_worker = THROUGHPUT_CALLS / concurrency;
+    let started = Instant::now();
+    let url = format!("{}/ping", fake.base_url());
+    let workers: Vec<_> = (0..concurrency)
+        .map(|_| {
+            let web = web.clone();
+            let url = url.clone();
+            tokio::spawn(async move {
+                for _ in 0..per_worker {
+                    web.get(&url)
+                        .bearer_auth(TOKEN)
+                        .send()
+                        .await
+                        .unwrap()
+                        .bytes()
+                        .await
+                        .unwrap();
+                }
+            })
+        })
+        .collect();
+    for w in workers {
+        w.await.unwrap();
+    }
+    (per_worker * concurrency) as f64 / started.elapsed().as_secs_f64()
+}
+
+fn rss_kib(pid: u32, field: &str) -> f64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
+    status
+        .lines()
+        .find(|l| l.starts_with(field))
+        .and_then(|l| l.split_whitespace().nth(1))
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0.0)
+}
+
+#[tokio::main]
+async fn main() {
+    let root = workspace();
+    let host = std::env::args()
+        .nth(1)
+        .map(PathBuf::from)
+        .unwrap_or(root.join("target/release/lunatask-mcp"));
+    assert!(
+        host.exists(),
+        "{} is missing: run `cargo build --release -p lunatask-mcp` first",
+        host.display()
+    );
+    let out_dir = root.join("target/bench");
+    std::fs::create_dir_all(&out_dir).unwrap();
+    let cache = out_dir.join("cache");
+    let fake = FakeApi::start(TOKEN).await;
+    let web = reqwest::Client::new();
+    let mut rows: Vec<Row> = Vec::new();
+
+    // Start-up: first run compiles the component; later runs load the cached artifact.
+    let _ = std::fs::remove_dir_all(&cache);
+    let first = start_up(builder(&host, &cache, &fake)).await;
+    rows.push(Row {
+        what: "start-up to tools/list, first run (compiles)".into(),
+        value: first.as_secs_f64() * 1000.0,
+        unit: "ms",
+        floor: None,
+    });
+    let mut starts: Vec<Duration> = Vec::new();
+    for _ in 0..STARTS {
+        starts.push(start_up(builder(&host, &cache, &fake)).await);
+    }
+    rows.push(Row {
+        what: "start-up to tools/list, cached (median)".into(),
+        value: percentile(&mut starts, 0.5),
+        unit: "ms",
+        floor: None,
+    });
+
+    // Latency over stdio.
+    let stdio = builder(&host, &cache, &fake).start().await;
+    for tool in ["ping", "create_task", "list_tasks"] {
+        if tool == "list_tasks" {
+            // A realistic account: 200 tasks to filter and sort.
+            fake.with(|s| s.tasks.clear());
+            for i in 0..200 {
+                fake.seed_task(json!({ "area_id": AREA, "priority": (i % 5) - 2 }));
+            }
+        }
+        let mut ours = latencies(&stdio.client, tool).await;
+        let mut floor = floor_latencies(&web, &fake, tool).await;
+        for (p, name) in [(0.5, "p50"), (0.99, "p99")] {
+            rows.push(Row {
+                what: format!("{tool} over stdio, {name}"),
+                value: percentile(&mut ours, p),
+                unit: "ms",
+                floor: Some(percentile(&mut floor, p)),
+            });
+        }
+    }
+    drop(stdio);
+
+    // HTTP: latency, throughput, memory.
+    fake.with(|s| s.tasks.clear());
+    let http = builder(&host, &cache, &fake).start_http().await;
+    let pid = http.child.id().expect("pid");
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let idle = rss_kib(pid, "VmRSS:");
+    let client = http.client(None).await.unwrap();
+    for tool in ["ping", "create_task"] {
+        let mut ours = latencies(&client, tool).await;
+        let mut floor = floor_latencies(&web, &fake, tool).await;
+        for (p, name) in [(0.5, "p50"), (0.99, "p99")] {
+            rows.push(Row {
+                what: format!("{tool} over HTTP, {name}"),
+                value: percentile(&mut ours, p),
+                unit: "ms",
+                floor: Some(percentile(&mut floor, p)),
+            });
+        }
+    }
+    let mut clients = vec![Arc::new(client)];
+    for _ in 0..7 {
+        clients.push(Arc::new(http.client(None).await.unwrap()));
+    }
+    for concurrency in [1, 8, 32] {
+        let ours = throughput(&clients, concurrency).await;
+        let floor = floor_throughput(&web, &fake, concurrency).await;
+        rows.push(Row {
+            what: format!("ping throughput over HTTP, concurrency {concurrency}"),
+            value: ours,
+            unit: "calls/s",
+            floor: Some(floor),
+        });
+    }
+    let peak = rss_kib(pid, "VmHWM:");
+    rows.push(Row {
+        what: "resident memory, idle".into(),
+        value: idle / 1024.0,
+        unit: "MB",
+        floor: None,
+    });
+    rows.push(Row {
+        what: "resident memory, peak".into(),
+        value: peak / 1024.0,
+        unit: "MB",
+        floor: None,
+    });
+    let wasm = root.join("target/guest-build/wasm32-wasip2/guest/lunatask_mcp_guest.wasm");
+    let size = std::fs::metadata(&wasm)
+        .map(|m| m.len() as f64 / 1024.0)
+        .unwrap_or(0.0);
+    rows.push(Row {
+        what: "component size".into(),
+        value: size,
+        unit: "KiB",
+        floor: None,
+    });
+    drop(clients);
+    let _ = http.terminate().await;
+
+    let table = markdown(&rows);
+    println!("{table}");
+    std::fs::write(out_dir.join("results.md"), &table).unwrap();
+    std::fs::write(out_dir.join("latency.svg"), svg(&rows)).unwrap();
+    println!(
+        "wrote {} and {}",
+        out_dir.join("results.md").display(),
+        out_dir.join("latency.svg").display()
+    );
+}
+
+fn markdown(rows: &[Row]) -> String {
+    let machine = format!(
+        "{} cores, {}",
+        std::thread::available_parallelism()
+            .map(|n| n.get())
+            .unwrap_or(0),
+        std::fs::read_to_string("/proc/cpuinfo")
+            .ok()
+            .and_then(
+                |c| c.lines().find(|l| l.starts_with("model name")).map(|l| l
+                    .split(':')
+                    .nth(1)
+                    .unwrap_or("")
+                    .trim()
+                    .to_string())
+            )
+            .unwrap_or_default()
+    );
+    let mut out = format!(
+        "Machine: {machine}\n\n| measure | lunatask-mcp | floor (direct HTTP) | ratio | overhead |\n|---|---|---|---|---|\n"
+    );
+    for r in rows {
+        let (floor, ratio, overhead) = match r.floor {
+            Some(f) if r.unit == "ms" => (
+                format!("{f:.3} ms"),
+                format!("{:.2}×", r.value / f),
+                format!("+{:.3} ms", r.value - f),
+            ),
+            Some(f) => (
+                format!("{f:.0} {}", r.unit),
+                format!("{:.2}×", r.value / f),
+                String::new(),
+            ),
+            None => (String::new(), String::new(), String::new()),
+        };
+        let value = if r.unit == "ms" {
+            format!("{:.3} ms", r.value)
+        } else {
+            format!("{:.1} {}", r.value, r.unit)
+        };
+        out.push_str(&format!(
+            "| {} | {value} | {floor} | {ratio} | {overhead} |\n",
+            r.what
+        ));
+    }
+    out
+}
+
+/// A horizontal bar chart of the latency rows: ours beside the floor.
+fn svg(rows: &[Row]) -> String {
+    let bars: Vec<&Row> = rows
+        .iter()
+        .filter(|r| r.unit == "ms" && r.floor.is_some())
+        .collect();
+    let max = bars
+        .iter()
+        .map(|r| r.value.max(r.floor.unwrap_or(0.0)))
+        .fold(0.0, f64::max)
+        .max(0.001);
+    let (width, left, row_h) = (900.0, 260.0, 34.0);
+    let height = 40.0 + row_h * bars.len() as f64;
+    let mut out = format!(
+        r#"<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" font-family="sans-serif" font-size="12"><text x="10" y="20" font-size="14">tools/call latency (ms): lunatask-mcp (blue) vs direct HTTP floor (grey)</text>"#
+    );
+    for (i, r) in bars.iter().enumerate() {
+        let y = 34.0 + i as f64 * row_h;
+        let scale = (width - left - 80.0) / max;
+        let floor = r.floor.unwrap_or(0.0);
+        out.push_str(&format!(
+            r#"<text x="10" y="{:.0}">{}</text><rect x="{left}" y="{y:.0}" width="{:.1}" height="12" fill="#3b6fd8"/><text x="{:.1}" y="{:.0}">{:.3}</text><rect x="{left}" y="{:.0}" width="{:.1}" height="10" fill="#999"/><text x="{:.1}" y="{:.0}">{:.3}</text>"#,
+            y + 14.0, r.what, r.value * scale, left + r.value * scale + 4.0, y + 10.0, r.value,
+            y + 13.0, floor * scale, left + floor * scale + 4.0, y + 22.0, floor
+        ));
+    }
+    out.push_str("</svg>\n");
+    out
+}
