@@ -33,3 +33,14 @@ ci:
 bench:
     cargo build --release -p lunatask-mcp
     cargo run --release -p lunatask-mcp-tests --bin bench
+
+# Fuzz every target for SECONDS each (CI runs 60).
+fuzz SECONDS="3600":
+    bash fuzz/run.sh {{SECONDS}}
+
+# The official Python SDK and the MCP conformance suite against the release binary.
+interop:
+    cargo build --release -p lunatask-mcp -p lunatask-mcp-tests --bins
+    python3 -m venv target/interop-venv && target/interop-venv/bin/pip install --quiet mcp==2.3.0
+    target/interop-venv/bin/python tests/interop/python_client.py target/release/lunatask-mcp target/release/fake-api
+    bash tests/interop/conformance.sh target/release/lunatask-mcp target/release/fake-api

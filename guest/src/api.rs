@@ -205,18 +205,19 @@ impl<'a> Api<'a> {
         let is_write = method != Method::Get;
         let delivered_maybe = matches!(failure.failure, Failure::Ambiguous)
             || matches!(failure.failure, Failure::Status(s) if s >= 500);
+        if is_write && error.outcome.is_none() {
+            error = error.with_outcome(if delivered_maybe {
+                Outcome::Unknown
+            } else {
+                Outcome::NotApplied
+            });
+        }
         if is_write && replay == Replay::OnlyIfNotDelivered && delivered_maybe {
-            error = error.with_outcome(Outcome::Unknown);
             error.message.push_str(
                 ". The request may have reached LunaTask and been applied; it was not sent again \
                  because this kind of record has no duplicate protection. Check in the LunaTask \
                  app before trying again",
             );
-        } else if is_write && error.outcome.is_none() {
-            error = error.with_outcome(match failure.failure {
-                Failure::Ambiguous => Outcome::Unknown,
-                _ => Outcome::NotApplied,
-            });
         }
         error
     }

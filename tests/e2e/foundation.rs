@@ -229,18 +229,3 @@ async fn invalid_arguments_are_rejected_before_anything_is_sent() {
     }
     assert!(fake.requests().is_empty(), "nothing reached the API");
 }
-
-#[tokio::test]
-async fn stdout_carries_only_mcp_messages_even_at_trace_level() {
-    let fake = FakeApi::start(TOKEN).await;
-    let host = builder()
-        .against(&fake)
-        .env("LUNATASK_LOG", "trace")
-        .start()
-        .await;
-    ok(&host.call("ping", json!({})).await);
-    // The rmcp client would have failed the calls above on any non-JSON-RPC line; the log
-    // lines went to stderr.
-    let stderr = host.stop().await;
-    assert!(stderr.contains("api request"), "{stderr}");
-}

@@ -235,70 +235,48 @@ async fn slow_calls_do_not_block_others() {
 
 #[tokio::test]
 async fn bad_input_is_answered_and_serving_continues() {
-    use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
     let fake = FakeApi::start(TOKEN).await;
-    let mut child = builder()
+    let mut raw = builder()
         .against(&fake)
         .env("LUNATASK_MAX_MESSAGE_BYTES", "65536")
-        .command()
-        .stdin(std::process::Stdio::piped())
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::null())
-        .kill_on_drop(true)
-        .spawn()
-        .unwrap();
-    let mut stdin = child.stdin.take().unwrap();
-    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
-    let mut send = async |line: String| {
-        stdin.write_all(line.as_bytes()).await.unwrap();
-        stdin.write_all(b"\n").await.unwrap();
-        stdin.flush().await.unwrap();
-    };
-    send(json!({"jsonrpc":"2.0","id":1,"method":"initialize","params":{"protocolVersion":"2025-06-18","capabilities":{},"clientInfo":{"name":"raw","version":"1"}}}).to_string()).await;
-    send(json!({"jsonrpc":"2.0","method":"notifications/initialized"}).to_string()).await;
-    send("{not json".to_string()).await;
-    send(json!({"jsonrpc":"2.0","id":2,"method":"no/such/method"}).to_string()).await;
-    send(json!({"jsonrpc":"2.0","id":3,"method":"tools/call","params":{"name":"no_such_tool","arguments":{}}}).to_string()).await;
-    send(json!({"jsonrpc":"2.0","id":4,"method":"tools/call","params":{"name":"create_task","arguments":{"area_id":7}}}).to_string()).await;
-    send(json!({"jsonrpc":"2.0","id":5,"method":"tools/call","params":{"name":"ping","arguments":{"x":"y".repeat(100_000)}}}).to_string()).await;
-    send(json!({"jsonrpc":"2.0","id":6,"method":"tools/call","params":{"name":"ping","arguments":{}}}).to_string()).await;
-
-    let mut answers = std::collections::BTreeMap::new();
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while !answers.contains_key(&6) && Instant::now() < deadline {
-        let Ok(Ok(Some(line))) =
-            tokio::time::timeout(Duration::from_secs(30), lines.next_line()).await
-        else {
-            break;
-        };
-        let message: serde_json::Value =
-            serde_json::from_str(&line).expect("stdout carries JSON-RPC only");
-        if let Some(id) = message["id"].as_i64() {
-            answers.insert(id, message);
-        }
+        .start_raw()
+        .await;
+    raw.send(b"{not json").await;
+    for message in [
+        json!({"jsonrpc":"2.0","id":2,"method":"no/such/method"}),
+        json!({"jsonrpc":"2.0","id":3,"method":"tools/call","params":{"name":"no_such_tool","arguments":{}}}),
+        json!({"jsonrpc":"2.0","id":4,"method":"tools/call","params":{"name":"create_task","arguments":{"area_id":7}}}),
+        json!({"jsonrpc":"2.0","id":5,"method":"tools/call","params":{"name":"ping","arguments":{"x":"y".repeat(100_000)}}}),
+        json!({"jsonrpc":"2.0","id":6,"method":"tools/call","params":{"name":"ping","arguments":{}}}),
+    ] {
+        raw.send(message.to_string().as_bytes()).await;
     }
-    assert_eq!(answers[&2]["error"]["code"], -32601, "unknown method");
-    assert_eq!(answers[&3]["error"]["code"], -32602, "unknown tool");
+    let (last, earlier) = raw.answer(6).await;
+    let by_id = |id: i64| earlier.iter().find(|m| m["id"] == id).cloned();
+    assert_eq!(by_id(2).unwrap()["error"]["code"], -32601, "unknown method");
+    assert_eq!(by_id(3).unwrap()["error"]["code"], -32602, "unknown tool");
+    let wrong_type = by_id(4).unwrap();
     assert_eq!(
-        answers[&4]["result"]["isError"], true,
+        wrong_type["result"]["isError"], true,
         "wrong-typed argument"
     );
     assert!(
-        answers[&4]["result"]["content"][0]["text"]
+        wrong_type["result"]["content"][0]["text"]
             .as_str()
             .unwrap()
             .contains("validation_error")
     );
     assert!(
-        answers
-            .get(&5)
-            .is_none_or(|a| a.get("error").is_some() || a["result"]["isError"] == true),
-        "an oversize message is refused, not executed: {:?}",
-        answers.get(&5)
+        by_id(5).is_none_or(|a| a["result"]["structuredContent"]["message"] != "pong"),
+        "an oversize message is refused, not executed"
     );
     assert_eq!(
-        answers[&6]["result"]["structuredContent"]["message"], "pong",
+        last["result"]["structuredContent"]["message"], "pong",
         "still serving"
+    );
+    assert!(
+        fake.requests().len() == 1,
+        "only the last ping reached the API"
     );
 }
 
@@ -460,4 +438,30 @@ async fn connections_to_the_api_are_kept_alive_across_calls() {
         1,
         "one TCP connection served all five calls"
     );
+}
+
+#[tokio::test]
+async fn the_compiled_component_is_cached_between_starts() {
+    let fake = FakeApi::start(TOKEN).await;
+    let cache = std::env::temp_dir().join(format!("lunatask-cache-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&cache);
+    let start = || {
+        builder()
+            .against(&fake)
+            .env("LUNATASK_CACHE_DIR", cache.display())
+            .env("LUNATASK_LOG", "debug")
+            .arg("check")
+            .run()
+    };
+    let first = start().await;
+    assert!(String::from_utf8_lossy(&first.stderr).contains("compiled the component"));
+    let cached: Vec<_> = std::fs::read_dir(&cache).unwrap().flatten().collect();
+    assert_eq!(cached.len(), 1, "one artifact");
+    assert!(cached[0].file_name().to_string_lossy().ends_with(".cwasm"));
+    use std::os::unix::fs::PermissionsExt;
+    let mode = std::fs::metadata(&cache).unwrap().permissions().mode();
+    assert_eq!(mode & 0o077, 0, "the cache folder is private: {mode:o}");
+    let second = start().await;
+    assert!(second.status.success());
+    assert!(String::from_utf8_lossy(&second.stderr).contains("loaded the cached component"));
 }

@@ -219,3 +219,35 @@ async fn concurrent_calls_share_the_rate_limit() {
     let metrics = host.read("lunatask://metrics").await.unwrap();
     assert!(metrics["rate_limit_waits"].as_u64().unwrap() >= 5);
 }
+
+#[tokio::test]
+async fn a_create_that_may_have_happened_says_how_to_retry_safely() {
+    let fake = FakeApi::start(TOKEN).await;
+    let host = builder()
+        .against(&fake)
+        .env("LUNATASK_MAX_RETRIES", "1")
+        .start()
+        .await;
+    // Applied, but every answer lost.
+    fake.inject(Some("POST /v1/tasks"), 2, Fault::DropAfterApply);
+    let result = host.call("create_task", json!({ "area_id": AREA })).await;
+    let error = err(&result);
+    assert_eq!(error["outcome"], "unknown");
+    let message = error["message"].as_str().unwrap();
+    let key = fake.requests_to("POST /v1/tasks")[0].body.clone().unwrap();
+    let source_id = key["source_id"].as_str().unwrap();
+    assert!(message.contains(source_id), "{message}");
+    // Following the advice creates nothing more and names the task.
+    let again = ok(&host
+        .call(
+            "create_task",
+            json!({ "area_id": AREA, "source": "lunatask-mcp", "source_id": source_id }),
+        )
+        .await);
+    assert_eq!(again["outcome"], "duplicate");
+    assert_eq!(fake.with(|s| s.tasks.len()), 1);
+    assert_eq!(
+        again["task"]["id"],
+        fake.with(|s| s.tasks.keys().next().cloned().unwrap())
+    );
+}

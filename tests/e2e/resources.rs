@@ -1,18 +1,9 @@
 //! Resources: single entities, task views, discovery and metrics.
 
-use lunatask_mcp_tests::{AREA, MISSING_ID};
-use serde_json::{Value, json};
+use lunatask_mcp_tests::{AREA, MISSING_ID, task_ids};
+use serde_json::json;
 
 use crate::setup;
-
-fn ids(view: &Value) -> Vec<String> {
-    view["tasks"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|t| t["id"].as_str().unwrap().to_string())
-        .collect()
-}
 
 #[tokio::test]
 async fn resources_and_templates_are_listed() {
@@ -106,45 +97,53 @@ async fn views_select_the_right_tasks_for_today() {
     let t_week = fake.seed_task(json!({ "area_id": AREA, "scheduled_on": day(3), "priority": 1 }));
 
     let global_today = host.read("lunatask://global/today").await.unwrap();
-    let mut got = ids(&global_today);
+    let mut got = task_ids(&global_today);
     got.sort();
     let mut want = vec![t_today.clone(), t_other_area.clone()];
     want.sort();
     assert_eq!(got, want, "completed tasks are not in today");
-    assert!(!ids(&global_today).contains(&t_done_today));
+    assert!(!task_ids(&global_today).contains(&t_done_today));
 
     let area_today = host
         .read(&format!("lunatask://area/{AREA}/today"))
         .await
         .unwrap();
-    assert_eq!(ids(&area_today), vec![t_today.clone()]);
+    assert_eq!(task_ids(&area_today), vec![t_today.clone()]);
     assert_eq!(
-        ids(&host
-            .read(&format!("lunatask://area/{AREA}/overdue"))
-            .await
-            .unwrap()),
+        task_ids(
+            &host
+                .read(&format!("lunatask://area/{AREA}/overdue"))
+                .await
+                .unwrap()
+        ),
         vec![t_overdue]
     );
     assert_eq!(
-        ids(&host
-            .read(&format!("lunatask://area/{AREA}/next-7-days"))
-            .await
-            .unwrap()),
+        task_ids(
+            &host
+                .read(&format!("lunatask://area/{AREA}/next-7-days"))
+                .await
+                .unwrap()
+        ),
         vec![t_week.clone()]
     );
     assert_eq!(
-        ids(&host
-            .read(&format!("lunatask://area/{AREA}/high-priority"))
-            .await
-            .unwrap()),
+        task_ids(
+            &host
+                .read(&format!("lunatask://area/{AREA}/high-priority"))
+                .await
+                .unwrap()
+        ),
         vec![t_week]
     );
     // Completed long ago: not a recent completion.
     assert!(
-        ids(&host
-            .read(&format!("lunatask://area/{AREA}/recent-completions"))
-            .await
-            .unwrap())
+        task_ids(
+            &host
+                .read(&format!("lunatask://area/{AREA}/recent-completions"))
+                .await
+                .unwrap()
+        )
         .is_empty()
     );
 }

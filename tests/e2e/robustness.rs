@@ -1,11 +1,8 @@
 //! Arbitrary bytes on stdin: the server answers what it can, drops what it cannot parse, and
 //! keeps serving. Seeded, so a failure reproduces.
 
-use std::time::Duration;
-
 use lunatask_mcp_tests::{FakeApi, TOKEN};
 use serde_json::json;
-use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
 
 use crate::builder;
 
@@ -42,48 +39,15 @@ impl Noise {
 #[tokio::test]
 async fn random_bytes_on_stdin_never_stop_the_server() {
     let fake = FakeApi::start(TOKEN).await;
-    let mut child = builder()
-        .against(&fake)
-        .command()
-        .stdin(std::process::Stdio::piped())
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::null())
-        .kill_on_drop(true)
-        .spawn()
-        .unwrap();
-    let mut stdin = child.stdin.take().unwrap();
-    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
-    let init = json!({"jsonrpc":"2.0","id":1,"method":"initialize","params":{"protocolVersion":"2025-06-18","capabilities":{},"clientInfo":{"name":"noise","version":"1"}}});
-    stdin
-        .write_all(format!("{init}\n").as_bytes())
-        .await
-        .unwrap();
-    stdin
-        .write_all(b"{\"jsonrpc\":\"2.0\",\"method\":\"notifications/initialized\"}\n")
-        .await
-        .unwrap();
+    let mut raw = builder().against(&fake).start_raw().await;
     let mut noise = Noise(0x9e37_79b9_7f4a_7c15);
     for _ in 0..300 {
-        stdin.write_all(&noise.line()).await.unwrap();
+        let line = noise.line();
+        raw.send(&line[..line.len() - 1]).await;
     }
     let probe = json!({"jsonrpc":"2.0","id":7,"method":"tools/call","params":{"name":"ping","arguments":{}}});
-    stdin
-        .write_all(format!("{probe}\n").as_bytes())
-        .await
-        .unwrap();
-    stdin.flush().await.unwrap();
-    let answered = tokio::time::timeout(Duration::from_secs(60), async {
-        while let Ok(Some(line)) = lines.next_line().await {
-            let message: serde_json::Value =
-                serde_json::from_str(&line).expect("stdout carries JSON-RPC only");
-            if message["id"] == 7 {
-                return message;
-            }
-        }
-        panic!("the server stopped");
-    })
-    .await
-    .expect("answered in time");
-    assert_eq!(answered["result"]["structuredContent"]["message"], "pong");
-    assert_eq!(child.try_wait().unwrap(), None, "still running");
+    raw.send(probe.to_string().as_bytes()).await;
+    let (answer, _) = raw.answer(7).await;
+    assert_eq!(answer["result"]["structuredContent"]["message"], "pong");
+    assert_eq!(raw.child.try_wait().unwrap(), None, "still running");
 }

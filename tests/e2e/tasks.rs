@@ -1,7 +1,7 @@
 //! Task tools against the fake: success, each documented error, duplicates, filters.
 
-use lunatask_mcp_tests::{AREA, Fault, MISSING_ID, code, err, ok};
-use serde_json::{Value, json};
+use lunatask_mcp_tests::{AREA, Fault, MISSING_ID, code, err, ok, task_ids};
+use serde_json::json;
 
 use crate::setup;
 
@@ -117,15 +117,6 @@ async fn documented_error_statuses_map_to_stable_codes() {
     );
 }
 
-fn ids(out: &Value) -> Vec<String> {
-    out["tasks"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|t| t["id"].as_str().unwrap().to_string())
-        .collect()
-}
-
 #[tokio::test]
 async fn list_tasks_filters_sorts_and_limits_on_our_side() {
     let (fake, host) = setup().await;
@@ -142,7 +133,7 @@ async fn list_tasks_filters_sorts_and_limits_on_our_side() {
 
     let all = ok(&host.call("list_tasks", json!({})).await);
     assert_eq!(
-        ids(&all),
+        task_ids(&all),
         vec![high.clone(), done.clone(), elsewhere.clone(), low.clone()]
     );
     assert_eq!(all["total"], 4);
@@ -150,17 +141,17 @@ async fn list_tasks_filters_sorts_and_limits_on_our_side() {
     let open_here = ok(&host
         .call("list_tasks", json!({ "area_id": AREA, "status": "open" }))
         .await);
-    assert_eq!(ids(&open_here), vec![high.clone(), low.clone()]);
+    assert_eq!(task_ids(&open_here), vec![high.clone(), low.clone()]);
 
     let urgent = ok(&host
         .call("list_tasks", json!({ "min_priority": 1, "status": "open" }))
         .await);
-    assert_eq!(ids(&urgent), vec![high.clone(), elsewhere.clone()]);
+    assert_eq!(task_ids(&urgent), vec![high.clone(), elsewhere.clone()]);
 
     let window = ok(&host
         .call("list_tasks", json!({ "scheduled_from": "2024-05-01", "scheduled_to": "2024-05-10", "sort": "scheduled_on" }))
         .await);
-    assert_eq!(ids(&window), vec![low.clone()]);
+    assert_eq!(task_ids(&window), vec![low.clone()]);
 
     let recent = ok(&host
         .call(
@@ -168,7 +159,7 @@ async fn list_tasks_filters_sorts_and_limits_on_our_side() {
             json!({ "completed_since": "2024-05-09T00:00:00Z" }),
         )
         .await);
-    assert_eq!(ids(&recent), vec![done.clone()]);
+    assert_eq!(task_ids(&recent), vec![done.clone()]);
 
     let limited = ok(&host.call("list_tasks", json!({ "limit": 1 })).await);
     assert_eq!(limited["count"], 1);

@@ -12,7 +12,7 @@ use rmcp::service::{RunningService, ServiceError};
 use rmcp::transport::TokioChildProcess;
 use rmcp::{RoleClient, ServiceExt};
 use serde_json::Value;
-use tokio::io::AsyncReadExt;
+use tokio::io::{AsyncBufReadExt, AsyncReadExt};
 use tokio::process::Command;
 
 pub use fake::{FakeApi, Fault, Recorded};
@@ -161,6 +161,33 @@ impl HostBuilder {
         HttpHost { child, url, log }
     }
 
+    /// Starts the server and speaks raw JSON-RPC lines to it (for malformed input); the
+    /// handshake is done.
+    pub async fn start_raw(self) -> RawStdio {
+        let mut child = self
+            .command()
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .kill_on_drop(true)
+            .spawn()
+            .expect("spawn lunatask-mcp");
+        let stdin = child.stdin.take().expect("piped stdin");
+        let lines = tokio::io::BufReader::new(child.stdout.take().expect("piped stdout")).lines();
+        let mut raw = RawStdio {
+            child,
+            stdin,
+            lines,
+        };
+        let init = serde_json::json!({"jsonrpc":"2.0","id":0,"method":"initialize","params":{
+            "protocolVersion":"2025-06-18","capabilities":{},"clientInfo":{"name":"raw","version":"1"}}});
+        raw.send(init.to_string().as_bytes()).await;
+        raw.answer(0).await;
+        raw.send(br#"{"jsonrpc":"2.0","method":"notifications/initialized"}"#)
+            .await;
+        raw
+    }
+
     /// Runs the binary to completion (for start-up failures and `check`).
     pub async fn run(self) -> std::process::Output {
         let mut cmd = self.command();
@@ -220,6 +247,44 @@ impl Host {
         let _ = self.client.cancel().await;
         tokio::time::sleep(std::time::Duration::from_millis(50)).await;
         String::from_utf8_lossy(&self.log.lock().unwrap()).into_owned()
+    }
+}
+
+/// A server on stdio spoken to with raw lines.
+pub struct RawStdio {
+    pub child: tokio::process::Child,
+    stdin: tokio::process::ChildStdin,
+    lines: tokio::io::Lines<tokio::io::BufReader<tokio::process::ChildStdout>>,
+}
+
+impl RawStdio {
+    /// Writes `bytes` and a newline.
+    pub async fn send(&mut self, bytes: &[u8]) {
+        use tokio::io::AsyncWriteExt;
+        self.stdin.write_all(bytes).await.expect("write stdin");
+        self.stdin.write_all(b"\n").await.expect("write stdin");
+        self.stdin.flush().await.expect("flush stdin");
+    }
+
+    /// Reads stdout until the answer with `id`, checking every line is JSON-RPC; the
+    /// answers to other ids read on the way are returned too.
+    pub async fn answer(&mut self, id: i64) -> (Value, Vec<Value>) {
+        let mut others = Vec::new();
+        let read = async {
+            while let Some(line) = self.lines.next_line().await.expect("read stdout") {
+                let message: Value =
+                    serde_json::from_str(&line).expect("stdout carries JSON-RPC only");
+                if message["id"] == id {
+                    return message;
+                }
+                others.push(message);
+            }
+            panic!("the server closed stdout before answering {id}");
+        };
+        let answer = tokio::time::timeout(std::time::Duration::from_secs(60), read)
+            .await
+            .expect("answered in time");
+        (answer, others)
     }
 }
 
@@ -308,6 +373,16 @@ pub fn text(result: &CallToolResult) -> String {
         .filter_map(|c| c.as_text().map(|t| t.text.clone()))
         .collect::<Vec<_>>()
         .join("\n")
+}
+
+/// The ids of the `tasks` array in a tool result or view.
+pub fn task_ids(out: &Value) -> Vec<String> {
+    out["tasks"]
+        .as_array()
+        .expect("a tasks array")
+        .iter()
+        .map(|t| t["id"].as_str().expect("an id").to_string())
+        .collect()
 }
 
 /// The correlation id in the result's `_meta`.

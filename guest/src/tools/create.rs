@@ -62,13 +62,25 @@ pub fn create<T: DeserializeOwned>(
     body.insert("source_id".into(), source_id.clone().into());
     let key = SourceKey { source, source_id };
 
-    let reply = api.send(
-        Method::Post,
-        path,
-        &[],
-        Some(&Value::Object(body)),
-        Replay::Safe,
-    )?;
+    let reply = api
+        .send(
+            Method::Post,
+            path,
+            &[],
+            Some(&Value::Object(body)),
+            Replay::Safe,
+        )
+        .map_err(|mut error| {
+            if error.outcome == Some(crate::error::Outcome::Unknown) {
+                // The key makes a retry safe: tell the agent which one to reuse.
+                error.message.push_str(&format!(
+                    ". It may have been created; calling again with source {:?} and source_id \
+                     {:?} cannot create a second one",
+                    key.source, key.source_id
+                ));
+            }
+            error
+        })?;
     if reply.status != 204 {
         return Ok(Created {
             outcome: Outcome::Created,

