@@ -112,8 +112,8 @@ pub struct Cli {
     )]
     pub allowed_hosts: Option<Vec<String>>,
 
-    /// Browser origins allowed to call the HTTP endpoint, e.g. http://localhost:3000; requests
-    /// with any other Origin get 403 [default: none]
+    /// Browser origins allowed to call the HTTP endpoint (`:*` allows any port); requests with
+    /// any other Origin get 403 [default: http://localhost:*,http://127.0.0.1:*,http://[::1]:*]
     #[arg(
         long,
         env = "LUNATASK_MCP_ALLOWED_ORIGINS",
@@ -496,7 +496,11 @@ impl Config {
                 .allowed_origins
                 .clone()
                 .or(file.allowed_origins.clone())
-                .unwrap_or_default(),
+                .unwrap_or_else(|| {
+                    ["http://localhost:*", "http://127.0.0.1:*", "http://[::1]:*"]
+                        .map(String::from)
+                        .to_vec()
+                }),
             ca_cert: cli.ca_cert.clone().or(file.ca_cert.clone()),
             cache_dir: cli.cache_dir.clone().or(file.cache_dir.clone()),
             component: cli.component.clone(),

@@ -150,15 +150,27 @@ fn host_allowed(headers: &HeaderMap, allowed: &[String]) -> bool {
 }
 
 /// A request without `Origin` (not from a browser) passes; one with an `Origin` must match
-/// an allowed origin exactly.
+/// an allowed origin: exactly, or with any port for an entry ending in `:*`.
 fn origin_allowed(headers: &HeaderMap, allowed: &[String]) -> bool {
-    match headers.get(header::ORIGIN).and_then(|v| v.to_str().ok()) {
-        None => true,
-        Some(origin) => allowed.iter().any(|a| {
-            a.trim_end_matches('/')
-                .eq_ignore_ascii_case(origin.trim_end_matches('/'))
-        }),
-    }
+    let Some(origin) = headers.get(header::ORIGIN).and_then(|v| v.to_str().ok()) else {
+        return true;
+    };
+    let origin = origin.trim_end_matches('/').to_ascii_lowercase();
+    allowed.iter().any(|entry| {
+        let entry = entry.trim_end_matches('/').to_ascii_lowercase();
+        match entry.strip_suffix(":*") {
+            Some(base) => {
+                origin == base
+                    || origin
+                        .strip_prefix(base)
+                        .and_then(|rest| rest.strip_prefix(':'))
+                        .is_some_and(|port| {
+                            !port.is_empty() && port.bytes().all(|b| b.is_ascii_digit())
+                        })
+            }
+            None => origin == entry,
+        }
+    })
 }
 
 #[cfg(test)]
@@ -194,16 +206,19 @@ mod tests {
             &allowed
         ));
         assert!(!host_allowed(&headers(&[]), &allowed));
-        let origins = vec!["http://localhost:3000".to_string()];
+        let origins = vec![
+            "http://localhost:3000".to_string(),
+            "http://127.0.0.1:*".into(),
+        ];
+        let allowed = |origin: &str| origin_allowed(&headers(&[("origin", origin)]), &origins);
         assert!(origin_allowed(&headers(&[]), &origins));
-        assert!(origin_allowed(
-            &headers(&[("origin", "http://localhost:3000")]),
-            &origins
-        ));
-        assert!(!origin_allowed(
-            &headers(&[("origin", "http://evil.example")]),
-            &origins
-        ));
+        assert!(allowed("http://localhost:3000"));
+        assert!(!allowed("http://localhost:3001"));
+        assert!(allowed("http://127.0.0.1:8080"));
+        assert!(allowed("http://127.0.0.1"));
+        assert!(!allowed("http://127.0.0.1.evil.example"));
+        assert!(!allowed("http://127.0.0.1:80x"));
+        assert!(!allowed("http://evil.example"));
         assert!(!origin_allowed(
             &headers(&[("origin", "http://localhost:3000")]),
             &[]

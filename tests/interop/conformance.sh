@@ -40,6 +40,9 @@ for _ in $(seq 300); do
 done
 [[ -n "$url" ]] || { echo "the server did not start:"; cat "$work/server.log"; exit 1; }
 
-npx -y @modelcontextprotocol/conformance@0.2.0-alpha.12 server \
-  --url "$url" --expected-failures "$here/conformance-expected-failures.yml" \
-  --output-dir "$work/results"
+# The active suite (handshake-era scenarios), then the stateless 2026-07-28 revision.
+for version in "" 2026-07-28; do
+  npx -y @modelcontextprotocol/conformance@0.2.0-alpha.12 server \
+    --url "$url" --expected-failures "$here/conformance-expected-failures.yml" \
+    --output-dir "$work/results${version:+-$version}" ${version:+--spec-version "$version"}
+done

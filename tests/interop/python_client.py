@@ -13,6 +13,7 @@ import re
 import subprocess
 import sys
 import tempfile
+import threading
 
 from mcp import Client, MCPError, StdioServerParameters
 
@@ -47,34 +48,34 @@ async def exercise(client, transport):
     names = {t.name for t in tools.tools}
     check(f"{transport}: lists every tool", TOOLS <= names, sorted(TOOLS - names))
     check(f"{transport}: every tool has an output schema",
-          all(t.outputSchema for t in tools.tools))
+          all(t.output_schema for t in tools.tools))
 
     pong = await client.call_tool("ping", {})
-    check(f"{transport}: ping", not pong.isError and pong.structuredContent == {"ok": True, "message": "pong"},
+    check(f"{transport}: ping", not pong.is_error and pong.structured_content == {"ok": True, "message": "pong"},
           pong)
 
     created = await client.call_tool("create_task", {"area_id": AREA, "name": "from python", "priority": 1})
-    ok = not created.isError and created.structuredContent["outcome"] == "created"
+    ok = not created.is_error and created.structured_content["outcome"] == "created"
     check(f"{transport}: create_task", ok, created)
-    task_id = created.structuredContent["task"]["id"] if ok else None
+    task_id = created.structured_content["task"]["id"] if ok else None
     check(f"{transport}: correlation id in _meta",
           bool(created.meta and created.meta.get("correlationId")), created.meta)
 
     got = await client.call_tool("get_task", {"task_id": task_id})
-    check(f"{transport}: get_task", not got.isError and got.structuredContent["task"]["priority"] == 1, got)
+    check(f"{transport}: get_task", not got.is_error and got.structured_content["task"]["priority"] == 1, got)
 
     listed = await client.call_tool("list_tasks", {"area_id": AREA, "status": "open"})
-    ids = [t["id"] for t in listed.structuredContent["tasks"]] if not listed.isError else []
+    ids = [t["id"] for t in listed.structured_content["tasks"]] if not listed.is_error else []
     check(f"{transport}: list_tasks", task_id in ids, listed)
 
     invalid = await client.call_tool("create_task", {"area_id": AREA, "priority": 7})
-    error = json.loads(text_of(invalid)).get("error", {}) if invalid.isError else {}
+    error = json.loads(text_of(invalid)).get("error", {}) if invalid.is_error else {}
     check(f"{transport}: invalid input is a validation_error",
-          invalid.isError and error.get("code") == "validation_error" and error.get("field") == "priority",
+          invalid.is_error and error.get("code") == "validation_error" and error.get("field") == "priority",
           invalid)
 
     missing = await client.call_tool("get_task", {"task_id": "99999999-9999-4999-8999-999999999999"})
-    check(f"{transport}: not_found", missing.isError and "not_found" in text_of(missing), missing)
+    check(f"{transport}: not_found", missing.is_error and "not_found" in text_of(missing), missing)
 
     try:
         await client.call_tool("no_such_tool", {})
@@ -83,7 +84,7 @@ async def exercise(client, transport):
         check(f"{transport}: unknown tool is a protocol error", True)
 
     templates = await client.list_resource_templates()
-    uris = {t.uriTemplate for t in templates.resourceTemplates}
+    uris = {t.uri_template for t in templates.resource_templates}
     check(f"{transport}: resource templates", "lunatask://tasks/{task_id}" in uris, uris)
     resource = await client.read_resource(f"lunatask://tasks/{task_id}")
     body = json.loads(resource.contents[0].text)
@@ -116,6 +117,8 @@ async def main(host, fake_bin):
                     url = match.group(1)
                     break
             check("http: address announced", url is not None)
+            # Keep draining stderr so the server never blocks on a full pipe.
+            threading.Thread(target=lambda: [None for _ in server.stderr], daemon=True).start()
             async with Client(url) as client:
                 await exercise(client, "http")
         finally:
