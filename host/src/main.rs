@@ -40,7 +40,10 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    let runtime = match tokio::runtime::Builder::new_multi_thread()
+    // One thread: measured on 2 cores, it answers sooner (no cross-thread wake-ups per
+    // request) and serves more calls per second than a work-stealing pool. A busy guest still
+    // yields every epoch tick, so it cannot starve other calls.
+    let runtime = match tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
     {
