@@ -19,6 +19,17 @@ async fn hostile(fake: &FakeApi, extra: &[(&str, &str)]) -> Host {
     b.start().await
 }
 
+/// The hostile guest fetching the API's /ping, which the gate allows.
+async fn fetch_ping(host: &Host, fake: &FakeApi) -> String {
+    let url = format!("{}/ping", fake.base_url());
+    text(&host.call("fetch", json!({ "url": url })).await)
+}
+
+fn assert_internal_error(result: &rmcp::model::CallToolResult) {
+    assert_eq!(result.is_error, Some(true));
+    assert!(text(result).contains("internal_error"), "{}", text(result));
+}
+
 #[tokio::test]
 async fn requests_to_any_other_host_are_refused() {
     let fake = FakeApi::start(TOKEN).await;
@@ -100,21 +111,12 @@ async fn an_endless_loop_ends_that_call_and_the_next_call_works() {
         "bounded: {:?}",
         started.elapsed()
     );
-    assert_eq!(result.is_error, Some(true));
-    assert!(
-        text(&result).contains("internal_error"),
-        "{}",
-        text(&result)
+    assert_internal_error(&result);
+    assert_eq!(
+        fetch_ping(&host, &fake).await,
+        "status=200",
+        "the next call works"
     );
-    let next = text(
-        &host
-            .call(
-                "fetch",
-                json!({ "url": format!("{}/ping", fake.base_url()) }),
-            )
-            .await,
-    );
-    assert_eq!(next, "status=200");
 }
 
 #[tokio::test]
@@ -122,21 +124,12 @@ async fn endless_allocation_hits_the_memory_cap_and_the_next_call_works() {
     let fake = FakeApi::start(TOKEN).await;
     let host = hostile(&fake, &[("LUNATASK_MEMORY_LIMIT_MIB", "16")]).await;
     let result = host.call("allocate_forever", json!({})).await;
-    assert_eq!(result.is_error, Some(true));
-    assert!(
-        text(&result).contains("internal_error"),
-        "{}",
-        text(&result)
+    assert_internal_error(&result);
+    assert_eq!(
+        fetch_ping(&host, &fake).await,
+        "status=200",
+        "the next call works"
     );
-    let next = text(
-        &host
-            .call(
-                "fetch",
-                json!({ "url": format!("{}/ping", fake.base_url()) }),
-            )
-            .await,
-    );
-    assert_eq!(next, "status=200");
 }
 
 #[tokio::test]
@@ -149,13 +142,9 @@ async fn what_the_guest_prints_never_reaches_stdout() {
     );
     // Had the forged JSON-RPC lines reached stdout, the client's next request would fail or
     // be answered wrongly.
-    let next = text(
-        &host
-            .call(
-                "fetch",
-                json!({ "url": format!("{}/ping", fake.base_url()) }),
-            )
-            .await,
+    assert_eq!(
+        fetch_ping(&host, &fake).await,
+        "status=200",
+        "the next call works"
     );
-    assert_eq!(next, "status=200");
 }
