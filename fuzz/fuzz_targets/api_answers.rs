@@ -16,7 +16,7 @@ fuzz_target!(|data: &[u8]| {
         let error = status_error(status, body);
         assert_eq!(error.http_status, Some(status));
     }
-    let reply = Reply { status, body: body.to_vec(), attempts: 1 };
+    let reply = Reply { status, body: body.to_vec() };
     let _ = reply.field::<Task>("task");
     let _ = reply.field::<Vec<Task>>("tasks");
     let _ = reply.field::<Person>("person");

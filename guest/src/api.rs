@@ -53,8 +53,6 @@ impl Method {
 pub struct Reply {
     pub status: u16,
     pub body: Vec<u8>,
-    /// How many attempts it took (1 = first try).
-    pub attempts: u32,
 }
 
 impl Reply {
@@ -156,10 +154,7 @@ impl<'a> Api<'a> {
                             reply.status
                         ),
                     );
-                    return Ok(Reply {
-                        attempts: attempt,
-                        ..reply
-                    });
+                    return Ok(reply);
                 }
                 Err(failure) => failure,
             };
@@ -271,11 +266,7 @@ impl<'a> Api<'a> {
             retry_after: None,
         })?;
         if (200..300).contains(&status) {
-            return Ok(Reply {
-                status,
-                body,
-                attempts: attempt,
-            });
+            return Ok(Reply { status, body });
         }
         Err(AttemptError {
             failure: Failure::Status(status),

@@ -350,6 +350,14 @@ pub fn utc_offset_minutes(raw: &str) -> Result<i32, String> {
 }
 
 impl FileConfig {
+    /// The file `--config` names, or an empty one.
+    pub fn for_cli(cli: &Cli) -> Result<Self, ConfigError> {
+        match &cli.config {
+            Some(path) => Self::load(path),
+            None => Ok(Self::default()),
+        }
+    }
+
     pub fn load(path: &Path) -> Result<Self, ConfigError> {
         let text = std::fs::read_to_string(path).map_err(|source| ConfigError::File {
             path: path.to_path_buf(),
@@ -381,12 +389,8 @@ fn duration(
 impl Config {
     /// Merges flags/environment over the file over defaults. The secrets come from the
     /// environment only (never flags): LUNATASK_API_TOKEN and LUNATASK_MCP_AUTH_TOKEN.
-    pub fn resolve(cli: &Cli, secrets: Secrets) -> Result<Self, ConfigError> {
+    pub fn resolve(cli: &Cli, file: FileConfig, secrets: Secrets) -> Result<Self, ConfigError> {
         let env_token = secrets.api_token;
-        let file = match &cli.config {
-            Some(path) => FileConfig::load(path)?,
-            None => FileConfig::default(),
-        };
         let token_file = cli.token_file.clone().or(file.token_file.clone());
         let token = match (env_token.filter(|t| !t.trim().is_empty()), token_file) {
             (Some(token), _) => ApiToken::new(token.trim().to_string()),

@@ -21,19 +21,27 @@ use rmcp::{RoleServer, ServiceExt};
 use tokio_util::sync::CancellationToken;
 use tracing_subscriber::EnvFilter;
 
-use crate::config::{Cli, Command, Config, Secrets};
+use crate::config::{Cli, Command, Config, FileConfig, Secrets};
 use crate::mcp::{Catalog, LunaTaskServer};
 use crate::metrics::Metrics;
 use crate::runtime::Runtime;
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    init_logging(cli.log.as_deref().or(config_file_log(&cli).as_deref()));
+    let file = match FileConfig::for_cli(&cli) {
+        Ok(file) => file,
+        Err(e) => {
+            eprintln!("lunatask-mcp: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    // The file's log level applies from the first line, before the rest is validated.
+    init_logging(cli.log.as_deref().or(file.log.as_deref()));
     let secrets = Secrets {
         api_token: std::env::var("LUNATASK_API_TOKEN").ok(),
         http_auth_token: std::env::var("LUNATASK_MCP_AUTH_TOKEN").ok(),
     };
-    let config = match Config::resolve(&cli, secrets) {
+    let config = match Config::resolve(&cli, file, secrets) {
         Ok(config) => config,
         Err(e) => {
             eprintln!("lunatask-mcp: {e}");
@@ -87,12 +95,6 @@ fn init_logging(filter: Option<&str>) {
         .with_writer(std::io::stderr)
         .with_ansi(false)
         .init();
-}
-
-/// The log level from the configuration file, so that it applies from the first line.
-fn config_file_log(cli: &Cli) -> Option<String> {
-    let path = cli.config.as_ref()?;
-    config::FileConfig::load(path).ok()?.log
 }
 
 /// How long in-flight calls may take to finish after SIGINT/SIGTERM.

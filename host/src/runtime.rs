@@ -418,8 +418,8 @@ fn cache_file_is_private(path: &Path) -> bool {
     let Ok(dir) = std::fs::metadata(dir) else {
         return false;
     };
-    // SAFETY-free check: same owner as us, nobody else may write the file or its folder.
-    let uid = unsafe_free_uid();
+    // Same owner as us, and nobody else may write the file or its folder.
+    let uid = current_uid();
     file.uid() == uid
         && dir.uid() == uid
         && file.permissions().mode() & 0o022 == 0
@@ -431,9 +431,9 @@ fn cache_file_is_private(_: &Path) -> bool {
     true
 }
 
-/// The current user's id, read from a file we just created (no libc call needed).
+/// The current user's id: the owner of this process's /proc entry (no unsafe libc call).
 #[cfg(unix)]
-fn unsafe_free_uid() -> u32 {
+fn current_uid() -> u32 {
     use std::os::unix::fs::MetadataExt;
     std::fs::metadata("/proc/self")
         .map(|m| m.uid())

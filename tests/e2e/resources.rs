@@ -195,3 +195,22 @@ fn civil(secs: u64) -> String {
     let y = yoe + era * 400 + if m <= 2 { 1 } else { 0 };
     format!("{y:04}-{m:02}-{d:02}")
 }
+
+#[tokio::test]
+async fn the_configured_utc_offset_decides_what_today_is() {
+    let fake = lunatask_mcp_tests::FakeApi::start(lunatask_mcp_tests::TOKEN).await;
+    for (offset, shift_secs) in [("+14:00", 14 * 3600i64), ("-12:00", -12 * 3600)] {
+        let host = crate::builder()
+            .against(&fake)
+            .env("LUNATASK_UTC_OFFSET", offset)
+            .start()
+            .await;
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_secs() as i64;
+        let view = host.read("lunatask://global/today").await.unwrap();
+        let expected = civil((now + shift_secs) as u64);
+        assert_eq!(view["today"], expected.as_str(), "offset {offset}");
+    }
+}

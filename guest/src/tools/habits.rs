@@ -5,8 +5,7 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 
-use super::tasks::not_found_names;
-use super::{Effect, Tool};
+use super::{Effect, Tool, not_found_names};
 use crate::api::{Api, Method, segment};
 use crate::error::ToolError;
 use crate::retry::Replay;

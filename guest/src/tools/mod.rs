@@ -17,6 +17,7 @@ use serde_json::Value;
 use crate::api::Api;
 use crate::error::{Code, ToolError};
 use crate::lunatask::mcp::types::{self, ToolAnnotations};
+use crate::validate::Id;
 use crate::{CallContext, CallResult, ids, log, schema, validate};
 
 /// What a tool does to the user's data; decides its MCP annotations.
@@ -174,6 +175,16 @@ pub fn result(outcome: Result<Value, ToolError>, correlation_id: &str) -> CallRe
             correlation_id: correlation_id.to_string(),
         },
     }
+}
+
+/// Names the kind and id of the entity LunaTask did not find (its 404 says neither).
+pub fn not_found_names(mut error: ToolError, what: &str, id: &Id) -> ToolError {
+    if error.code == Code::NotFound {
+        error.message = format!(
+            "LunaTask has no {what} with id {id} (404): it may have been deleted; check the id."
+        );
+    }
+    error
 }
 
 /// Update tools must change something: an empty update is a mistake, not a no-op.

@@ -5,8 +5,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::Map;
 
 use super::create::{Outcome, SourceKey, create};
-use super::tasks::not_found_names;
-use super::{Effect, Tool, put};
+use super::{Effect, Tool, not_found_names, put};
 use crate::api::{Api, Method, segment};
 use crate::entities::{Person, TimelineNote};
 use crate::error::ToolError;

@@ -5,10 +5,10 @@ use serde::{Deserialize, Serialize};
 use serde_json::Map;
 
 use super::create::{Outcome, SourceKey, create};
-use super::{Effect, Tool, put, require_some_field};
+use super::{Effect, Tool, not_found_names, put, require_some_field};
 use crate::api::{Api, Method, segment};
 use crate::entities::Task;
-use crate::error::{Code, ToolError};
+use crate::error::ToolError;
 use crate::retry::Replay;
 use crate::validate::{
     Date, Eisenhower, Id, Limit, Minutes, Motivation, Priority, SourceText, TaskStatus, Timestamp,
@@ -270,16 +270,6 @@ pub fn get_task(api: &Api, args: TaskIdArgs) -> Result<TaskResult, ToolError> {
         .get(&path, &[], "task")
         .map_err(|e| not_found_names(e, "task", &args.task_id))?;
     Ok(TaskResult { task })
-}
-
-/// Says which id was not found.
-pub fn not_found_names(mut error: ToolError, what: &str, id: &Id) -> ToolError {
-    if error.code == Code::NotFound {
-        error.message = format!(
-            "LunaTask has no {what} with id {id} (404): it may have been deleted; check the id."
-        );
-    }
-    error
 }
 
 /// Task statuses, plus "open" for all but completed.
