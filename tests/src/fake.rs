@@ -31,6 +31,8 @@ pub struct Recorded {
     pub body: Option<Value>,
     /// When it arrived.
     pub at: std::time::Instant,
+    /// The injected fault it met, if any.
+    pub fault: Option<Fault>,
 }
 
 impl Recorded {
@@ -96,6 +98,8 @@ pub struct State {
     /// TCP connections accepted (to see keep-alive at work).
     pub connections: usize,
     rules: VecDeque<Rule>,
+    /// At most this many faults for the requests of one tool call (one correlation id).
+    faults_per_call: Option<usize>,
     next_id: u64,
 }
 
@@ -203,6 +207,17 @@ impl FakeApi {
         });
     }
 
+    /// Lets no more than `n` injected faults meet the requests of one tool call (those
+    /// sharing an `X-Correlation-ID`), so that a retry budget above `n` must always suffice.
+    pub fn cap_faults_per_call(&self, n: usize) {
+        self.with(|s| s.faults_per_call = Some(n));
+    }
+
+    /// How many injected faults have not happened yet.
+    pub fn pending_faults(&self) -> usize {
+        self.with(|s| s.rules.iter().map(|r| r.remaining).sum())
+    }
+
     /// How many requests arrived so far.
     pub fn request_count(&self) -> usize {
         self.with(|s| s.requests.len())
@@ -249,8 +264,19 @@ impl State {
         format!("{:08x}-0000-4000-8000-{:012x}", self.next_id, self.next_id)
     }
 
-    /// The fault for this request, if a rule matches; consumes one use of the rule.
-    fn take_fault(&mut self, method: &str, path: &str) -> Option<Fault> {
+    /// The fault for this request, if a rule matches and the call's cap allows; consumes
+    /// one use of the rule.
+    fn take_fault(&mut self, method: &str, path: &str, call: Option<&str>) -> Option<Fault> {
+        if let (Some(cap), Some(call)) = (self.faults_per_call, call) {
+            let met = self
+                .requests
+                .iter()
+                .filter(|r| r.fault.is_some() && r.header("x-correlation-id") == Some(call))
+                .count();
+            if met >= cap {
+                return None;
+            }
+        }
         let key = format!("{method} {path}");
         let index = self.rules.iter().position(|r| {
             r.remaining > 0
@@ -391,6 +417,11 @@ async fn handle(
     };
     let fault = {
         let mut s = state.lock().unwrap();
+        let call = headers
+            .iter()
+            .find(|(n, _)| n == "x-correlation-id")
+            .map(|(_, v)| v.as_str());
+        let fault = s.take_fault(&method, &path, call);
         s.requests.push(Recorded {
             method: method.clone(),
             path: path.clone(),
@@ -398,8 +429,9 @@ async fn handle(
             headers: headers.clone(),
             body: body.clone(),
             at: std::time::Instant::now(),
+            fault: fault.clone(),
         });
-        s.take_fault(&method, &path)
+        fault
     };
     match fault {
         Some(Fault::Status {
