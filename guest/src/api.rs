@@ -13,7 +13,7 @@ use waki::ErrorCode;
 
 use crate::error::{Code, Outcome, ToolError};
 use crate::retry::{Failure, Policy, Replay, parse_retry_after};
-use crate::{CallContext, log};
+use crate::{Context, log};
 
 /// Everything but unreserved characters is escaped, `.` included, so an id can never
 /// become a path separator or a `..` segment.
@@ -91,7 +91,7 @@ struct AttemptError {
 
 /// The API as seen from one tool call.
 pub struct Api<'a> {
-    ctx: &'a CallContext,
+    ctx: &'a Context,
     correlation_id: &'a str,
     policy: Policy,
     /// Monotonic nanoseconds after which no new attempt or wait starts.
@@ -99,7 +99,7 @@ pub struct Api<'a> {
 }
 
 impl<'a> Api<'a> {
-    pub fn new(ctx: &'a CallContext, correlation_id: &'a str) -> Self {
+    pub fn new(ctx: &'a Context, correlation_id: &'a str) -> Self {
         let now = monotonic_now();
         Self {
             ctx,
@@ -245,6 +245,10 @@ impl<'a> Api<'a> {
         .header("accept", "application/json")
         .header(CORRELATION_HEADER, self.correlation_id)
         .header(ATTEMPT_HEADER, attempt.to_string());
+        // Only the portable world holds a token; in the host's world the host adds it.
+        if let Some(token) = &self.ctx.token {
+            request = request.header("authorization", format!("bearer {token}"));
+        }
         if let Some(body) = body {
             request = request
                 .header("content-type", "application/json")

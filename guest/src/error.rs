@@ -28,6 +28,39 @@ pub enum Code {
     InternalError,
 }
 
+impl Code {
+    /// Every code, in documentation order (for the portable world's WIT enum). A new code
+    /// belongs here too; `as_str` below will not compile without it.
+    pub const ALL: [Code; 10] = [
+        Code::ValidationError,
+        Code::AuthenticationError,
+        Code::SubscriptionRequired,
+        Code::NotFound,
+        Code::RateLimited,
+        Code::UpstreamError,
+        Code::Timeout,
+        Code::NetworkError,
+        Code::EgressDenied,
+        Code::InternalError,
+    ];
+
+    /// The code as agents see it, e.g. `not_found`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Code::ValidationError => "validation_error",
+            Code::AuthenticationError => "authentication_error",
+            Code::SubscriptionRequired => "subscription_required",
+            Code::NotFound => "not_found",
+            Code::RateLimited => "rate_limited",
+            Code::UpstreamError => "upstream_error",
+            Code::Timeout => "timeout",
+            Code::NetworkError => "network_error",
+            Code::EgressDenied => "egress_denied",
+            Code::InternalError => "internal_error",
+        }
+    }
+}
+
 /// Whether a failed write may or may not have been applied by the API.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]
@@ -109,5 +142,24 @@ impl ToolError {
             map.insert("correlation_id".into(), correlation_id.into());
         }
         serde_json::json!({ "error": body })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_code_is_listed_once_and_named_as_agents_see_it() {
+        for code in Code::ALL {
+            assert_eq!(
+                serde_json::to_value(code).unwrap(),
+                serde_json::Value::from(code.as_str())
+            );
+        }
+        let mut names: Vec<_> = Code::ALL.iter().map(|c| c.as_str()).collect();
+        names.sort();
+        names.dedup();
+        assert_eq!(names.len(), Code::ALL.len());
     }
 }

@@ -9,12 +9,11 @@ use serde_json::{Value, json};
 use crate::api::{Api, wall_now_unix};
 use crate::entities::Task;
 use crate::error::ToolError;
-use crate::lunatask::mcp::host;
-use crate::lunatask::mcp::types::{Resource, ResourceContents, ResourceError, ResourceTemplate};
-use crate::tools::{people, tasks};
+use crate::server::{Resource, ResourceContents, ResourceError, ResourceTemplate, host};
+use crate::tools::{Answer, people, tasks};
 use crate::validate::{Id, parse_args};
 use crate::views::View;
-use crate::{CallContext, ids, log, tools};
+use crate::{Context, ids, log, server};
 
 const JSON: &str = "application/json";
 const DISCOVERY: &str = "lunatask://discovery";
@@ -142,7 +141,7 @@ fn parse(uri: &str) -> Result<Target, String> {
     }
 }
 
-pub fn read(uri: &str, ctx: &CallContext) -> Result<ResourceContents, ResourceError> {
+pub fn read(uri: &str, ctx: &Context) -> Result<ResourceContents, ResourceError> {
     let target = parse(uri).map_err(ResourceError::NotFound)?;
     let correlation_id = ids::uuid_v4();
     let api = Api::new(ctx, &correlation_id);
@@ -175,10 +174,10 @@ pub fn read(uri: &str, ctx: &CallContext) -> Result<ResourceContents, ResourceEr
                 &correlation_id,
                 &format!("resource read failed: {:?}", error.code),
             );
-            Err(ResourceError::Failed(tools::result(
-                Err(error),
-                &correlation_id,
-            )))
+            Err(ResourceError::Failed(server::call_result(Answer {
+                outcome: Err(error),
+                correlation_id,
+            })))
         }
     }
 }
@@ -189,7 +188,7 @@ fn to_value<T: serde::Serialize>(value: T) -> Result<Value, ToolError> {
 
 fn read_view(
     api: &Api,
-    ctx: &CallContext,
+    ctx: &Context,
     area_id: Option<String>,
     view: View,
 ) -> Result<Value, ToolError> {

@@ -16,9 +16,8 @@ use serde_json::Value;
 
 use crate::api::Api;
 use crate::error::{Code, ToolError};
-use crate::lunatask::mcp::types::{self, ToolAnnotations};
 use crate::validate::Id;
-use crate::{CallContext, CallResult, ids, log, schema, validate};
+use crate::{Context, ids, log, schema, validate};
 
 /// What a tool does to the user's data; decides its MCP annotations.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -36,18 +35,12 @@ pub enum Effect {
 }
 
 impl Effect {
-    fn annotations(self) -> ToolAnnotations {
-        let (read_only, destructive, idempotent) = match self {
+    /// MCP's `(readOnlyHint, destructiveHint, idempotentHint)` for this effect.
+    pub fn hints(self) -> (bool, bool, bool) {
+        match self {
             Effect::Read => (true, false, true),
             Effect::Create | Effect::Append => (false, false, false),
             Effect::Update | Effect::Delete => (false, true, true),
-        };
-        ToolAnnotations {
-            read_only,
-            destructive,
-            idempotent,
-            // Every tool talks to LunaTask, an external service.
-            open_world: true,
         }
     }
 }
@@ -98,15 +91,14 @@ impl Tool {
         }
     }
 
-    fn describe(&self) -> types::Tool {
-        types::Tool {
-            name: self.name.to_string(),
-            title: self.title.to_string(),
-            description: self.description.to_string(),
-            input_schema: (self.input_schema)(),
-            output_schema: Some((self.output_schema)()),
-            annotations: self.effect.annotations(),
-        }
+    /// JSON Schema of the arguments object, as JSON text.
+    pub fn input_schema(&self) -> String {
+        (self.input_schema)()
+    }
+
+    /// JSON Schema of the structured result, as JSON text.
+    pub fn output_schema(&self) -> String {
+        (self.output_schema)()
     }
 }
 
@@ -121,10 +113,6 @@ pub fn all() -> Vec<Tool> {
     tools
 }
 
-pub fn list() -> Vec<types::Tool> {
-    all().iter().map(Tool::describe).collect()
-}
-
 /// Parses `arguments` for the tool `name` without running it (for fuzzing and tests).
 pub fn parse_arguments(name: &str, arguments: &str) -> Result<(), ToolError> {
     match all().into_iter().find(|t| t.name == name) {
@@ -133,8 +121,15 @@ pub fn parse_arguments(name: &str, arguments: &str) -> Result<(), ToolError> {
     }
 }
 
+/// What one tool call came to, and the correlation id its requests carried.
+#[derive(Debug)]
+pub struct Answer {
+    pub outcome: Result<Value, ToolError>,
+    pub correlation_id: String,
+}
+
 /// Runs one tool call under a fresh correlation id.
-pub fn call(name: &str, arguments: &str, ctx: &CallContext) -> CallResult {
+pub fn call(name: &str, arguments: &str, ctx: &Context) -> Answer {
     let correlation_id = ids::uuid_v4();
     let api = Api::new(ctx, &correlation_id);
     let outcome = match all().into_iter().find(|t| t.name == name) {
@@ -153,27 +148,9 @@ pub fn call(name: &str, arguments: &str, ctx: &CallContext) -> CallResult {
             ),
         );
     }
-    result(outcome, &correlation_id)
-}
-
-/// Builds the MCP result: the structured value as text too, or the error as JSON text.
-pub fn result(outcome: Result<Value, ToolError>, correlation_id: &str) -> CallResult {
-    match outcome {
-        Ok(value) => {
-            let text = value.to_string();
-            CallResult {
-                text: text.clone(),
-                structured: Some(text),
-                is_error: false,
-                correlation_id: correlation_id.to_string(),
-            }
-        }
-        Err(error) => CallResult {
-            text: error.to_json(correlation_id).to_string(),
-            structured: None,
-            is_error: true,
-            correlation_id: correlation_id.to_string(),
-        },
+    Answer {
+        outcome,
+        correlation_id,
     }
 }
 

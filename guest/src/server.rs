@@ -1,0 +1,117 @@
+//! The `server` world: the host lists and calls tools and reads resources through the
+//! `lunatask:mcp/tools` and `resources` exports (see `wit/server.wit`). This module only
+//! converts between the WIT records and the tool registry.
+
+#[allow(
+    unsafe_code,
+    reason = "the generated canonical-ABI glue is unsafe by nature"
+)]
+mod bindings {
+    wit_bindgen::generate!({
+        path: "../wit",
+        world: "server",
+    });
+
+    // Natively (unit tests, fuzzing) nothing is exported: the component ABI's symbol names
+    // are not valid in a native linker's version script.
+    #[cfg(target_arch = "wasm32")]
+    use super::Component;
+    #[cfg(target_arch = "wasm32")]
+    export!(Component with_types_in self);
+}
+
+use bindings::exports::lunatask::mcp::{resources as resource_exports, tools as tool_exports};
+pub use bindings::lunatask::mcp::host;
+pub use bindings::lunatask::mcp::types::{
+    CallContext, CallResult, Resource, ResourceContents, ResourceError, ResourceTemplate, Tool,
+    ToolAnnotations,
+};
+
+use crate::tools::{self, Answer};
+use crate::{Context, resources};
+
+#[cfg_attr(
+    not(target_arch = "wasm32"),
+    allow(dead_code, reason = "exported only in wasm")
+)]
+struct Component;
+
+impl tool_exports::Guest for Component {
+    fn list_tools() -> Vec<Tool> {
+        tools::all().iter().map(describe).collect()
+    }
+
+    fn call_tool(name: String, arguments: String, context: CallContext) -> CallResult {
+        call_result(tools::call(&name, &arguments, &context.into()))
+    }
+}
+
+impl resource_exports::Guest for Component {
+    fn list_resources() -> Vec<Resource> {
+        resources::list()
+    }
+
+    fn list_resource_templates() -> Vec<ResourceTemplate> {
+        resources::templates()
+    }
+
+    fn read_resource(uri: String, context: CallContext) -> Result<ResourceContents, ResourceError> {
+        resources::read(&uri, &context.into())
+    }
+}
+
+impl From<CallContext> for Context {
+    fn from(ctx: CallContext) -> Self {
+        Context {
+            base_url: ctx.base_url,
+            deadline_ms: ctx.deadline_ms,
+            max_retries: ctx.max_retries,
+            retry_base_delay_ms: ctx.retry_base_delay_ms,
+            retry_max_delay_ms: ctx.retry_max_delay_ms,
+            utc_offset_minutes: ctx.utc_offset_minutes,
+            // The host adds the token on the way out; this world never holds it.
+            token: None,
+        }
+    }
+}
+
+/// One tool as `tools/list` describes it.
+pub fn describe(tool: &tools::Tool) -> Tool {
+    let (read_only, destructive, idempotent) = tool.effect.hints();
+    Tool {
+        name: tool.name.to_string(),
+        title: tool.title.to_string(),
+        description: tool.description.to_string(),
+        input_schema: tool.input_schema(),
+        output_schema: Some(tool.output_schema()),
+        annotations: ToolAnnotations {
+            read_only,
+            destructive,
+            idempotent,
+            // Every tool talks to LunaTask, an external service.
+            open_world: true,
+        },
+    }
+}
+
+/// The MCP result: the structured value as text too, or the error as JSON text.
+pub fn call_result(answer: Answer) -> CallResult {
+    let correlation_id = answer.correlation_id;
+    match answer.outcome {
+        Ok(value) => {
+            let text = value.to_string();
+            CallResult {
+                text: text.clone(),
+                structured: Some(text),
+                is_error: false,
+                correlation_id,
+            }
+        }
+        Err(error) => CallResult {
+            text: error.to_json(&correlation_id).to_string(),
+            structured: None,
+            is_error: true,
+            correlation_id,
+        },
+    }
+}
