@@ -12,10 +12,19 @@ run *ARGS:
 test:
     cargo test --workspace
 
-# The guest component alone, for other runtimes.
+# The guest component for the host's `server` world (the one the binary embeds).
 component:
     cargo build -p lunatask-mcp-guest --target wasm32-wasip2 --profile guest --target-dir target/guest-build
     @echo target/guest-build/wasm32-wasip2/guest/lunatask_mcp_guest.wasm
+
+# The guest component for the `portable` world: one typed export per tool, for other runtimes.
+portable:
+    cargo build -p lunatask-mcp-guest --features portable --target wasm32-wasip2 --profile guest --target-dir target/portable-build
+    @echo target/portable-build/wasm32-wasip2/guest/lunatask_mcp_guest.wasm
+
+# After changing a tool: regenerate wit/portable.wit from the tool registry.
+portable-wit:
+    LUNATASK_BLESS=1 cargo test -p lunatask-mcp-guest --test portable_wit
 
 fmt:
     cargo fmt --all
@@ -24,6 +33,8 @@ lint:
     cargo fmt --all -- --check
     cargo clippy --workspace --all-targets -- -D warnings
     cargo clippy -p lunatask-mcp-guest --target wasm32-wasip2 -- -D warnings
+    cargo clippy -p lunatask-mcp-guest --features portable --all-targets -- -D warnings
+    cargo clippy -p lunatask-mcp-guest --features portable --target wasm32-wasip2 -- -D warnings
 
 # What CI runs.
 ci:

@@ -1,5 +1,7 @@
-//! Builds the hostile test component (`tests/hostile-guest`) for `wasm32-wasip2`, once per
-//! build, in its own target directory (sharing ours would deadlock on cargo's lock).
+//! Builds the components the tests load besides the host's own, for `wasm32-wasip2`, in
+//! their own target directory (sharing ours would deadlock on cargo's lock):
+//! - the hostile component (`tests/hostile-guest`), for the sandbox tests;
+//! - the guest's `portable` world (`--features portable`), for the interop tests.
 
 use std::env;
 use std::path::PathBuf;
@@ -10,12 +12,16 @@ fn main() {
     let workspace = manifest_dir
         .parent()
         .expect("tests/ lives in the workspace");
-    let target_dir = workspace.join("target").join("hostile-build");
+    let target_dir = workspace.join("target").join("test-components");
     println!(
         "cargo:rerun-if-changed={}",
         manifest_dir.join("hostile-guest").display()
     );
     println!("cargo:rerun-if-changed={}", workspace.join("wit").display());
+    println!(
+        "cargo:rerun-if-changed={}",
+        workspace.join("guest").display()
+    );
 
     let cargo = env::var("CARGO").unwrap_or_else(|_| "cargo".into());
     let status = Command::new(cargo)
@@ -24,6 +30,10 @@ fn main() {
             "build",
             "--package",
             "lunatask-mcp-hostile-guest",
+            "--package",
+            "lunatask-mcp-guest",
+            "--features",
+            "lunatask-mcp-guest/portable",
             "--target",
             "wasm32-wasip2",
         ])
@@ -36,11 +46,14 @@ fn main() {
         .env_remove("CARGO_BUILD_RUSTFLAGS")
         .env_remove("RUSTC_WORKSPACE_WRAPPER")
         .status()
-        .expect("running cargo for the hostile component");
+        .expect("running cargo for the test components");
     assert!(
         status.success(),
-        "building the hostile test component failed; run `rustup target add wasm32-wasip2`"
+        "building the test components failed; run `rustup target add wasm32-wasip2`"
     );
-    let wasm = target_dir.join("wasm32-wasip2/release/lunatask_mcp_hostile_guest.wasm");
-    println!("cargo:rustc-env=HOSTILE_GUEST_WASM={}", wasm.display());
+    let out = target_dir.join("wasm32-wasip2/release");
+    let hostile = out.join("lunatask_mcp_hostile_guest.wasm");
+    println!("cargo:rustc-env=HOSTILE_GUEST_WASM={}", hostile.display());
+    let portable = out.join("lunatask_mcp_guest.wasm");
+    println!("cargo:rustc-env=PORTABLE_GUEST_WASM={}", portable.display());
 }

@@ -8,6 +8,7 @@ mod host;
 mod load;
 mod notes_journal_habits;
 mod people;
+mod portable;
 mod resilience;
 mod resources;
 mod robustness;

@@ -20,6 +20,9 @@ pub use fake::{FakeApi, Fault, Recorded};
 /// The hostile test component, built by `tests/build.rs`.
 pub const HOSTILE_GUEST_WASM: &str = env!("HOSTILE_GUEST_WASM");
 
+/// The guest built for its `portable` world, built by `tests/build.rs`.
+pub const PORTABLE_GUEST_WASM: &str = env!("PORTABLE_GUEST_WASM");
+
 /// A token distinctive enough to search logs for.
 pub const TOKEN: &str = "lt-test-token-9f3a1c7e5b2d";
 
