@@ -7,8 +7,11 @@
 use std::time::Duration;
 
 use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, utf8_percent_encode};
-use serde::de::DeserializeOwned;
+use std::collections::BTreeMap;
+
+use serde::de::{DeserializeOwned, IgnoredAny};
 use serde_json::Value;
+use serde_json::value::RawValue;
 use waki::ErrorCode;
 
 use crate::error::{Code, Outcome, ToolError};
@@ -58,21 +61,27 @@ pub struct Reply {
 impl Reply {
     /// Reads `{"<key>": T}` from the body.
     pub fn field<T: DeserializeOwned>(&self, key: &str) -> Result<T, ToolError> {
-        let mut value: Value = serde_json::from_slice(&self.body).map_err(|e| {
-            ToolError::new(
-                Code::UpstreamError,
-                format!("LunaTask answered with a body that is not JSON: {e}"),
-            )
-            .with_status(self.status)
-        })?;
-        let inner = value.get_mut(key).map(Value::take).ok_or_else(|| {
+        // Only the top level is split up; `T` is read straight from its text. A `Value` of
+        // the whole answer would cost a map per entity (200 tasks: most of a call's time).
+        let top: Option<BTreeMap<String, &RawValue>> = match serde_json::from_slice(&self.body) {
+            Ok(top) => Some(top),
+            Err(_) if serde_json::from_slice::<IgnoredAny>(&self.body).is_ok() => None,
+            Err(e) => {
+                return Err(ToolError::new(
+                    Code::UpstreamError,
+                    format!("LunaTask answered with a body that is not JSON: {e}"),
+                )
+                .with_status(self.status));
+            }
+        };
+        let inner = top.and_then(|mut top| top.remove(key)).ok_or_else(|| {
             ToolError::new(
                 Code::UpstreamError,
                 format!("LunaTask's answer has no `{key}` field"),
             )
             .with_status(self.status)
         })?;
-        serde_json::from_value(inner).map_err(|e| {
+        serde_json::from_str(inner.get()).map_err(|e| {
             ToolError::new(
                 Code::UpstreamError,
                 format!("LunaTask's `{key}` has an unexpected shape: {e}"),
@@ -144,18 +153,10 @@ impl<'a> Api<'a> {
             let started = monotonic_now();
             let result = self.attempt(method, &url, body.as_deref(), attempt);
             let elapsed_ms = (monotonic_now() - started) / 1_000_000;
+            // A success is logged by the host's egress gate (endpoint, status, time), so only
+            // failures and the retry decisions they lead to are logged here.
             let failure = match result {
-                Ok(reply) => {
-                    log::debug(
-                        self.correlation_id,
-                        &format!(
-                            "{} {path} attempt {attempt}: {} in {elapsed_ms} ms",
-                            method.as_str(),
-                            reply.status
-                        ),
-                    );
-                    return Ok(reply);
-                }
+                Ok(reply) => return Ok(reply),
                 Err(failure) => failure,
             };
             log::info(

@@ -13,19 +13,12 @@ fn random_bytes() -> [u8; 16] {
     out
 }
 
-/// Sets the version and variant bits and formats as 8-4-4-4-12 hex digits.
-pub fn format_uuid_v4(mut b: [u8; 16]) -> String {
-    b[6] = (b[6] & 0x0f) | 0x40;
-    b[8] = (b[8] & 0x3f) | 0x80;
-    let hex: String = b.iter().map(|x| format!("{x:02x}")).collect();
-    format!(
-        "{}-{}-{}-{}-{}",
-        &hex[0..8],
-        &hex[8..12],
-        &hex[12..16],
-        &hex[16..20],
-        &hex[20..32]
-    )
+/// Sets the version and variant bits and formats as 8-4-4-4-12 lower-case hex digits.
+pub fn format_uuid_v4(bytes: [u8; 16]) -> String {
+    let id = uuid::Builder::from_random_bytes(bytes).into_uuid();
+    // Encoded into a buffer: `to_string` would go through `fmt` on every call's hot path.
+    let mut buffer = uuid::Uuid::encode_buffer();
+    id.hyphenated().encode_lower(&mut buffer).to_owned()
 }
 
 #[cfg(test)]

@@ -5,13 +5,8 @@
 
 #[derive(Debug, Clone, Copy)]
 enum Level {
-    Debug,
     Info,
     Warn,
-}
-
-pub fn debug(correlation_id: &str, message: &str) {
-    write(Level::Debug, correlation_id, message);
 }
 
 pub fn info(correlation_id: &str, message: &str) {
@@ -29,7 +24,6 @@ fn write(level: Level, correlation_id: &str, message: &str) {
     // Natively (unit tests, fuzzing) there is no host to log to.
     if cfg!(target_arch = "wasm32") {
         let level = match level {
-            Level::Debug => LogLevel::Debug,
             Level::Info => LogLevel::Info,
             Level::Warn => LogLevel::Warn,
         };

@@ -96,7 +96,7 @@ fn run(name: &str, arguments: Value) -> Result<String, bindings::ToolError> {
     };
     let answer = tools::call(name, &arguments.to_string(), &context);
     match answer.outcome {
-        Ok(value) => Ok(value.to_string()),
+        Ok(text) => Ok(text),
         Err(error) => Err(tool_error(error, &answer.correlation_id)),
     }
 }

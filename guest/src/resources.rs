@@ -167,7 +167,8 @@ pub fn read(uri: &str, ctx: &Context) -> Result<ResourceContents, ResourceError>
         Ok(value) => Ok(ResourceContents {
             uri: uri.to_string(),
             mime_type: JSON.to_string(),
-            text: value.to_string(),
+            // serde_json writes a `Value` straight to bytes; `Display` goes through fmt.
+            text: serde_json::to_string(&value).unwrap_or_default(),
         }),
         Err(error) => {
             log::info(

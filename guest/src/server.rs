@@ -98,15 +98,12 @@ pub fn describe(tool: &tools::Tool) -> Tool {
 pub fn call_result(answer: Answer) -> CallResult {
     let correlation_id = answer.correlation_id;
     match answer.outcome {
-        Ok(value) => {
-            let text = value.to_string();
-            CallResult {
-                text: text.clone(),
-                structured: Some(text),
-                is_error: false,
-                correlation_id,
-            }
-        }
+        Ok(text) => CallResult {
+            text: text.clone(),
+            structured: Some(text),
+            is_error: false,
+            correlation_id,
+        },
         Err(error) => CallResult {
             text: error.to_json(&correlation_id).to_string(),
             structured: None,

@@ -11,6 +11,7 @@ mod metrics;
 mod ratelimit;
 mod runtime;
 mod secret;
+mod stdio;
 
 use std::process::ExitCode;
 use std::sync::Arc;
@@ -187,9 +188,9 @@ async fn serve_stdio(
 ) -> anyhow::Result<()> {
     tracing::info!("serving MCP on stdio");
     // Oversize lines are dropped with an error answer; the connection stays open.
-    let transport =
-        AsyncRwTransport::<RoleServer, _, _>::new(tokio::io::stdin(), tokio::io::stdout())
-            .with_max_line_length(max_message_bytes);
+    let (stdin, stdout) = stdio::streams();
+    let transport = AsyncRwTransport::<RoleServer, _, _>::new(stdin, stdout)
+        .with_max_line_length(max_message_bytes);
     let service = server.serve(transport).await?;
     let cancel = service.cancellation_token();
     tokio::spawn(async move {

@@ -465,3 +465,58 @@ async fn the_compiled_component_is_cached_between_starts() {
     assert!(second.status.success());
     assert!(String::from_utf8_lossy(&second.stderr).contains("loaded the cached component"));
 }
+
+/// Clients built on libuv (Node) hand a server Unix socket pairs, not pipes, for stdio; the
+/// server polls those on its runtime like pipes. One socket as both stdin and stdout here.
+#[tokio::test]
+async fn stdio_over_a_unix_socket_pair_works() {
+    use std::os::fd::OwnedFd;
+    use std::process::Stdio;
+    use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
+
+    let fake = FakeApi::start(TOKEN).await;
+    let (ours, theirs) = std::os::unix::net::UnixStream::pair().unwrap();
+    let theirs_out = theirs.try_clone().unwrap();
+    let mut child = builder()
+        .against(&fake)
+        .command()
+        .stdin(Stdio::from(OwnedFd::from(theirs)))
+        .stdout(Stdio::from(OwnedFd::from(theirs_out)))
+        .stderr(Stdio::null())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap();
+    ours.set_nonblocking(true).unwrap();
+    let (read, mut write) = tokio::net::UnixStream::from_std(ours).unwrap().into_split();
+    let mut lines = BufReader::new(read).lines();
+    let messages = [
+        json!({"jsonrpc":"2.0","id":0,"method":"initialize","params":{
+            "protocolVersion":"2025-06-18","capabilities":{},"clientInfo":{"name":"uv","version":"1"}}}),
+        json!({"jsonrpc":"2.0","method":"notifications/initialized"}),
+        json!({"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"ping","arguments":{}}}),
+    ];
+    for message in messages {
+        write
+            .write_all(format!("{message}\n").as_bytes())
+            .await
+            .unwrap();
+    }
+    let mut answers = Vec::new();
+    while answers.len() < 2 {
+        let line = tokio::time::timeout(Duration::from_secs(30), lines.next_line())
+            .await
+            .expect("an answer in time")
+            .unwrap()
+            .expect("the server keeps the socket open");
+        answers.push(serde_json::from_str::<serde_json::Value>(&line).unwrap());
+    }
+    assert_eq!(answers[0]["id"], 0);
+    assert_eq!(answers[1]["result"]["structuredContent"]["message"], "pong");
+    assert_eq!(fake.requests_to("GET /v1/ping").len(), 1);
+    drop(write);
+    let status = tokio::time::timeout(Duration::from_secs(10), child.wait())
+        .await
+        .expect("the server ends when its input closes")
+        .unwrap();
+    assert!(status.success(), "{status:?}");
+}

@@ -45,7 +45,8 @@ impl Effect {
     }
 }
 
-type Handler = Box<dyn Fn(&Api, &str) -> Result<Value, ToolError>>;
+/// Runs a tool: its structured result as JSON text, or why it failed.
+type Handler = Box<dyn Fn(&Api, &str) -> Result<String, ToolError>>;
 
 /// One tool: its description for `tools/list` and its handler for `tools/call`.
 pub struct Tool {
@@ -85,7 +86,8 @@ impl Tool {
             run: Box::new(move |api, arguments| {
                 let args: A = validate::parse_args(arguments)?;
                 let output = run(api, args)?;
-                serde_json::to_value(output)
+                // Straight to text: a `Value` in between costs a map per object.
+                serde_json::to_string(&output)
                     .map_err(|e| ToolError::internal(format!("could not encode the result: {e}")))
             }),
         }
@@ -124,7 +126,8 @@ pub fn parse_arguments(name: &str, arguments: &str) -> Result<(), ToolError> {
 /// What one tool call came to, and the correlation id its requests carried.
 #[derive(Debug)]
 pub struct Answer {
-    pub outcome: Result<Value, ToolError>,
+    /// The structured result (a JSON object, as text), or the error.
+    pub outcome: Result<String, ToolError>,
     pub correlation_id: String,
 }
 
