@@ -10,6 +10,7 @@ use axum::http::{HeaderMap, StatusCode, header};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
+use axum::serve::ListenerExt;
 use rmcp::transport::streamable_http_server::session::local::LocalSessionManager;
 use rmcp::transport::streamable_http_server::{StreamableHttpServerConfig, StreamableHttpService};
 use tokio_util::sync::CancellationToken;
@@ -82,6 +83,13 @@ pub async fn serve(
     // Tests and supervisors read this line to learn the port.
     eprintln!("lunatask-mcp: listening on http://{bound}/mcp");
     tracing::info!(%bound, "serving MCP over Streamable HTTP at /mcp");
+    // No Nagle: an event stream is written in small pieces (priming event, then the answer),
+    // and a client's delayed ACK would otherwise hold the answer back ~40 ms.
+    let listener = listener.tap_io(|tcp| {
+        if let Err(error) = tcp.set_nodelay(true) {
+            tracing::debug!(%error, "could not set TCP_NODELAY");
+        }
+    });
     let serving = axum::serve(listener, app).with_graceful_shutdown(stop.clone().cancelled_owned());
     // Calls were drained before `stop`; idle keep-alive connections get a moment to close.
     tokio::select! {

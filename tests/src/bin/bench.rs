@@ -1,7 +1,8 @@
 //! The benchmark harness: runs the release `lunatask-mcp` against the local fake API and
 //! prints (and writes to `target/bench/`) start-up time, per-call latency, throughput, memory
 //! and component size, each beside the floor: the same API requests sent directly by a
-//! native HTTP client in the same run.
+//! native HTTP client in the same run. Latencies use a minimal JSON-RPC client (see
+//! [`RawClient`]); throughput uses rmcp's client.
 //!
 //! Run: `cargo build --release -p lunatask-mcp && cargo run --release -p lunatask-mcp-tests --bin bench`
 
@@ -90,22 +91,147 @@ fn args(tool: &str) -> Map<String, Value> {
     value.as_object().cloned().unwrap()
 }
 
-async fn latencies(client: &RunningService<RoleClient, ()>, tool: &str) -> Vec<Duration> {
-    for _ in 0..20 {
-        client
-            .call_tool(CallToolRequestParams::new(tool.to_string()).with_arguments(args(tool)))
-            .await
-            .unwrap();
+/// A minimal MCP client: one JSON-RPC message per call and nothing else, so that the
+/// latencies are the server's (and the transport's), not an SDK's. The floor is measured
+/// with an equally plain HTTP client.
+trait RawClient {
+    /// Sends the request and returns the answer with the same id.
+    async fn request(&mut self, message: &Value) -> Value;
+}
+
+/// Newline-delimited JSON-RPC over the server's stdin and stdout.
+struct RawStdio {
+    _child: tokio::process::Child,
+    stdin: tokio::process::ChildStdin,
+    lines: tokio::io::Lines<BufReader<tokio::process::ChildStdout>>,
+}
+
+impl RawStdio {
+    async fn start(b: HostBuilder) -> Self {
+        let mut cmd = b.command();
+        cmd.stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .kill_on_drop(true);
+        let mut child = cmd.spawn().expect("spawn");
+        let mut raw = Self {
+            stdin: child.stdin.take().unwrap(),
+            lines: BufReader::new(child.stdout.take().unwrap()).lines(),
+            _child: child,
+        };
+        raw.request(&initialize()).await;
+        raw.send(&json!({"jsonrpc":"2.0","method":"notifications/initialized"}))
+            .await;
+        raw
+    }
+
+    async fn send(&mut self, message: &Value) {
+        let line = format!("{message}\n");
+        self.stdin.write_all(line.as_bytes()).await.unwrap();
+        self.stdin.flush().await.unwrap();
+    }
+}
+
+impl RawClient for RawStdio {
+    async fn request(&mut self, message: &Value) -> Value {
+        self.send(message).await;
+        loop {
+            let line = self.lines.next_line().await.unwrap().expect("server open");
+            let answer: Value = serde_json::from_str(&line).unwrap();
+            if answer["id"] == message["id"] {
+                return answer;
+            }
+        }
+    }
+}
+
+/// Streamable HTTP: one POST per message, the answer read from the response (JSON or SSE).
+struct RawHttp {
+    web: reqwest::Client,
+    url: String,
+    session: Option<String>,
+}
+
+impl RawHttp {
+    async fn start(url: String) -> Self {
+        let mut raw = Self {
+            web: reqwest::Client::new(),
+            url,
+            session: None,
+        };
+        raw.request(&initialize()).await;
+        raw.post(&json!({"jsonrpc":"2.0","method":"notifications/initialized"}))
+            .await;
+        raw
+    }
+
+    async fn post(&mut self, message: &Value) -> reqwest::Response {
+        let mut request = self
+            .web
+            .post(&self.url)
+            .header("accept", "application/json, text/event-stream")
+            .header("mcp-protocol-version", "2025-06-18")
+            .json(message);
+        if let Some(session) = &self.session {
+            request = request.header("mcp-session-id", session);
+        }
+        let response = request.send().await.unwrap();
+        assert!(response.status().is_success(), "{}", response.status());
+        if let Some(session) = response.headers().get("mcp-session-id") {
+            self.session = Some(session.to_str().unwrap().to_string());
+        }
+        response
+    }
+}
+
+impl RawClient for RawHttp {
+    async fn request(&mut self, message: &Value) -> Value {
+        let mut response = self.post(message).await;
+        // Read events as they come, as a client does: the stream may stay open a while
+        // after the answer.
+        let mut body = String::new();
+        while let Some(chunk) = response.chunk().await.unwrap() {
+            body.push_str(std::str::from_utf8(&chunk).unwrap());
+            if let Ok(answer) = serde_json::from_str::<Value>(&body) {
+                return answer;
+            }
+            let answer = body
+                .lines()
+                .filter_map(|l| l.strip_prefix("data:"))
+                .filter_map(|data| serde_json::from_str::<Value>(data.trim()).ok())
+                .find(|answer| answer["id"] == message["id"]);
+            if let Some(answer) = answer {
+                return answer;
+            }
+        }
+        panic!("no answer to {message} in {body:?}")
+    }
+}
+
+fn initialize() -> Value {
+    json!({"jsonrpc":"2.0","id":0,"method":"initialize","params":{
+        "protocolVersion":"2025-06-18","capabilities":{},"clientInfo":{"name":"bench","version":"1"}}})
+}
+
+async fn latencies(client: &mut impl RawClient, tool: &str) -> Vec<Duration> {
+    let call = |id: usize| {
+        json!({"jsonrpc":"2.0","id":id,"method":"tools/call",
+               "params":{"name":tool,"arguments":args(tool)}})
+    };
+    for id in 1..=20 {
+        client.request(&call(id)).await;
     }
     let mut samples = Vec::with_capacity(CALLS);
-    for _ in 0..CALLS {
+    for id in 100..100 + CALLS {
+        let message = call(id);
         let t = Instant::now();
-        let r = client
-            .call_tool(CallToolRequestParams::new(tool.to_string()).with_arguments(args(tool)))
-            .await
-            .unwrap();
+        let answer = client.request(&message).await;
         samples.push(t.elapsed());
-        assert_ne!(r.is_error, Some(true), "{tool} failed during the benchmark");
+        assert_eq!(
+            answer["result"]["isError"],
+            Value::Bool(false),
+            "{tool} failed during the benchmark: {answer}"
+        );
     }
     samples
 }
@@ -237,7 +363,7 @@ async fn main() {
     });
 
     // Latency over stdio.
-    let stdio = builder(&host, &cache, &fake).start().await;
+    let mut stdio = RawStdio::start(builder(&host, &cache, &fake)).await;
     for tool in ["ping", "create_task", "list_tasks"] {
         if tool == "list_tasks" {
             // A realistic account: 200 tasks to filter and sort.
@@ -246,7 +372,7 @@ async fn main() {
                 fake.seed_task(json!({ "area_id": AREA, "priority": (i % 5) - 2 }));
             }
         }
-        let mut ours = latencies(&stdio.client, tool).await;
+        let mut ours = latencies(&mut stdio, tool).await;
         let mut floor = floor_latencies(&web, &fake, tool).await;
         for (p, name) in [(0.5, "p50"), (0.99, "p99")] {
             rows.push(Row {
@@ -265,9 +391,9 @@ async fn main() {
     let pid = http.child.id().expect("pid");
     tokio::time::sleep(Duration::from_millis(300)).await;
     let idle = rss_kib(pid, "VmRSS:");
-    let client = http.client(None).await.unwrap();
+    let mut raw = RawHttp::start(format!("{}/mcp", http.url)).await;
     for tool in ["ping", "create_task"] {
-        let mut ours = latencies(&client, tool).await;
+        let mut ours = latencies(&mut raw, tool).await;
         let mut floor = floor_latencies(&web, &fake, tool).await;
         for (p, name) in [(0.5, "p50"), (0.99, "p99")] {
             rows.push(Row {
@@ -278,8 +404,8 @@ async fn main() {
             });
         }
     }
-    let mut clients = vec![Arc::new(client)];
-    for _ in 0..7 {
+    let mut clients = Vec::new();
+    for _ in 0..8 {
         clients.push(Arc::new(http.client(None).await.unwrap()));
     }
     for concurrency in [1, 8, 32] {
