@@ -4,11 +4,10 @@
 //! enforces timeouts and the rate limit, and refuses any other destination. This module
 //! decides what an answer means and whether to try again (see [`crate::retry`]).
 
+use std::collections::BTreeMap;
 use std::time::Duration;
 
 use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, utf8_percent_encode};
-use std::collections::BTreeMap;
-
 use serde::de::{DeserializeOwned, IgnoredAny};
 use serde_json::Value;
 use serde_json::value::RawValue;
