@@ -520,3 +520,61 @@ async fn stdio_over_a_unix_socket_pair_works() {
         .unwrap();
     assert!(status.success(), "{status:?}");
 }
+
+/// With one call slot, a second call waits its turn instead of failing; both succeed, and
+/// the second reaches the API only after the first is done.
+#[tokio::test]
+async fn calls_beyond_the_concurrency_limit_wait_their_turn() {
+    let fake = FakeApi::start(TOKEN).await;
+    let host = builder()
+        .against(&fake)
+        .env("LUNATASK_MAX_CONCURRENT_CALLS", "1")
+        .start()
+        .await;
+    fake.inject(
+        Some("GET /v1/ping"),
+        1,
+        Fault::Delay(Duration::from_millis(800)),
+    );
+    let first = host.call("ping", json!({}));
+    let second = async {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        host.call("ping", json!({})).await
+    };
+    let (first, second) = tokio::join!(first, second);
+    ok(&first);
+    ok(&second);
+    let pings = fake.requests_to("GET /v1/ping");
+    assert_eq!(pings.len(), 2);
+    assert!(
+        pings[1].at.duration_since(pings[0].at) >= Duration::from_millis(700),
+        "the second call ran beside the first"
+    );
+}
+
+/// Over stdio too, SIGTERM lets the call in flight finish and answer before the exit.
+#[tokio::test]
+async fn sigterm_over_stdio_answers_the_call_in_flight() {
+    let fake = FakeApi::start(TOKEN).await;
+    let mut raw = builder().against(&fake).start_raw().await;
+    fake.inject(
+        Some("GET /v1/ping"),
+        1,
+        Fault::Delay(Duration::from_millis(1200)),
+    );
+    let call = json!({"jsonrpc":"2.0","id":9,"method":"tools/call","params":{"name":"ping","arguments":{}}});
+    raw.send(call.to_string().as_bytes()).await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let pid = raw.child.id().unwrap();
+    std::process::Command::new("kill")
+        .args(["-TERM", &pid.to_string()])
+        .status()
+        .unwrap();
+    let (answer, _) = raw.answer(9).await;
+    assert_eq!(answer["result"]["structuredContent"]["message"], "pong");
+    let status = tokio::time::timeout(Duration::from_secs(10), raw.child.wait())
+        .await
+        .expect("exits after the call")
+        .unwrap();
+    assert!(status.success(), "{status:?}");
+}
