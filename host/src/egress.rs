@@ -38,6 +38,10 @@ const ATTEMPT_HEADER: HeaderName = HeaderName::from_static("x-lunatask-mcp-attem
 /// bursts of calls, short enough to let servers' own keep-alive limits win rarely.
 const POOL_IDLE_TIMEOUT: Duration = Duration::from_secs(60);
 
+/// The largest answer read from the API. LunaTask's largest answers (every task) are far
+/// smaller; anything bigger is a fault, refused before it fills the guest's memory.
+const MAX_ANSWER_BYTES: usize = 32 * 1024 * 1024;
+
 type PooledClient = Client<HttpsConnector<HttpConnector>, WasiBody>;
 
 /// The gate's app-wide state, shared by every call.
@@ -145,7 +149,7 @@ impl Egress {
 
         let started = Instant::now();
         let outcome = match tokio::time::timeout(first_byte, self.client.request(request)).await {
-            Ok(Ok(response)) => Ok(response),
+            Ok(Ok(response)) => read_whole(response, self.between_bytes_timeout).await,
             Ok(Err(e)) => Err(client_error(&e)),
             Err(_) => Err(HttpError::ConnectionReadTimeout),
         };
@@ -167,10 +171,33 @@ impl Egress {
                 "api request failed"
             ),
         }
-        let response = outcome?;
-        let timeout = self.between_bytes_timeout;
-        Ok(response.map(|body| TimedBody::new(body, timeout).boxed_unsync()))
+        outcome
     }
+}
+
+/// Reads the whole answer here, each gap between bytes bounded by `timeout`. The guest then
+/// gets either the complete answer or a typed error from the send itself: a body that
+/// stalls or breaks midway reaches it as a timeout or a dropped connection, which a failed
+/// read of a streamed body cannot say.
+async fn read_whole(
+    response: Response<hyper::body::Incoming>,
+    timeout: Duration,
+) -> Result<Response<WasiBody>, HttpError> {
+    let (parts, body) = response.into_parts();
+    let limited = http_body_util::Limited::new(TimedBody::new(body, timeout), MAX_ANSWER_BYTES);
+    let bytes = match limited.collect().await {
+        Ok(collected) => collected.to_bytes(),
+        Err(error) => {
+            return Err(match error.downcast::<HttpError>() {
+                Ok(error) => *error,
+                Err(_) => HttpError::HttpResponseBodySize(Some(MAX_ANSWER_BYTES as u64)),
+            });
+        }
+    };
+    let body = http_body_util::Full::new(bytes)
+        .map_err(|never| match never {})
+        .boxed_unsync();
+    Ok(Response::from_parts(parts, body))
 }
 
 fn header_text(value: Option<&HeaderValue>) -> String {

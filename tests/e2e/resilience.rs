@@ -187,6 +187,49 @@ async fn a_read_timeout_gives_a_timeout_error_in_bounded_time() {
     );
 }
 
+/// An answer that starts and then stalls mid-body ends at the between-bytes timeout
+/// (`LUNATASK_HTTP_TIMEOUT_WRITE`), not at the call's deadline. The stalling server is a bare
+/// socket: it answers every request with a head and one byte of a longer body, then waits.
+#[tokio::test]
+async fn an_answer_that_stalls_mid_body_times_out_between_bytes() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let base_url = format!("http://{}/v1", listener.local_addr().unwrap());
+    let accepted = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let counter = std::sync::Arc::clone(&accepted);
+    tokio::spawn(async move {
+        while let Ok((mut socket, _)) = listener.accept().await {
+            counter.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            tokio::spawn(async move {
+                let mut buf = [0u8; 4096];
+                let _ = socket.read(&mut buf).await;
+                let head = "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: 64\r\n\r\n{";
+                let _ = socket.write_all(head.as_bytes()).await;
+                tokio::time::sleep(Duration::from_secs(30)).await;
+            });
+        }
+    });
+    let host = builder()
+        .env("LUNATASK_API_TOKEN", TOKEN)
+        .env("LUNATASK_BASE_URL", &base_url)
+        .env("LUNATASK_HTTP_TIMEOUT_WRITE", "0.3")
+        .env("LUNATASK_MAX_RETRIES", "1")
+        .env("LUNATASK_RETRY_BASE_DELAY", "0.01")
+        .start()
+        .await;
+    let started = Instant::now();
+    let result = host.call("ping", json!({})).await;
+    let elapsed = started.elapsed();
+    assert_eq!(code(&result), "timeout", "{}", err(&result));
+    assert!(elapsed < Duration::from_secs(5), "took {elapsed:?}");
+    assert_eq!(
+        accepted.load(std::sync::atomic::Ordering::SeqCst),
+        2,
+        "the GET is tried twice (one retry), each on a fresh connection"
+    );
+}
+
 #[tokio::test]
 async fn concurrent_calls_share_the_rate_limit() {
     let fake = FakeApi::start(TOKEN).await;
