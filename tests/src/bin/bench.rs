@@ -237,12 +237,13 @@ async fn latencies(client: &mut impl RawClient, tool: &str) -> Vec<Duration> {
 }
 
 /// The floor: the API request a tool makes, sent directly with a kept-alive native client.
-async fn floor_latencies(web: &reqwest::Client, fake: &FakeApi, tool: &str) -> Vec<Duration> {
+/// Runs in a child process (see [`floor_child`]), as the server does.
+async fn floor_latencies(web: &reqwest::Client, base_url: &str, tool: &str) -> Vec<Duration> {
     let send = || {
         let request = match tool {
-            "ping" => web.get(format!("{}/ping", fake.base_url())),
-            "list_tasks" => web.get(format!("{}/tasks", fake.base_url())),
-            _ => web.post(format!("{}/tasks", fake.base_url())).json(&json!({
+            "ping" => web.get(format!("{base_url}/ping")),
+            "list_tasks" => web.get(format!("{base_url}/tasks")),
+            _ => web.post(format!("{base_url}/tasks")).json(&json!({
                 "area_id": AREA, "name": "bench", "priority": 1,
                 "source": "lunatask-mcp", "source_id": format!("{:?}", Instant::now()) })),
         };
@@ -285,10 +286,10 @@ async fn throughput(clients: &[Arc<RunningService<RoleClient, ()>>], concurrency
     (per_worker * concurrency) as f64 / started.elapsed().as_secs_f64()
 }
 
-async fn floor_throughput(web: &reqwest::Client, fake: &FakeApi, concurrency: usize) -> f64 {
+async fn floor_throughput(web: &reqwest::Client, base_url: &str, concurrency: usize) -> f64 {
     let per_worker = THROUGHPUT_CALLS / concurrency;
     let started = Instant::now();
-    let url = format!("{}/ping", fake.base_url());
+    let url = format!("{base_url}/ping");
     let workers: Vec<_> = (0..concurrency)
         .map(|_| {
             let web = web.clone();
@@ -323,8 +324,75 @@ fn rss_kib(pid: u32, field: &str) -> f64 {
         .unwrap_or(0.0)
 }
 
-#[tokio::main]
-async fn main() {
+fn main() {
+    let args: Vec<String> = std::env::args().collect();
+    if args.get(1).map(String::as_str) == Some("--floor") {
+        return floor_child(&args[2..]);
+    }
+    tokio::runtime::Runtime::new().unwrap().block_on(run());
+}
+
+/// The floor's client, in a process of its own like the server under test, on the same
+/// kind of runtime (one thread): `--floor BASE_URL latency TOOL` prints one latency in
+/// nanoseconds per line; `--floor BASE_URL throughput CONCURRENCY` prints calls per second.
+/// In the benchmark's own process the floor took shortcuts no separate process can (an
+/// answer from the fake's thread straight to a spinning worker), and measured from 16 µs
+/// to 100 µs a request depending only on which thread asked.
+fn floor_child(args: &[String]) {
+    let [base_url, kind, what] = args else {
+        panic!("usage: bench --floor BASE_URL (latency TOOL | throughput CONCURRENCY)")
+    };
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    runtime.block_on(async {
+        let web = reqwest::Client::new();
+        match kind.as_str() {
+            "latency" => {
+                for sample in floor_latencies(&web, base_url, what).await {
+                    println!("{}", sample.as_nanos());
+                }
+            }
+            _ => println!(
+                "{}",
+                floor_throughput(&web, base_url, what.parse().unwrap()).await
+            ),
+        }
+    });
+}
+
+/// Runs the floor's client in a child process and returns what it printed.
+async fn floor(base_url: &str, kind: &str, what: &str) -> Vec<String> {
+    let output = tokio::process::Command::new(std::env::current_exe().unwrap())
+        .args(["--floor", base_url, kind, what])
+        .stderr(Stdio::inherit())
+        .output()
+        .await
+        .expect("run the floor client");
+    assert!(output.status.success(), "the floor client failed");
+    String::from_utf8(output.stdout)
+        .unwrap()
+        .lines()
+        .map(str::to_string)
+        .collect()
+}
+
+async fn floor_latencies_apart(base_url: &str, tool: &str) -> Vec<Duration> {
+    floor(base_url, "latency", tool)
+        .await
+        .iter()
+        .map(|line| Duration::from_nanos(line.parse().unwrap()))
+        .collect()
+}
+
+async fn floor_throughput_apart(base_url: &str, concurrency: usize) -> f64 {
+    floor(base_url, "throughput", &concurrency.to_string()).await[0]
+        .parse()
+        .unwrap()
+}
+
+async fn run() {
     let root = workspace();
     let host = std::env::args()
         .nth(1)
@@ -338,9 +406,8 @@ async fn main() {
     let out_dir = root.join("target/bench");
     std::fs::create_dir_all(&out_dir).unwrap();
     let cache = out_dir.join("cache");
-    // The fake API gets a runtime and thread of its own. Served from the benchmark's own
-    // runtime, the floor's requests would be answered on the thread that sent them, a
-    // shortcut no real server offers, and the floor throughput would be several times too high.
+    // The fake API gets a runtime and thread of its own, as a real server would be apart
+    // from its clients, rather than sharing the benchmark's worker threads.
     let fake_runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(1)
         .enable_all()
@@ -350,7 +417,6 @@ async fn main() {
         .spawn(FakeApi::start(TOKEN))
         .await
         .expect("the fake API starts");
-    let web = reqwest::Client::new();
     let mut rows: Vec<Row> = Vec::new();
 
     // Start-up: first run compiles the component; later runs load the cached artifact.
@@ -384,7 +450,7 @@ async fn main() {
             }
         }
         let mut ours = latencies(&mut stdio, tool).await;
-        let mut floor = floor_latencies(&web, &fake, tool).await;
+        let mut floor = floor_latencies_apart(&fake.base_url(), tool).await;
         for (p, name) in [(0.5, "p50"), (0.99, "p99")] {
             rows.push(Row {
                 what: format!("{tool} over stdio, {name}"),
@@ -405,7 +471,7 @@ async fn main() {
     let mut raw = RawHttp::start(format!("{}/mcp", http.url)).await;
     for tool in ["ping", "create_task"] {
         let mut ours = latencies(&mut raw, tool).await;
-        let mut floor = floor_latencies(&web, &fake, tool).await;
+        let mut floor = floor_latencies_apart(&fake.base_url(), tool).await;
         for (p, name) in [(0.5, "p50"), (0.99, "p99")] {
             rows.push(Row {
                 what: format!("{tool} over HTTP, {name}"),
@@ -421,7 +487,7 @@ async fn main() {
     }
     for concurrency in [1, 8, 32] {
         let ours = throughput(&clients, concurrency).await;
-        let floor = floor_throughput(&web, &fake, concurrency).await;
+        let floor = floor_throughput_apart(&fake.base_url(), concurrency).await;
         rows.push(Row {
             what: format!("ping throughput over HTTP, concurrency {concurrency}"),
             value: ours,
