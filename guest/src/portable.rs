@@ -32,7 +32,7 @@ use serde::Serialize;
 use serde_json::{Map, Value};
 
 use crate::error::{Code, Outcome, ToolError};
-use crate::{Context, ids, tools};
+use crate::{Context, ids, schema, tools};
 use bindings::{ErrorCode, WriteOutcome};
 
 /// The environment variable holding the API token.
@@ -84,11 +84,11 @@ exports! {
     track_habit(TrackHabitArgs) => "track_habit",
 }
 
+/// Runs the tool `name` exactly as the `server` world would, configured from the environment.
 #[cfg_attr(
     not(target_arch = "wasm32"),
     allow(dead_code, reason = "reached only from the wasm exports")
 )]
-/// Runs the tool `name` exactly as the `server` world would, configured from the environment.
 fn run(name: &str, arguments: Value) -> Result<String, bindings::ToolError> {
     let context = match context_from(|var| std::env::var(var).ok()) {
         Ok(context) => context,
@@ -190,8 +190,11 @@ pub fn arguments(tool: &str, record: &impl Serialize) -> Result<Value, ToolError
         if value.is_null() {
             continue;
         }
-        let value = match (&value, schema_values(&properties[&field])) {
-            (Value::String(case), Some(values)) => Value::from(case_value(case, &values)?),
+        let value = match (&value, schema::enumeration(&properties[&field])) {
+            (Value::String(case), Some(found)) => {
+                let values: Vec<String> = found.cases.into_iter().map(|c| c.value).collect();
+                Value::from(case_value(case, &values)?)
+            }
             _ => value,
         };
         arguments.insert(field, value);
@@ -209,30 +212,6 @@ pub fn arguments(tool: &str, record: &impl Serialize) -> Result<Value, ToolError
         arguments.insert(field, Value::Null);
     }
     Ok(Value::Object(arguments))
-}
-
-/// The string values a schema property enumerates (`enum`, or `oneOf` consts).
-fn schema_values(property: &Value) -> Option<Vec<String>> {
-    if let Some(values) = property.get("enum").and_then(Value::as_array) {
-        return Some(
-            values
-                .iter()
-                .filter_map(Value::as_str)
-                .map(str::to_string)
-                .collect(),
-        );
-    }
-    let variants = property
-        .get("anyOf")
-        .and_then(Value::as_array)
-        .map_or_else(|| vec![property], |any| any.iter().collect());
-    variants.iter().find_map(|v| {
-        let consts = v.get("oneOf")?.as_array()?;
-        consts
-            .iter()
-            .map(|c| c.get("const")?.as_str().map(str::to_string))
-            .collect()
-    })
 }
 
 /// The value whose WIT case serde wrote as `case`: `scheduled_on` is the WIT case

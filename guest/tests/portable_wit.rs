@@ -12,7 +12,7 @@ use std::fmt::Write as _;
 use std::path::PathBuf;
 
 use lunatask_mcp_guest::error::Code;
-use lunatask_mcp_guest::tools;
+use lunatask_mcp_guest::{schema, tools};
 use serde_json::Value;
 
 const HEADER: &str = "\
@@ -104,53 +104,6 @@ fn doc(out: &mut String, indent: &str, text: &str) {
     }
 }
 
-/// Each value of an enumeration, with its description if it has one.
-type Cases = Vec<(String, Option<String>)>;
-
-/// The values a property may take when it is an enumeration, and the enumeration's
-/// description.
-fn enum_values(property: &Value) -> Option<(Cases, Option<String>)> {
-    if let Some(values) = property.get("enum").and_then(Value::as_array) {
-        let values = values
-            .iter()
-            .filter_map(Value::as_str)
-            .map(|v| (v.to_string(), None))
-            .collect();
-        return Some((values, None));
-    }
-    // schemars renders a documented Rust enum as `oneOf` consts, inside `anyOf` with null
-    // when optional.
-    let variants = property.get("anyOf").and_then(Value::as_array).map_or_else(
-        || vec![property.clone()],
-        |any| {
-            any.iter()
-                .filter(|v| v.get("type") != Some(&Value::from("null")))
-                .cloned()
-                .collect()
-        },
-    );
-    let [inner] = variants.as_slice() else {
-        return None;
-    };
-    let consts = inner.get("oneOf").and_then(Value::as_array)?;
-    let values = consts
-        .iter()
-        .map(|c| {
-            let value = c.get("const").and_then(Value::as_str)?.to_string();
-            let description = c
-                .get("description")
-                .and_then(Value::as_str)
-                .map(str::to_string);
-            Some((value, description))
-        })
-        .collect::<Option<Vec<_>>>()?;
-    let description = inner
-        .get("description")
-        .and_then(Value::as_str)
-        .map(str::to_string);
-    Some((values, description))
-}
-
 /// The WIT type of a non-enum property (without `option<>`).
 fn scalar_type(tool: &str, field: &str, property: &Value) -> &'static str {
     let types: Vec<&str> = match property.get("type") {
@@ -202,10 +155,10 @@ impl Enums {
         &mut self,
         tool: &str,
         field: &str,
-        values: &Cases,
+        values: &[schema::Case],
         description: Option<&str>,
     ) -> String {
-        let plain: Vec<String> = values.iter().map(|(v, _)| v.clone()).collect();
+        let plain: Vec<String> = values.iter().map(|c| c.value.clone()).collect();
         for name in [kebab(field), format!("{}-{}", kebab(tool), kebab(field))] {
             match self.by_name.get(&name) {
                 Some(existing) if *existing == plain => return name,
@@ -218,11 +171,11 @@ impl Enums {
                         description.unwrap_or(&format!("Values of `{field}`.")),
                     );
                     writeln!(out, "    enum {name} {{").unwrap();
-                    for (value, description) in values {
-                        if let Some(description) = description {
+                    for case in values {
+                        if let Some(description) = &case.description {
                             doc(out, "        ", description);
                         }
-                        writeln!(out, "        {},", kebab(value)).unwrap();
+                        writeln!(out, "        {},", kebab(&case.value)).unwrap();
                     }
                     writeln!(out, "    }}\n").unwrap();
                     self.by_name.insert(name.clone(), plain);
@@ -271,9 +224,9 @@ fn render() -> String {
         writeln!(records, "    record {record} {{").unwrap();
         let mut clearable = Vec::new();
         for (field, property) in &properties {
-            let wit_type = match enum_values(property) {
-                Some((values, description)) => {
-                    enums.name_for(tool.name, field, &values, description.as_deref())
+            let wit_type = match schema::enumeration(property) {
+                Some(found) => {
+                    enums.name_for(tool.name, field, &found.cases, found.description.as_deref())
                 }
                 None => scalar_type(tool.name, field, property).to_string(),
             };
