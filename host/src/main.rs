@@ -12,6 +12,7 @@ mod ratelimit;
 mod runtime;
 mod secret;
 mod stdio;
+mod supply;
 
 use std::process::ExitCode;
 use std::sync::Arc;

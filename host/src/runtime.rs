@@ -1,6 +1,7 @@
 //! The sandbox: compiles the guest component once, and runs every call in a fresh instance
 //! with no environment, arguments, files or sockets, a memory cap, and a deadline enforced
-//! by epoch interruption. Calls run concurrently, each in its own store.
+//! by epoch interruption. Calls run concurrently, each in its own store. Instances are made
+//! ahead of time and torn down afterwards off the call path (see [`crate::supply`]).
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -21,6 +22,7 @@ use crate::bindings::{self, CallContext, CallResult, LogLevel, Server, ServerPre
 use crate::config::Config;
 use crate::egress::{CallHooks, Egress};
 use crate::metrics::Metrics;
+use crate::supply::{Instance, Supply};
 
 /// The guest component, built by `build.rs`.
 pub const GUEST_WASM: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/lunatask_mcp_guest.wasm"));
@@ -55,6 +57,8 @@ pub struct CallState {
     hooks: CallHooks,
     limits: StoreLimits,
     metrics: Metrics,
+    /// When the current call must end; read by the epoch callback.
+    deadline: Instant,
 }
 
 impl WasiView for CallState {
@@ -97,14 +101,22 @@ impl bindings::lunatask::mcp::host::Host for CallState {
 
 /// The compiled component and everything a call needs.
 pub struct Runtime {
+    maker: Arc<Maker>,
+    supply: Supply,
+    metrics: Metrics,
+    /// One permit per concurrent call (held until its store is torn down): callers beyond
+    /// the limit wait their turn.
+    permits: Arc<Semaphore>,
+    slots: u32,
+    closed: AtomicBool,
+}
+
+/// Makes fresh instances of the component; shared with the supply's helper thread.
+struct Maker {
     engine: Engine,
     pre: ServerPre<CallState>,
     egress: Arc<Egress>,
     metrics: Metrics,
-    /// One permit per concurrent call: callers beyond the limit wait their turn.
-    permits: Semaphore,
-    slots: u32,
-    closed: AtomicBool,
     settings: Settings,
 }
 
@@ -144,14 +156,11 @@ impl Runtime {
         let pre = ServerPre::new(linker.instantiate_pre(&component)?)?;
         spawn_epoch_ticker(engine.weak());
         let egress = Arc::new(Egress::new(config, metrics.clone())?);
-        Ok(Self {
+        let maker = Arc::new(Maker {
             engine,
             pre,
             egress,
-            metrics,
-            permits: Semaphore::new(slots as usize),
-            slots,
-            closed: AtomicBool::new(false),
+            metrics: metrics.clone(),
             settings: Settings {
                 base_url: config.base_url.url.clone(),
                 call_timeout: config.call_timeout,
@@ -161,6 +170,18 @@ impl Runtime {
                 utc_offset_minutes: config.utc_offset_minutes,
                 memory_limit_bytes: config.memory_limit_bytes,
             },
+        });
+        let spares = Arc::clone(&maker);
+        let supply = Supply::start(Box::new(move || {
+            Ok(futures::executor::block_on(spares.instance())?)
+        }))?;
+        Ok(Self {
+            maker,
+            supply,
+            metrics,
+            permits: Arc::new(Semaphore::new(slots as usize)),
+            slots,
+            closed: AtomicBool::new(false),
         })
     }
 
@@ -183,70 +204,33 @@ impl Runtime {
         if self.closed.load(Ordering::SeqCst) {
             return Err(SandboxError::ShuttingDown);
         }
-        let _permit = self
-            .permits
-            .acquire()
+        let permit = Arc::clone(&self.permits)
+            .acquire_owned()
             .await
             .map_err(|_| SandboxError::ShuttingDown)?;
-        let timeout = self.settings.call_timeout;
-        let deadline = Instant::now() + timeout;
-        let mut store = self.store(deadline);
+        let timeout = self.maker.settings.call_timeout;
+        // If the deadline passes, `work` is dropped, and its store and permit with it.
         let work = async {
-            let server = self
-                .pre
-                .instantiate_async(&mut store)
+            let Instance { mut store, server } = match self.supply.take() {
+                Some(spare) => spare,
+                None => self
+                    .maker
+                    .instance()
+                    .await
+                    .map_err(|e| SandboxError::Instantiate(format!("{e:#}")))?,
+            };
+            let deadline = Instant::now() + timeout;
+            self.maker.arm(&mut store, deadline);
+            let ctx = self.maker.context(deadline);
+            let result = f(&mut store, &server, ctx)
                 .await
-                .map_err(|e| SandboxError::Instantiate(format!("{e:#}")))?;
-            let ctx = self.context(deadline);
-            f(&mut store, &server, ctx)
-                .await
-                .map_err(|e| trap_error(e, timeout))
+                .map_err(|e| trap_error(e, timeout));
+            self.supply.retire(store, permit);
+            result
         };
         match tokio::time::timeout(timeout + DEADLINE_GRACE, work).await {
             Ok(result) => result,
             Err(_) => Err(SandboxError::Deadline(timeout)),
-        }
-    }
-
-    fn store(&self, deadline: Instant) -> Store<CallState> {
-        let state = CallState {
-            // Nothing granted: no environment, arguments, preopens, sockets or stdio.
-            wasi: WasiCtx::builder().build(),
-            http: WasiHttpCtx::new(),
-            table: ResourceTable::new(),
-            hooks: self.egress.hooks(deadline),
-            limits: StoreLimitsBuilder::new()
-                .memory_size(self.settings.memory_limit_bytes)
-                .instances(16)
-                .tables(16)
-                .memories(4)
-                .build(),
-            metrics: self.metrics.clone(),
-        };
-        let mut store = Store::new(&self.engine, state);
-        store.limiter(|s| &mut s.limits);
-        store.set_epoch_deadline(1);
-        store.epoch_deadline_callback(move |_| {
-            if Instant::now() >= deadline {
-                Ok(UpdateDeadline::Interrupt)
-            } else {
-                Ok(UpdateDeadline::Yield(1))
-            }
-        });
-        store
-    }
-
-    fn context(&self, deadline: Instant) -> CallContext {
-        let s = &self.settings;
-        CallContext {
-            base_url: s.base_url.clone(),
-            deadline_ms: deadline
-                .saturating_duration_since(Instant::now())
-                .as_millis() as u64,
-            max_retries: s.max_retries,
-            retry_base_delay_ms: s.retry_base_delay.as_millis() as u64,
-            retry_max_delay_ms: s.retry_max_delay.as_millis() as u64,
-            utc_offset_minutes: s.utc_offset_minutes,
         }
     }
 
@@ -307,6 +291,68 @@ impl Runtime {
     }
 }
 
+impl Maker {
+    /// A fresh instance in a store of its own, not yet armed for a call.
+    async fn instance(&self) -> wasmtime::Result<Instance> {
+        let mut store = self.store();
+        let server = self.pre.instantiate_async(&mut store).await?;
+        Ok(Instance { store, server })
+    }
+
+    fn store(&self) -> Store<CallState> {
+        // Re-armed with the real deadline when a call takes the store.
+        let deadline = Instant::now() + self.settings.call_timeout;
+        let state = CallState {
+            // Nothing granted: no environment, arguments, preopens, sockets or stdio.
+            wasi: WasiCtx::builder().build(),
+            http: WasiHttpCtx::new(),
+            table: ResourceTable::new(),
+            hooks: self.egress.hooks(deadline),
+            limits: StoreLimitsBuilder::new()
+                .memory_size(self.settings.memory_limit_bytes)
+                .instances(16)
+                .tables(16)
+                .memories(4)
+                .build(),
+            metrics: self.metrics.clone(),
+            deadline,
+        };
+        let mut store = Store::new(&self.engine, state);
+        store.limiter(|s| &mut s.limits);
+        store.set_epoch_deadline(1);
+        store.epoch_deadline_callback(|store| {
+            if Instant::now() >= store.data().deadline {
+                Ok(UpdateDeadline::Interrupt)
+            } else {
+                Ok(UpdateDeadline::Yield(1))
+            }
+        });
+        store
+    }
+
+    /// Starts the call's clock: its deadline for the epoch callback and the egress gate.
+    fn arm(&self, store: &mut Store<CallState>, deadline: Instant) {
+        let state = store.data_mut();
+        state.deadline = deadline;
+        state.hooks = self.egress.hooks(deadline);
+        store.set_epoch_deadline(1);
+    }
+
+    fn context(&self, deadline: Instant) -> CallContext {
+        let s = &self.settings;
+        CallContext {
+            base_url: s.base_url.clone(),
+            deadline_ms: deadline
+                .saturating_duration_since(Instant::now())
+                .as_millis() as u64,
+            max_retries: s.max_retries,
+            retry_base_delay_ms: s.retry_base_delay.as_millis() as u64,
+            retry_max_delay_ms: s.retry_max_delay.as_millis() as u64,
+            utc_offset_minutes: s.utc_offset_minutes,
+        }
+    }
+}
+
 fn trap_error(error: wasmtime::Error, timeout: Duration) -> SandboxError {
     if let Some(trap) = error.downcast_ref::<wasmtime::Trap>()
         && *trap == wasmtime::Trap::Interrupt
@@ -319,6 +365,10 @@ fn trap_error(error: wasmtime::Error, timeout: Duration) -> SandboxError {
 fn engine(memory_limit_bytes: usize, slots: u32) -> anyhow::Result<Engine> {
     let mut config = wasmtime::Config::new();
     config.epoch_interruption(true);
+    // Function tables are filled when an instance is made (off the call path, by the
+    // supply), not entry by entry while a call runs: a lazy first write there faults in
+    // the table page and flushes TLBs on every core this process runs on.
+    config.table_lazy_init(false);
     config.wasm_component_model(true);
     // A pooling allocator makes instantiation per call a matter of microseconds. Each
     // component instance holds a few core instances (the guest plus adapter shims).
