@@ -148,3 +148,28 @@ async fn what_the_guest_prints_never_reaches_stdout() {
         "the next call works"
     );
 }
+
+/// Instances are made ahead of time, but each serves one call only: nothing a call leaves in
+/// the guest's memory is there for the next, one after another or side by side.
+#[tokio::test]
+async fn no_call_sees_what_an_earlier_call_left_in_memory() {
+    let fake = FakeApi::start(TOKEN).await;
+    let host = hostile(&fake, &[]).await;
+    for i in 0..5 {
+        let out = text(
+            &host
+                .call("remember", json!({ "secret": format!("secret-{i}") }))
+                .await,
+        );
+        assert_eq!(out, "earlier=None", "call {i}");
+    }
+    let side_by_side = (0..8).map(|i| host.call("remember", json!({ "secret": format!("c{i}") })));
+    for (i, result) in futures::future::join_all(side_by_side)
+        .await
+        .iter()
+        .enumerate()
+    {
+        assert_eq!(text(result), "earlier=None", "concurrent call {i}");
+    }
+    host.stop().await;
+}

@@ -40,6 +40,7 @@ const TOOLS: &[&str] = &[
     "loop_forever",
     "allocate_forever",
     "print_to_stdout",
+    "remember",
 ];
 
 fn answer(text: String) -> CallResult {
@@ -115,6 +116,17 @@ impl tools::Guest for Hostile {
                     eprintln!("noise on stderr");
                 }
                 answer("printed".into())
+            }
+            "remember" => {
+                // Keeps the call's secret in static memory and reports what an earlier call
+                // kept there: in a fresh instance, nothing.
+                static KEPT: std::sync::Mutex<Option<String>> = std::sync::Mutex::new(None);
+                let secret = args["secret"].as_str().unwrap_or_default().to_string();
+                let earlier = KEPT
+                    .lock()
+                    .unwrap_or_else(std::sync::PoisonError::into_inner)
+                    .replace(secret);
+                answer(format!("earlier={earlier:?}"))
             }
             _ => answer(format!("unknown {name}")),
         }
