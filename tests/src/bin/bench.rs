@@ -2,7 +2,8 @@
 //! prints (and writes to `target/bench/`) start-up time, per-call latency, throughput, memory
 //! and component size, each beside the floor: the same API requests sent directly by a
 //! native HTTP client in the same run. Latencies use a minimal JSON-RPC client (see
-//! [`RawClient`]); throughput uses rmcp's client.
+//! [`RawClient`]); throughput uses rmcp's client. Both latency clients, ours and the floor's,
+//! run in child processes of their own on one-thread runtimes, so they are measured alike.
 //!
 //! Run: `cargo build --release -p lunatask-mcp && cargo run --release -p lunatask-mcp-tests --bin bench`
 
@@ -43,9 +44,12 @@ fn percentile(samples: &mut [Duration], p: f64) -> f64 {
 }
 
 fn builder(host: &Path, cache: &Path, fake: &FakeApi) -> HostBuilder {
-    HostBuilder::new(host, cache)
-        .against(fake)
-        .env("LUNATASK_RATE_LIMIT_RPM", "100000000")
+    tuned(HostBuilder::new(host, cache).against(fake))
+}
+
+/// No local rate limit or queueing in the way of the measurements; logs off.
+fn tuned(b: HostBuilder) -> HostBuilder {
+    b.env("LUNATASK_RATE_LIMIT_RPM", "100000000")
         .env("LUNATASK_RATE_LIMIT_BURST", "100000")
         .env("LUNATASK_LOG", "warn")
         .env("LUNATASK_MAX_CONCURRENT_CALLS", "64")
@@ -326,8 +330,10 @@ fn rss_kib(pid: u32, field: &str) -> f64 {
 
 fn main() {
     let args: Vec<String> = std::env::args().collect();
-    if args.get(1).map(String::as_str) == Some("--floor") {
-        return floor_child(&args[2..]);
+    match args.get(1).map(String::as_str) {
+        Some("--floor") => return floor_child(&args[2..]),
+        Some("--client") => return client_child(&args[2..]),
+        _ => {}
     }
     tokio::runtime::Runtime::new().unwrap().block_on(run());
 }
@@ -362,15 +368,43 @@ fn floor_child(args: &[String]) {
     });
 }
 
-/// Runs the floor's client in a child process and returns what it printed.
-async fn floor(base_url: &str, kind: &str, what: &str) -> Vec<String> {
+/// lunatask-mcp's latency client, in a process of its own on the same kind of runtime as
+/// the floor's, so that both sides are measured alike: `--client stdio HOST CACHE BASE_URL
+/// TOOL` starts the server on its stdio; `--client http URL TOOL` speaks to a running one.
+/// Prints one latency in nanoseconds per line.
+fn client_child(args: &[String]) {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let samples = runtime.block_on(async {
+        match args {
+            [kind, host, cache, base_url, tool] if kind == "stdio" => {
+                let b = HostBuilder::new(Path::new(host), Path::new(cache))
+                    .env("LUNATASK_API_TOKEN", TOKEN)
+                    .env("LUNATASK_BASE_URL", base_url);
+                latencies(&mut RawStdio::start(tuned(b)).await, tool).await
+            }
+            [kind, url, tool] if kind == "http" => {
+                latencies(&mut RawHttp::start(url.clone()).await, tool).await
+            }
+            _ => panic!("usage: bench --client (stdio HOST CACHE BASE_URL | http URL) TOOL"),
+        }
+    });
+    for sample in samples {
+        println!("{}", sample.as_nanos());
+    }
+}
+
+/// Runs this binary with `args` in a child process and returns what it printed.
+async fn apart(args: &[&str]) -> Vec<String> {
     let output = tokio::process::Command::new(std::env::current_exe().unwrap())
-        .args(["--floor", base_url, kind, what])
+        .args(args)
         .stderr(Stdio::inherit())
         .output()
         .await
-        .expect("run the floor client");
-    assert!(output.status.success(), "the floor client failed");
+        .expect("run a child client");
+    assert!(output.status.success(), "the child client {args:?} failed");
     String::from_utf8(output.stdout)
         .unwrap()
         .lines()
@@ -378,16 +412,19 @@ async fn floor(base_url: &str, kind: &str, what: &str) -> Vec<String> {
         .collect()
 }
 
-async fn floor_latencies_apart(base_url: &str, tool: &str) -> Vec<Duration> {
-    floor(base_url, "latency", tool)
-        .await
+fn durations(lines: &[String]) -> Vec<Duration> {
+    lines
         .iter()
         .map(|line| Duration::from_nanos(line.parse().unwrap()))
         .collect()
 }
 
+async fn floor_latencies_apart(base_url: &str, tool: &str) -> Vec<Duration> {
+    durations(&apart(&["--floor", base_url, "latency", tool]).await)
+}
+
 async fn floor_throughput_apart(base_url: &str, concurrency: usize) -> f64 {
-    floor(base_url, "throughput", &concurrency.to_string()).await[0]
+    apart(&["--floor", base_url, "throughput", &concurrency.to_string()]).await[0]
         .parse()
         .unwrap()
 }
@@ -439,8 +476,7 @@ async fn run() {
         floor: None,
     });
 
-    // Latency over stdio.
-    let mut stdio = RawStdio::start(builder(&host, &cache, &fake)).await;
+    // Latency over stdio: the client starts a server of its own.
     for tool in ["ping", "create_task", "list_tasks"] {
         if tool == "list_tasks" {
             // A realistic account: 200 tasks to filter and sort.
@@ -449,7 +485,17 @@ async fn run() {
                 fake.seed_task(json!({ "area_id": AREA, "priority": (i % 5) - 2 }));
             }
         }
-        let mut ours = latencies(&mut stdio, tool).await;
+        let mut ours = durations(
+            &apart(&[
+                "--client",
+                "stdio",
+                &host.display().to_string(),
+                &cache.display().to_string(),
+                &fake.base_url(),
+                tool,
+            ])
+            .await,
+        );
         let mut floor = floor_latencies_apart(&fake.base_url(), tool).await;
         for (p, name) in [(0.5, "p50"), (0.99, "p99")] {
             rows.push(Row {
@@ -460,7 +506,6 @@ async fn run() {
             });
         }
     }
-    drop(stdio);
 
     // HTTP: latency, throughput, memory.
     fake.with(|s| s.tasks.clear());
@@ -468,9 +513,9 @@ async fn run() {
     let pid = http.child.id().expect("pid");
     tokio::time::sleep(Duration::from_millis(300)).await;
     let idle = rss_kib(pid, "VmRSS:");
-    let mut raw = RawHttp::start(format!("{}/mcp", http.url)).await;
+    let mcp_url = format!("{}/mcp", http.url);
     for tool in ["ping", "create_task"] {
-        let mut ours = latencies(&mut raw, tool).await;
+        let mut ours = durations(&apart(&["--client", "http", &mcp_url, tool]).await);
         let mut floor = floor_latencies_apart(&fake.base_url(), tool).await;
         for (p, name) in [(0.5, "p50"), (0.99, "p99")] {
             rows.push(Row {
