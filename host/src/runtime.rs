@@ -12,7 +12,7 @@ use sha2::{Digest, Sha256};
 use tokio::sync::Semaphore;
 use wasmtime::component::{Component, HasSelf, Linker, ResourceTable};
 use wasmtime::{
-    Engine, InstanceAllocationStrategy, PoolingAllocationConfig, Store, StoreLimits,
+    Enabled, Engine, InstanceAllocationStrategy, PoolingAllocationConfig, Store, StoreLimits,
     StoreLimitsBuilder, UpdateDeadline,
 };
 use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
@@ -22,7 +22,7 @@ use crate::bindings::{self, CallContext, CallResult, LogLevel, Server, ServerPre
 use crate::config::Config;
 use crate::egress::{CallHooks, Egress};
 use crate::metrics::Metrics;
-use crate::supply::{Instance, Supply};
+use crate::supply::{Instance, SPARES, Supply};
 
 /// The guest component, built by `build.rs`.
 pub const GUEST_WASM: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/lunatask_mcp_guest.wasm"));
@@ -30,6 +30,11 @@ pub const GUEST_WASM: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/lunatask
 /// How often the epoch advances; a busy guest yields to the async runtime this often and
 /// its deadline is checked at this granularity.
 const EPOCH_TICK: Duration = Duration::from_millis(10);
+
+/// How much of a pooled slot's written memory stays resident between instances: a tool
+/// call writes a few dozen pages; the bound keeps idle slots from holding large calls' memory.
+const KEEP_RESIDENT_MEMORY: usize = 256 * 1024;
+const KEEP_RESIDENT_TABLE: usize = 64 * 1024;
 
 /// Grace beyond a call's deadline before the host gives up on it: the guest watches the
 /// same deadline and normally answers first with a precise error.
@@ -373,7 +378,8 @@ fn engine(memory_limit_bytes: usize, slots: u32) -> anyhow::Result<Engine> {
     // A pooling allocator makes instantiation per call a matter of microseconds. Each
     // component instance holds a few core instances (the guest plus adapter shims).
     let mut pool = PoolingAllocationConfig::default();
-    let instances = slots + 2; // calls, plus listing at start-up and headroom
+    // Calls (stores waiting to be torn down included), the supply's spares, and headroom.
+    let instances = slots + SPARES as u32 + 1;
     pool.total_component_instances(instances);
     pool.total_core_instances(instances * 8);
     pool.total_memories(instances * 2);
@@ -382,6 +388,16 @@ fn engine(memory_limit_bytes: usize, slots: u32) -> anyhow::Result<Engine> {
     pool.max_memories_per_component(4);
     pool.max_core_instances_per_component(16);
     pool.max_tables_per_component(8);
+    // With PAGEMAP_SCAN (Linux 6.7+), resetting a slot finds the pages the last call wrote
+    // and rewrites just those, up to these sizes, leaving them mapped: no madvise and its
+    // cross-core TLB flushes, and the slot's next call takes no page faults. Without it
+    // these sizes would mean "memset the lowest addresses", which in the guest's
+    // stack-first layout are stack it rarely reaches: then the defaults stay.
+    if PoolingAllocationConfig::is_pagemap_scan_available() {
+        pool.pagemap_scan(Enabled::Yes);
+        pool.linear_memory_keep_resident(KEEP_RESIDENT_MEMORY);
+        pool.table_keep_resident(KEEP_RESIDENT_TABLE);
+    }
     config.allocation_strategy(InstanceAllocationStrategy::Pooling(pool));
     Ok(Engine::new(&config)?)
 }
