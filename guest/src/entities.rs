@@ -7,8 +7,87 @@
 use std::collections::BTreeMap;
 
 use schemars::JsonSchema;
-use serde::{Deserialize, Serialize};
+use serde::de::{Error as _, MapAccess, Visitor};
+use serde::{Deserialize, Deserializer, Serialize};
 use serde_json::Value;
+use serde_json::value::RawValue;
+
+/// A field value kept exactly as LunaTask sent it.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct RawJson(Box<RawValue>);
+
+impl PartialEq for RawJson {
+    fn eq(&self, other: &Self) -> bool {
+        self.0.get() == other.0.get()
+    }
+}
+
+/// The fields an entity does not name, by name.
+pub type Other = BTreeMap<String, RawJson>;
+
+/// Deserializes an entity in one pass: the fields it names into their types, any other
+/// field kept as raw JSON text in `other`. `#[serde(flatten)]` would buffer every field of
+/// every entity and rebuild the unknown ones as `Value` trees: most of a long list's cost.
+macro_rules! entity_from_json {
+    ($entity:ident { required: [$($required:ident),*], optional: [$($optional:ident),*] }) => {
+        impl<'de> Deserialize<'de> for $entity {
+            fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+                struct Fields;
+                impl<'de> Visitor<'de> for Fields {
+                    type Value = $entity;
+                    fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                        f.write_str(concat!("a LunaTask ", stringify!($entity), " object"))
+                    }
+                    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<$entity, A::Error> {
+                        $(let mut $required = None;)*
+                        $(let mut $optional = None;)*
+                        let mut other = Other::new();
+                        while let Some(key) = map.next_key::<String>()? {
+                            match key.as_str() {
+                                $(stringify!($required) => {
+                                    once(&mut $required, stringify!($required), &mut map)?
+                                })*
+                                $(stringify!($optional) => {
+                                    once(&mut $optional, stringify!($optional), &mut map)?
+                                })*
+                                _ => {
+                                    let value: RawJson = map.next_value()?;
+                                    if other.contains_key(&key) {
+                                        return Err(A::Error::custom(format!(
+                                            "duplicate field `{key}`"
+                                        )));
+                                    }
+                                    other.insert(key, value);
+                                }
+                            }
+                        }
+                        Ok($entity {
+                            $($required: $required
+                                .ok_or_else(|| A::Error::missing_field(stringify!($required)))?,)*
+                            $($optional: $optional.unwrap_or_default(),)*
+                            other,
+                        })
+                    }
+                }
+                deserializer.deserialize_map(Fields)
+            }
+        }
+    };
+}
+
+/// Reads a named field's value, refusing a second one as serde's derive does.
+fn once<'de, T: Deserialize<'de>, A: MapAccess<'de>>(
+    slot: &mut Option<T>,
+    name: &'static str,
+    map: &mut A,
+) -> Result<(), A::Error> {
+    if slot.is_some() {
+        return Err(A::Error::duplicate_field(name));
+    }
+    *slot = Some(map.next_value()?);
+    Ok(())
+}
 
 /// An external record this entity is linked to.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
@@ -18,7 +97,7 @@ pub struct Source {
 }
 
 /// A task. Its `name` and `note` are write-only (end-to-end encrypted) and never appear.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[derive(Debug, Clone, PartialEq, Serialize, JsonSchema)]
 pub struct Task {
     pub id: String,
     #[serde(default)]
@@ -57,11 +136,12 @@ pub struct Task {
     #[serde(default)]
     pub deleted_at: Option<String>,
     #[serde(flatten)]
-    pub other: BTreeMap<String, Value>,
+    #[schemars(with = "BTreeMap<String, Value>")]
+    pub other: Other,
 }
 
 /// A note. Its `name` and `content` are write-only (end-to-end encrypted).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[derive(Debug, Clone, PartialEq, Serialize, JsonSchema)]
 pub struct Note {
     pub id: String,
     #[serde(default)]
@@ -77,11 +157,12 @@ pub struct Note {
     #[serde(default)]
     pub deleted_at: Option<String>,
     #[serde(flatten)]
-    pub other: BTreeMap<String, Value>,
+    #[schemars(with = "BTreeMap<String, Value>")]
+    pub other: Other,
 }
 
 /// A person. Names and custom fields are write-only (end-to-end encrypted).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[derive(Debug, Clone, PartialEq, Serialize, JsonSchema)]
 pub struct Person {
     pub id: String,
     #[serde(default)]
@@ -95,11 +176,12 @@ pub struct Person {
     #[serde(default)]
     pub deleted_at: Option<String>,
     #[serde(flatten)]
-    pub other: BTreeMap<String, Value>,
+    #[schemars(with = "BTreeMap<String, Value>")]
+    pub other: Other,
 }
 
 /// A journal entry. Its `name` and `content` are write-only (end-to-end encrypted).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[derive(Debug, Clone, PartialEq, Serialize, JsonSchema)]
 pub struct JournalEntry {
     pub id: String,
     #[serde(default)]
@@ -111,11 +193,12 @@ pub struct JournalEntry {
     #[serde(default)]
     pub deleted_at: Option<String>,
     #[serde(flatten)]
-    pub other: BTreeMap<String, Value>,
+    #[schemars(with = "BTreeMap<String, Value>")]
+    pub other: Other,
 }
 
 /// A note on a person's timeline. Its `content` is write-only (end-to-end encrypted).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[derive(Debug, Clone, PartialEq, Serialize, JsonSchema)]
 pub struct TimelineNote {
     pub id: String,
     #[serde(default)]
@@ -125,8 +208,59 @@ pub struct TimelineNote {
     #[serde(default)]
     pub updated_at: Option<String>,
     #[serde(flatten)]
-    pub other: BTreeMap<String, Value>,
+    #[schemars(with = "BTreeMap<String, Value>")]
+    pub other: Other,
 }
+
+entity_from_json!(Task {
+    required: [id],
+    optional: [
+        area_id,
+        goal_id,
+        status,
+        previous_status,
+        estimate,
+        priority,
+        progress,
+        motivation,
+        eisenhower,
+        sources,
+        scheduled_on,
+        completed_at,
+        created_at,
+        updated_at,
+        deleted_at
+    ]
+});
+entity_from_json!(Note {
+    required: [id],
+    optional: [
+        notebook_id,
+        date_on,
+        sources,
+        created_at,
+        updated_at,
+        deleted_at
+    ]
+});
+entity_from_json!(Person {
+    required: [id],
+    optional: [
+        relationship_strength,
+        sources,
+        created_at,
+        updated_at,
+        deleted_at
+    ]
+});
+entity_from_json!(JournalEntry {
+    required: [id],
+    optional: [date_on, created_at, updated_at, deleted_at]
+});
+entity_from_json!(TimelineNote {
+    required: [id],
+    optional: [date_on, created_at, updated_at]
+});
 
 impl Task {
     /// Completed by status; by `completed_at` only where the status is missing.
@@ -158,4 +292,38 @@ fn has_source(sources: &[Source], source: &str, source_id: &str) -> bool {
     sources
         .iter()
         .any(|s| s.source.as_deref() == Some(source) && s.source_id.as_deref() == Some(source_id))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn unknown_fields_pass_through_unchanged() {
+        let text =
+            r#"{"id":"t1","priority":2,"status":null,"new_field":{"a":[1,2.50,"x"]},"flag":true}"#;
+        let task: Task = serde_json::from_str(text).unwrap();
+        assert_eq!(task.id, "t1");
+        assert_eq!(task.priority, Some(2));
+        assert_eq!(task.status, None);
+        assert!(task.sources.is_empty());
+        assert_eq!(task.other["new_field"].0.get(), r#"{"a":[1,2.50,"x"]}"#);
+        let out: Value = serde_json::to_value(&task).unwrap();
+        assert_eq!(out["new_field"], serde_json::json!({"a": [1, 2.5, "x"]}));
+        assert_eq!(out["flag"], Value::Bool(true));
+        // The same from a `Value`, as the resources build them.
+        let again: Task = serde_json::from_value(out).unwrap();
+        assert_eq!(again.other.len(), 2);
+    }
+
+    #[test]
+    fn malformed_entities_are_refused_not_patched() {
+        let error = |text: &str| serde_json::from_str::<Task>(text).unwrap_err().to_string();
+        assert!(error(r#"{"priority":1}"#).contains("missing field `id`"));
+        assert!(error(r#"{"id":"a","id":"b"}"#).contains("duplicate field `id`"));
+        assert!(error(r#"{"id":"a","x":1,"x":2}"#).contains("duplicate field `x`"));
+        assert!(error(r#"{"id":"a","priority":"high"}"#).contains("invalid type"));
+        assert!(error(r#"{"id":"a","sources":null}"#).contains("invalid type"));
+        assert!(error(r#"["a"]"#).contains("a LunaTask Task object"));
+    }
 }

@@ -188,3 +188,28 @@ async fn ids_are_percent_encoded_into_paths() {
     let sent = fake.requests_to("GET /v1/tasks/");
     assert_eq!(sent[0].path, format!("/v1/tasks/{id}"));
 }
+
+/// Fields LunaTask may add later reach the agent unchanged; a task without its id is an
+/// upstream error, never a task with an empty id.
+#[tokio::test]
+async fn fields_the_api_adds_later_pass_through_and_broken_tasks_are_refused() {
+    let (fake, host) = setup().await;
+    let extra = json!(["x", { "deep": 1.5 }]);
+    let id = fake.seed_task(json!({ "area_id": AREA, "labels": extra, "color": null }));
+
+    let got = ok(&host.call("get_task", json!({ "task_id": id })).await);
+    assert_eq!(got["task"]["labels"], extra);
+    assert_eq!(got["task"]["color"], serde_json::Value::Null);
+    assert!(got["task"].as_object().unwrap().contains_key("color"));
+    let listed = ok(&host.call("list_tasks", json!({})).await);
+    assert_eq!(listed["tasks"][0]["labels"], extra);
+
+    fake.with(|s| {
+        let task = s.tasks.get_mut(&id).unwrap().as_object_mut().unwrap();
+        task.remove("id");
+    });
+    let broken = host.call("list_tasks", json!({})).await;
+    assert_eq!(code(&broken), "upstream_error");
+    let message = err(&broken)["message"].as_str().unwrap().to_string();
+    assert!(message.contains("missing field `id`"), "{message}");
+}
