@@ -217,10 +217,15 @@ fn initialize() -> Value {
         "protocolVersion":"2025-06-18","capabilities":{},"clientInfo":{"name":"bench","version":"1"}}})
 }
 
+/// Stands for MCP's own `ping` request in place of a tool: answered by rmcp without the
+/// sandbox or the API, it measures the transport and the SDK alone.
+const TRANSPORT_ONLY: &str = "mcp-ping";
+
 async fn latencies(client: &mut impl RawClient, tool: &str) -> Vec<Duration> {
-    let call = |id: usize| {
-        json!({"jsonrpc":"2.0","id":id,"method":"tools/call",
-               "params":{"name":tool,"arguments":args(tool)}})
+    let call = |id: usize| match tool {
+        TRANSPORT_ONLY => json!({"jsonrpc":"2.0","id":id,"method":"ping"}),
+        _ => json!({"jsonrpc":"2.0","id":id,"method":"tools/call",
+                    "params":{"name":tool,"arguments":args(tool)}}),
     };
     for id in 1..=20 {
         client.request(&call(id)).await;
@@ -231,11 +236,11 @@ async fn latencies(client: &mut impl RawClient, tool: &str) -> Vec<Duration> {
         let t = Instant::now();
         let answer = client.request(&message).await;
         samples.push(t.elapsed());
-        assert_eq!(
-            answer["result"]["isError"],
-            Value::Bool(false),
-            "{tool} failed during the benchmark: {answer}"
-        );
+        let ok = match tool {
+            TRANSPORT_ONLY => answer["result"].is_object(),
+            _ => answer["result"]["isError"] == Value::Bool(false),
+        };
+        assert!(ok, "{tool} failed during the benchmark: {answer}");
     }
     samples
 }
@@ -265,6 +270,32 @@ async fn floor_latencies(web: &reqwest::Client, base_url: &str, tool: &str) -> V
         samples.push(t.elapsed());
     }
     samples
+}
+
+async fn stdio_latencies(host: &Path, cache: &Path, fake: &FakeApi, tool: &str) -> Vec<Duration> {
+    durations(
+        &apart(&[
+            "--client",
+            "stdio",
+            &host.display().to_string(),
+            &cache.display().to_string(),
+            &fake.base_url(),
+            tool,
+        ])
+        .await,
+    )
+}
+
+/// The transport's share of every call: MCP's `ping` request, p50.
+fn transport_row(transport: &str, mut samples: Vec<Duration>) -> Row {
+    Row {
+        what: format!(
+            "MCP ping request (transport and SDK only, no sandbox) over {transport}, p50"
+        ),
+        value: percentile(&mut samples, 0.5),
+        unit: "ms",
+        floor: None,
+    }
 }
 
 async fn throughput(clients: &[Arc<RunningService<RoleClient, ()>>], concurrency: usize) -> f64 {
@@ -477,6 +508,8 @@ async fn run() {
     });
 
     // Latency over stdio: the client starts a server of its own.
+    let transport = stdio_latencies(&host, &cache, &fake, TRANSPORT_ONLY).await;
+    rows.push(transport_row("stdio", transport));
     for tool in ["ping", "create_task", "list_tasks"] {
         if tool == "list_tasks" {
             // A realistic account: 200 tasks to filter and sort.
@@ -485,17 +518,7 @@ async fn run() {
                 fake.seed_task(json!({ "area_id": AREA, "priority": (i % 5) - 2 }));
             }
         }
-        let mut ours = durations(
-            &apart(&[
-                "--client",
-                "stdio",
-                &host.display().to_string(),
-                &cache.display().to_string(),
-                &fake.base_url(),
-                tool,
-            ])
-            .await,
-        );
+        let mut ours = stdio_latencies(&host, &cache, &fake, tool).await;
         let mut floor = floor_latencies_apart(&fake.base_url(), tool).await;
         for (p, name) in [(0.5, "p50"), (0.99, "p99")] {
             rows.push(Row {
@@ -514,6 +537,8 @@ async fn run() {
     tokio::time::sleep(Duration::from_millis(300)).await;
     let idle = rss_kib(pid, "VmRSS:");
     let mcp_url = format!("{}/mcp", http.url);
+    let transport = durations(&apart(&["--client", "http", &mcp_url, TRANSPORT_ONLY]).await);
+    rows.push(transport_row("HTTP", transport));
     for tool in ["ping", "create_task"] {
         let mut ours = durations(&apart(&["--client", "http", &mcp_url, tool]).await);
         let mut floor = floor_latencies_apart(&fake.base_url(), tool).await;
