@@ -198,7 +198,7 @@ impl<'a> Api<'a> {
                 .push_str(&format!(" (after {attempts} attempts)"));
         }
         let is_write = method != Method::Get;
-        let delivered_maybe = matches!(failure.failure, Failure::Ambiguous)
+        let delivered_maybe = matches!(failure.failure, Failure::Ambiguous | Failure::Oversized)
             || matches!(failure.failure, Failure::Status(s) if s >= 500);
         if is_write && error.outcome.is_none() {
             error = error.with_outcome(if delivered_maybe {
@@ -387,6 +387,15 @@ fn transport_error(err: anyhow::Error) -> AttemptError {
             Code::Timeout,
             "LunaTask did not answer in time".to_string(),
         ),
+        Some(ErrorCode::HttpResponseBodySize(limit)) => (
+            Failure::Oversized,
+            Code::UpstreamError,
+            format!(
+                "LunaTask's answer was larger than the host reads ({}); it was not retried, \
+                 since it would be as large again",
+                limit.map_or("its limit".to_string(), |bytes| format!("{bytes} bytes"))
+            ),
+        ),
         Some(ErrorCode::TlsCertificateError | ErrorCode::TlsProtocolError) => (
             Failure::Fatal,
             Code::NetworkError,
@@ -401,7 +410,8 @@ fn transport_error(err: anyhow::Error) -> AttemptError {
             format!("the connection to LunaTask failed ({})", describe(&code)),
         ),
     };
-    let retryable = !matches!(failure, Failure::Fatal) || code == Code::RateLimited;
+    let retryable =
+        !matches!(failure, Failure::Fatal | Failure::Oversized) || code == Code::RateLimited;
     AttemptError {
         failure,
         error: ToolError::new(code, message).retryable(retryable),

@@ -36,6 +36,9 @@ pub enum Failure {
     NotDelivered,
     /// The request may have been received and applied; the answer was lost.
     Ambiguous,
+    /// The API answered with more than the host reads: the request arrived (a write may have
+    /// been applied) and asking again would bring the same answer.
+    Oversized,
     /// Retrying cannot help (denied by the host, TLS certificate rejected).
     Fatal,
 }
@@ -53,7 +56,7 @@ impl Failure {
             Failure::Status(429) | Failure::NotDelivered => true,
             Failure::Status(status) => replay == Replay::Safe && Self::is_transient_status(status),
             Failure::Ambiguous => replay == Replay::Safe,
-            Failure::Fatal => false,
+            Failure::Oversized | Failure::Fatal => false,
         }
     }
 }
@@ -157,5 +160,6 @@ mod tests {
         assert!(!Status(401).should_retry(Replay::Safe));
         assert!(!Status(404).should_retry(Replay::Safe));
         assert!(!Fatal.should_retry(Replay::Safe));
+        assert!(!Oversized.should_retry(Replay::Safe));
     }
 }

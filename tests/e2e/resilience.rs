@@ -294,3 +294,36 @@ async fn a_create_that_may_have_happened_says_how_to_retry_safely() {
         fake.with(|s| s.tasks.keys().next().cloned().unwrap())
     );
 }
+
+/// An answer over the host's 32 MiB cap is refused before it reaches the guest, and not
+/// asked for again: it would be as large the next time. A write refused this way may have
+/// been applied, and says so.
+#[tokio::test]
+async fn an_oversized_answer_is_refused_once_and_a_write_says_it_may_have_applied() {
+    let (fake, host) = setup().await;
+    let blob = "x".repeat(33 * 1024 * 1024);
+    let id = fake.seed_task(json!({ "area_id": AREA, "blob": blob }));
+
+    let read = host.call("get_task", json!({ "task_id": id })).await;
+    assert_eq!(code(&read), "upstream_error", "{}", err(&read));
+    let message = err(&read)["message"].as_str().unwrap().to_string();
+    assert!(message.contains("larger than the host reads"), "{message}");
+    assert_eq!(err(&read)["retryable"], false);
+    assert_eq!(
+        fake.requests_to(&format!("GET /v1/tasks/{id}")).len(),
+        1,
+        "not asked for again"
+    );
+
+    let write = host
+        .call("update_task", json!({ "task_id": id, "priority": 2 }))
+        .await;
+    assert_eq!(code(&write), "upstream_error", "{}", err(&write));
+    assert_eq!(err(&write)["outcome"], "unknown");
+    assert_eq!(fake.requests_to("PUT /v1/tasks/").len(), 1);
+    assert_eq!(
+        fake.with(|s| s.tasks[&id]["priority"].clone()),
+        2,
+        "it was applied"
+    );
+}
