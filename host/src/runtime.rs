@@ -31,9 +31,11 @@ pub const GUEST_WASM: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/lunatask
 /// its deadline is checked at this granularity.
 const EPOCH_TICK: Duration = Duration::from_millis(10);
 
-/// How much of a pooled slot's written memory stays resident between instances: a tool
-/// call writes a few dozen pages; the bound keeps idle slots from holding large calls' memory.
+/// How much of a pooled slot's written linear memory stays resident between instances. A
+/// `ping` or `create_task` writes less (with this, their calls take no page faults); a long
+/// `list_tasks` writes more and gives the rest back, so idle slots stay small.
 const KEEP_RESIDENT_MEMORY: usize = 256 * 1024;
+/// The same for function tables, which instantiation fills whole (a few KiB here).
 const KEEP_RESIDENT_TABLE: usize = 64 * 1024;
 
 /// Grace beyond a call's deadline before the host gives up on it: the guest watches the
