@@ -327,3 +327,42 @@ async fn an_oversized_answer_is_refused_once_and_a_write_says_it_may_have_applie
         "it was applied"
     );
 }
+
+/// A connection the API never accepts ends at the connect timeout
+/// (`LUNATASK_HTTP_TIMEOUT_CONNECT`) as a `timeout` that names the connect, and is retried:
+/// the request never left. The listener has a backlog of one, filled here, so the kernel
+/// drops the server's SYNs and its connect hangs.
+#[tokio::test]
+async fn a_connect_that_hangs_ends_at_the_connect_timeout_and_is_retried() {
+    let socket = tokio::net::TcpSocket::new_v4().unwrap();
+    socket.bind("127.0.0.1:0".parse().unwrap()).unwrap();
+    let listener = socket.listen(0).unwrap();
+    let addr = listener.local_addr().unwrap();
+    let _queued = std::net::TcpStream::connect(addr).unwrap();
+    let host = builder()
+        .env("LUNATASK_API_TOKEN", TOKEN)
+        .env("LUNATASK_BASE_URL", format!("http://{addr}/v1"))
+        .env("LUNATASK_HTTP_TIMEOUT_CONNECT", "0.3")
+        .env("LUNATASK_MAX_RETRIES", "1")
+        .env("LUNATASK_RETRY_BASE_DELAY", "0.01")
+        .start()
+        .await;
+    let started = Instant::now();
+    let result = host.call("ping", json!({})).await;
+    let elapsed = started.elapsed();
+    assert_eq!(code(&result), "timeout", "{}", err(&result));
+    let message = err(&result)["message"].as_str().unwrap().to_string();
+    assert!(
+        message.contains("connecting to LunaTask timed out"),
+        "{message}"
+    );
+    assert!(
+        message.contains("after 2 attempts"),
+        "retried once: {message}"
+    );
+    assert!(
+        elapsed >= Duration::from_millis(600) && elapsed < Duration::from_secs(5),
+        "two connects of 0.3 s each, took {elapsed:?}"
+    );
+    drop(listener);
+}
