@@ -187,6 +187,25 @@ async fn a_read_timeout_gives_a_timeout_error_in_bounded_time() {
     );
 }
 
+/// Calls `ping` against `base_url` with the timeout `setting` at 0.3 s and one quick retry;
+/// the result and how long the call took.
+async fn ping_with_timeout(
+    base_url: &str,
+    setting: &str,
+) -> (rmcp::model::CallToolResult, Duration) {
+    let host = builder()
+        .env("LUNATASK_API_TOKEN", TOKEN)
+        .env("LUNATASK_BASE_URL", base_url)
+        .env(setting, "0.3")
+        .env("LUNATASK_MAX_RETRIES", "1")
+        .env("LUNATASK_RETRY_BASE_DELAY", "0.01")
+        .start()
+        .await;
+    let started = Instant::now();
+    let result = host.call("ping", json!({})).await;
+    (result, started.elapsed())
+}
+
 /// An answer that starts and then stalls mid-body ends at the between-bytes timeout
 /// (`LUNATASK_HTTP_TIMEOUT_WRITE`), not at the call's deadline. The stalling server is a bare
 /// socket: it answers every request with a head and one byte of a longer body, then waits.
@@ -210,17 +229,7 @@ async fn an_answer_that_stalls_mid_body_times_out_between_bytes() {
             });
         }
     });
-    let host = builder()
-        .env("LUNATASK_API_TOKEN", TOKEN)
-        .env("LUNATASK_BASE_URL", &base_url)
-        .env("LUNATASK_HTTP_TIMEOUT_WRITE", "0.3")
-        .env("LUNATASK_MAX_RETRIES", "1")
-        .env("LUNATASK_RETRY_BASE_DELAY", "0.01")
-        .start()
-        .await;
-    let started = Instant::now();
-    let result = host.call("ping", json!({})).await;
-    let elapsed = started.elapsed();
+    let (result, elapsed) = ping_with_timeout(&base_url, "LUNATASK_HTTP_TIMEOUT_WRITE").await;
     assert_eq!(code(&result), "timeout", "{}", err(&result));
     assert!(elapsed < Duration::from_secs(5), "took {elapsed:?}");
     assert_eq!(
@@ -339,17 +348,8 @@ async fn a_connect_that_hangs_ends_at_the_connect_timeout_and_is_retried() {
     let listener = socket.listen(0).unwrap();
     let addr = listener.local_addr().unwrap();
     let _queued = std::net::TcpStream::connect(addr).unwrap();
-    let host = builder()
-        .env("LUNATASK_API_TOKEN", TOKEN)
-        .env("LUNATASK_BASE_URL", format!("http://{addr}/v1"))
-        .env("LUNATASK_HTTP_TIMEOUT_CONNECT", "0.3")
-        .env("LUNATASK_MAX_RETRIES", "1")
-        .env("LUNATASK_RETRY_BASE_DELAY", "0.01")
-        .start()
-        .await;
-    let started = Instant::now();
-    let result = host.call("ping", json!({})).await;
-    let elapsed = started.elapsed();
+    let base_url = format!("http://{addr}/v1");
+    let (result, elapsed) = ping_with_timeout(&base_url, "LUNATASK_HTTP_TIMEOUT_CONNECT").await;
     assert_eq!(code(&result), "timeout", "{}", err(&result));
     let message = err(&result)["message"].as_str().unwrap().to_string();
     assert!(
