@@ -110,7 +110,6 @@ impl bindings::lunatask::mcp::host::Host for CallState {
 pub struct Runtime {
     maker: Arc<Maker>,
     supply: Supply,
-    metrics: Metrics,
     /// One permit per concurrent call (held until its store is torn down): callers beyond
     /// the limit wait their turn.
     permits: Arc<Semaphore>,
@@ -167,7 +166,7 @@ impl Runtime {
             engine,
             pre,
             egress,
-            metrics: metrics.clone(),
+            metrics,
             settings: Settings {
                 base_url: config.base_url.url.clone(),
                 call_timeout: config.call_timeout,
@@ -185,7 +184,6 @@ impl Runtime {
         Ok(Self {
             maker,
             supply,
-            metrics,
             permits: Arc::new(Semaphore::new(slots as usize)),
             slots,
             closed: AtomicBool::new(false),
@@ -257,7 +255,8 @@ impl Runtime {
                     .await
             })
             .await;
-        self.metrics
+        self.maker
+            .metrics
             .tool_call(name, matches!(&result, Ok(r) if !r.is_error));
         result
     }
