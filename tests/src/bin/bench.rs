@@ -98,9 +98,36 @@ fn args(tool: &str) -> Map<String, Value> {
 /// A minimal MCP client: one JSON-RPC message per call and nothing else, so that the
 /// latencies are the server's (and the transport's), not an SDK's. The floor is measured
 /// with an equally plain HTTP client.
+///
+/// Like the floor's client, which stops its clock once the body has arrived and parses
+/// nothing, this one stops its clock once the answer's message has arrived (framing only:
+/// a line, or an event): parsing it is the client's work, done after the clock stops.
 trait RawClient {
-    /// Sends the request and returns the answer with the same id.
-    async fn request(&mut self, message: &Value) -> Value;
+    /// Sends the request and returns the text of the answer with the same id.
+    async fn receive(&mut self, message: &Value) -> String;
+
+    /// Sends the request and returns the parsed answer, checking that its id matches.
+    async fn request(&mut self, message: &Value) -> Value {
+        let answer = self.receive(message).await;
+        parse_answer(&answer, message)
+    }
+}
+
+/// The answer to `message` in `text`, which must carry `message`'s id.
+fn parse_answer(text: &str, message: &Value) -> Value {
+    let answer: Value = serde_json::from_str(text).expect("the answer is JSON");
+    assert_eq!(
+        answer["id"], message["id"],
+        "an answer to another request: {text}"
+    );
+    answer
+}
+
+/// Whether `line` is a JSON-RPC answer to the request with this id, by its opening (which
+/// rmcp writes in this order); anything else (a notification) is skipped.
+fn answers(line: &str, id: &Value) -> bool {
+    line.strip_prefix(r#"{"jsonrpc":"2.0","id":"#)
+        .is_some_and(|rest| rest.starts_with(&format!("{id},")))
 }
 
 /// Newline-delimited JSON-RPC over the server's stdin and stdout.
@@ -137,13 +164,12 @@ impl RawStdio {
 }
 
 impl RawClient for RawStdio {
-    async fn request(&mut self, message: &Value) -> Value {
+    async fn receive(&mut self, message: &Value) -> String {
         self.send(message).await;
         loop {
             let line = self.lines.next_line().await.unwrap().expect("server open");
-            let answer: Value = serde_json::from_str(&line).unwrap();
-            if answer["id"] == message["id"] {
-                return answer;
+            if answers(&line, &message["id"]) {
+                return line;
             }
         }
     }
@@ -189,27 +215,35 @@ impl RawHttp {
 }
 
 impl RawClient for RawHttp {
-    async fn request(&mut self, message: &Value) -> Value {
+    async fn receive(&mut self, message: &Value) -> String {
         let mut response = self.post(message).await;
+        let is_json = response
+            .headers()
+            .get("content-type")
+            .is_some_and(|t| t.as_bytes().starts_with(b"application/json"));
         // Read events as they come, as a client does: the stream may stay open a while
-        // after the answer.
+        // after the answer. A JSON answer is the whole body.
         let mut body = String::new();
         while let Some(chunk) = response.chunk().await.unwrap() {
             body.push_str(std::str::from_utf8(&chunk).unwrap());
-            if let Ok(answer) = serde_json::from_str::<Value>(&body) {
-                return answer;
-            }
-            let answer = body
-                .lines()
-                .filter_map(|l| l.strip_prefix("data:"))
-                .filter_map(|data| serde_json::from_str::<Value>(data.trim()).ok())
-                .find(|answer| answer["id"] == message["id"]);
-            if let Some(answer) = answer {
-                return answer;
+            if !is_json && let Some(answer) = sse_answer(&body, &message["id"]) {
+                return answer.to_string();
             }
         }
-        panic!("no answer to {message} in {body:?}")
+        assert!(is_json, "no answer to {message} in {body:?}");
+        body
     }
+}
+
+/// The data of the first complete event in an SSE `body` that answers the request `id`.
+fn sse_answer<'a>(body: &'a str, id: &Value) -> Option<&'a str> {
+    body.split("\n\n")
+        // The last piece may be an event still arriving.
+        .take(body.matches("\n\n").count())
+        .flat_map(str::lines)
+        .filter_map(|line| line.strip_prefix("data:"))
+        .map(str::trim_start)
+        .find(|data| answers(data, id))
 }
 
 fn initialize() -> Value {
@@ -234,8 +268,9 @@ async fn latencies(client: &mut impl RawClient, tool: &str) -> Vec<Duration> {
     for id in 100..100 + CALLS {
         let message = call(id);
         let t = Instant::now();
-        let answer = client.request(&message).await;
+        let text = client.receive(&message).await;
         samples.push(t.elapsed());
+        let answer = parse_answer(&text, &message);
         let ok = match tool {
             TRANSPORT_ONLY => answer["result"].is_object(),
             _ => answer["result"]["isError"] == Value::Bool(false),
