@@ -43,6 +43,11 @@ pub async fn serve(
         .with_allowed_origins(config.allowed_origins.clone())
         .enforce_origin_validation()
         .with_max_request_body_bytes(config.max_message_bytes)
+        // Stateless (2026-07-28) requests: a call that sends nothing before its answer is
+        // answered with one JSON body rather than an event stream; rmcp falls back to the
+        // stream when something does come first. Session clients keep their event streams
+        // (and SEP-1699 resumption).
+        .with_json_response(true)
         .with_cancellation_token(stop.child_token());
     let mcp = StreamableHttpService::new(
         move || Ok(server.clone()),

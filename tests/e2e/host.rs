@@ -365,6 +365,52 @@ async fn http_serves_mcp_metrics_and_health_behind_its_guards() {
 }
 
 #[tokio::test]
+async fn a_stateless_call_is_answered_with_plain_json() {
+    let fake = FakeApi::start(TOKEN).await;
+    let http = builder().against(&fake).start_http().await;
+    // MCP 2026-07-28: no handshake and no session; each request names its protocol version.
+    let call = json!({"jsonrpc": "2.0", "id": 7, "method": "tools/call", "params": {
+        "name": "create_task",
+        "arguments": {"area_id": AREA, "name": "stateless"},
+        "_meta": {
+            "io.modelcontextprotocol/protocolVersion": "2026-07-28",
+            "io.modelcontextprotocol/clientCapabilities": {},
+        },
+    }});
+    let response = reqwest::Client::new()
+        .post(format!("{}/mcp", http.url))
+        .header("accept", "application/json, text/event-stream")
+        .header("mcp-protocol-version", "2026-07-28")
+        .header("mcp-method", "tools/call")
+        .header("mcp-name", "create_task")
+        .json(&call)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    let content_type = response.headers()["content-type"]
+        .to_str()
+        .unwrap()
+        .to_string();
+    assert!(
+        content_type.starts_with("application/json"),
+        "a quick answer is one JSON body, not an event stream: {content_type}"
+    );
+    let answer: serde_json::Value = response.json().await.unwrap();
+    assert_eq!(answer["id"], 7);
+    let result = &answer["result"];
+    assert_eq!(result["isError"], false, "{answer}");
+    assert_eq!(result["structuredContent"]["outcome"], "created");
+    let sent = fake.requests_to("POST /v1/tasks");
+    assert_eq!(sent.len(), 1);
+    assert_eq!(sent[0].body.as_ref().unwrap()["name"], "stateless");
+    assert_eq!(
+        result["structuredContent"]["task"]["id"],
+        fake.with(|s| json!(s.tasks.keys().next().unwrap()))
+    );
+}
+
+#[tokio::test]
 async fn sigterm_lets_calls_in_flight_finish() {
     let fake = FakeApi::start(TOKEN).await;
     let http = builder().against(&fake).start_http().await;
