@@ -123,11 +123,14 @@ fn parse_answer(text: &str, message: &Value) -> Value {
     answer
 }
 
-/// Whether `line` is a JSON-RPC answer to the request with this id, by its opening (which
-/// rmcp writes in this order); anything else (a notification) is skipped.
+/// Whether `line` is a JSON-RPC answer to the request with this id: told by its opening
+/// when it is written as rmcp writes it, so that the answer is not parsed on the clock, and
+/// by parsing otherwise (a notification, or another serializer's field order).
 fn answers(line: &str, id: &Value) -> bool {
-    line.strip_prefix(r#"{"jsonrpc":"2.0","id":"#)
-        .is_some_and(|rest| rest.starts_with(&format!("{id},")))
+    let opening = line
+        .strip_prefix(r#"{"jsonrpc":"2.0","id":"#)
+        .is_some_and(|rest| rest.starts_with(&format!("{id},")));
+    opening || serde_json::from_str::<Value>(line).is_ok_and(|message| message["id"] == *id)
 }
 
 /// Newline-delimited JSON-RPC over the server's stdin and stdout.
