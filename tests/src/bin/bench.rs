@@ -358,6 +358,19 @@ async fn stdio_latencies(host: &Path, cache: &Path, fake: &FakeApi, tool: &str) 
     )
 }
 
+/// The p50 and p99 rows for one latency measurement, beside the floor's.
+fn latency_rows(what: &str, mut ours: Vec<Duration>, mut floor: Vec<Duration>) -> Vec<Row> {
+    [(0.5, "p50"), (0.99, "p99")]
+        .into_iter()
+        .map(|(p, name)| Row {
+            what: format!("{what}, {name}"),
+            value: percentile(&mut ours, p),
+            unit: "ms",
+            floor: Some(percentile(&mut floor, p)),
+        })
+        .collect()
+}
+
 /// Gives our client and the floor's the same account to write to: the fake's `POST /tasks`
 /// checks every task for a duplicate, so it slows as the tasks each run creates pile up.
 fn start_even(fake: &FakeApi, tool: &str) {
@@ -604,17 +617,10 @@ async fn run() {
             }
         }
         start_even(&fake, tool);
-        let mut ours = stdio_latencies(&host, &cache, &fake, tool).await;
+        let ours = stdio_latencies(&host, &cache, &fake, tool).await;
         start_even(&fake, tool);
-        let mut floor = floor_latencies_apart(&fake.base_url(), tool).await;
-        for (p, name) in [(0.5, "p50"), (0.99, "p99")] {
-            rows.push(Row {
-                what: format!("{tool} over stdio, {name}"),
-                value: percentile(&mut ours, p),
-                unit: "ms",
-                floor: Some(percentile(&mut floor, p)),
-            });
-        }
+        let floor = floor_latencies_apart(&fake.base_url(), tool).await;
+        rows.extend(latency_rows(&format!("{tool} over stdio"), ours, floor));
     }
 
     // HTTP: latency, throughput, memory.
@@ -631,17 +637,10 @@ async fn run() {
     for (kind, label) in [("http", "HTTP"), ("http-stateless", "HTTP, stateless")] {
         for tool in ["ping", "create_task"] {
             start_even(&fake, tool);
-            let mut ours = durations(&apart(&["--client", kind, &mcp_url, tool]).await);
+            let ours = durations(&apart(&["--client", kind, &mcp_url, tool]).await);
             start_even(&fake, tool);
-            let mut floor = floor_latencies_apart(&fake.base_url(), tool).await;
-            for (p, name) in [(0.5, "p50"), (0.99, "p99")] {
-                rows.push(Row {
-                    what: format!("{tool} over {label}, {name}"),
-                    value: percentile(&mut ours, p),
-                    unit: "ms",
-                    floor: Some(percentile(&mut floor, p)),
-                });
-            }
+            let floor = floor_latencies_apart(&fake.base_url(), tool).await;
+            rows.extend(latency_rows(&format!("{tool} over {label}"), ours, floor));
         }
     }
     let mut clients = Vec::new();
