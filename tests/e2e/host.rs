@@ -3,7 +3,7 @@
 
 use std::time::{Duration, Instant};
 
-use lunatask_mcp_tests::{AREA, FakeApi, Fault, TOKEN, ok, text};
+use lunatask_mcp_tests::{AREA, FakeApi, Fault, TOKEN, ok, stateless_post, text};
 use serde_json::json;
 
 use crate::{builder, setup};
@@ -372,18 +372,9 @@ async fn a_stateless_call_is_answered_with_plain_json() {
     let call = json!({"jsonrpc": "2.0", "id": 7, "method": "tools/call", "params": {
         "name": "create_task",
         "arguments": {"area_id": AREA, "name": "stateless"},
-        "_meta": {
-            "io.modelcontextprotocol/protocolVersion": "2026-07-28",
-            "io.modelcontextprotocol/clientCapabilities": {},
-        },
     }});
-    let response = reqwest::Client::new()
-        .post(format!("{}/mcp", http.url))
-        .header("accept", "application/json, text/event-stream")
-        .header("mcp-protocol-version", "2026-07-28")
-        .header("mcp-method", "tools/call")
-        .header("mcp-name", "create_task")
-        .json(&call)
+    let url = format!("{}/mcp", http.url);
+    let response = stateless_post(&reqwest::Client::new(), &url, &call)
         .send()
         .await
         .unwrap();

@@ -31,6 +31,36 @@ pub const MISSING_ID: &str = "99999999-9999-4999-8999-999999999999";
 /// An area id for tests.
 pub const AREA: &str = "aaaaaaaa-0000-4000-8000-000000000001";
 
+/// The MCP revision without handshake or session (SEP-2567).
+pub const STATELESS_VERSION: &str = "2026-07-28";
+
+/// A POST of `message` to an MCP endpoint as a stateless (2026-07-28) client sends it: the
+/// version and client capabilities in the request's `_meta`, and the version, method and
+/// (for named requests such as `tools/call`) the name as headers.
+pub fn stateless_post(
+    web: &reqwest::Client,
+    url: &str,
+    message: &Value,
+) -> reqwest::RequestBuilder {
+    let mut message = message.clone();
+    message["params"]["_meta"] = serde_json::json!({
+        "io.modelcontextprotocol/protocolVersion": STATELESS_VERSION,
+        "io.modelcontextprotocol/clientCapabilities": {},
+    });
+    let method = message["method"]
+        .as_str()
+        .expect("a request names its method");
+    let mut request = web
+        .post(url)
+        .header("accept", "application/json, text/event-stream")
+        .header("mcp-protocol-version", STATELESS_VERSION)
+        .header("mcp-method", method);
+    if let Some(name) = message["params"]["name"].as_str() {
+        request = request.header("mcp-name", name);
+    }
+    request.json(&message)
+}
+
 /// How to start the server under test.
 pub struct HostBuilder {
     bin: PathBuf,

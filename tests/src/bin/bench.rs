@@ -12,7 +12,7 @@ use std::process::Stdio;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use lunatask_mcp_tests::{AREA, FakeApi, HostBuilder, TOKEN};
+use lunatask_mcp_tests::{AREA, FakeApi, HostBuilder, TOKEN, stateless_post};
 use rmcp::RoleClient;
 use rmcp::model::CallToolRequestParams;
 use rmcp::service::RunningService;
@@ -187,9 +187,6 @@ struct RawHttp {
     stateless: bool,
 }
 
-/// The protocol version a stateless client names in every request.
-const STATELESS_VERSION: &str = "2026-07-28";
-
 impl RawHttp {
     /// A client of protocol 2025-06-18, in a session opened by the handshake.
     async fn start(url: String) -> Self {
@@ -216,26 +213,12 @@ impl RawHttp {
     }
 
     async fn post(&mut self, message: &Value) -> reqwest::Response {
-        let request = self
-            .web
-            .post(&self.url)
-            .header("accept", "application/json, text/event-stream");
         let mut request = if self.stateless {
-            let mut message = message.clone();
-            message["params"]["_meta"] = json!({
-                "io.modelcontextprotocol/protocolVersion": STATELESS_VERSION,
-                "io.modelcontextprotocol/clientCapabilities": {},
-            });
-            let request = request
-                .header("mcp-protocol-version", STATELESS_VERSION)
-                .header("mcp-method", message["method"].as_str().unwrap());
-            match message["params"]["name"].as_str() {
-                Some(name) => request.header("mcp-name", name),
-                None => request,
-            }
-            .json(&message)
+            stateless_post(&self.web, &self.url, message)
         } else {
-            request
+            self.web
+                .post(&self.url)
+                .header("accept", "application/json, text/event-stream")
                 .header("mcp-protocol-version", "2025-06-18")
                 .json(message)
         };
