@@ -3,7 +3,7 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use lunatask_mcp_guest::api::{Reply, status_error};
+use lunatask_mcp_guest::api::{Reply, Subject, status_error};
 use lunatask_mcp_guest::entities::{Person, Task};
 
 fuzz_target!(|data: &[u8]| {
@@ -12,11 +12,24 @@ fuzz_target!(|data: &[u8]| {
     }
     let status = 100 + u16::from_le_bytes([data[0], data[1]]) % 500;
     let body = &data[2..];
+    let paths = [
+        "/tasks",
+        "/notes/x",
+        "/journal_entries",
+        "/people",
+        "/person_timeline_notes",
+        "/habits/x/track",
+        "/ping",
+    ];
+    let subject = Subject::of_path(paths[usize::from(data[0]) % paths.len()]);
     if !(200..300).contains(&status) {
-        let error = status_error(status, body);
+        let error = status_error(status, body, subject);
         assert_eq!(error.http_status, Some(status));
     }
-    let reply = Reply { status, body: body.to_vec() };
+    let reply = Reply {
+        status,
+        body: body.to_vec(),
+    };
     let _ = reply.field::<Task>("task");
     let _ = reply.field::<Vec<Task>>("tasks");
     let _ = reply.field::<Person>("person");

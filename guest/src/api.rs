@@ -150,7 +150,13 @@ impl<'a> Api<'a> {
         let mut attempt = 1;
         loop {
             let started = monotonic_now();
-            let result = self.attempt(method, &url, body.as_deref(), attempt);
+            let result = self.attempt(
+                method,
+                &url,
+                Subject::of_path(path),
+                body.as_deref(),
+                attempt,
+            );
             let elapsed_ms = (monotonic_now() - started) / 1_000_000;
             // A success is logged by the host's egress gate (endpoint, status, time), so only
             // failures and the retry decisions they lead to are logged here.
@@ -232,6 +238,7 @@ impl<'a> Api<'a> {
         &self,
         method: Method,
         url: &str,
+        subject: Subject,
         body: Option<&[u8]>,
         attempt: u32,
     ) -> Result<Reply, AttemptError> {
@@ -250,8 +257,11 @@ impl<'a> Api<'a> {
             request = request.header("authorization", format!("bearer {token}"));
         }
         if let Some(body) = body {
+            // Declared here too, not only by our host's gate: in other runtimes (the portable
+            // world) nothing else would, and the body would leave chunked.
             request = request
                 .header("content-type", "application/json")
+                .header("content-length", body.len().to_string())
                 .body(body.to_vec());
         }
         let response = request.send().map_err(transport_error)?;
@@ -274,66 +284,140 @@ impl<'a> Api<'a> {
         }
         Err(AttemptError {
             failure: Failure::Status(status),
-            error: status_error(status, &body),
+            error: status_error(status, &body, subject),
             retry_after,
         })
     }
 }
 
-/// Maps an API error status to the error agents see.
-pub fn status_error(status: u16, body: &[u8]) -> ToolError {
-    let detail = api_message(body)
-        .map(|m| format!(" LunaTask said: {m}"))
+/// What a request concerns, read from its path: error messages name it, and the hints for
+/// a rejected request are the ones that fit it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Subject {
+    Task,
+    Note,
+    JournalEntry,
+    Person,
+    TimelineNote,
+    HabitTracking,
+    /// `/ping` and anything unknown.
+    Other,
+}
+
+impl Subject {
+    /// The subject of an API path such as `/tasks/{id}` or `/habits/{id}/track`.
+    pub fn of_path(path: &str) -> Self {
+        let path = path.split('?').next().unwrap_or("");
+        let mut segments = path.trim_start_matches('/').split('/');
+        match segments.next().unwrap_or("") {
+            "tasks" => Subject::Task,
+            "notes" => Subject::Note,
+            "journal_entries" => Subject::JournalEntry,
+            "people" => Subject::Person,
+            "person_timeline_notes" => Subject::TimelineNote,
+            "habits" => Subject::HabitTracking,
+            _ => Subject::Other,
+        }
+    }
+
+    /// The subject in words, e.g. "task".
+    pub fn noun(self) -> &'static str {
+        match self {
+            Subject::Task => "task",
+            Subject::Note => "note",
+            Subject::JournalEntry => "journal entry",
+            Subject::Person => "person",
+            Subject::TimelineNote => "timeline note",
+            Subject::HabitTracking => "habit tracking",
+            Subject::Other => "request",
+        }
+    }
+
+    /// What to check when LunaTask rejects a request about this subject (400 or 422).
+    fn rejection_hint(self, status: u16) -> &'static str {
+        match (self, status) {
+            (Subject::Person, 422) => {
+                "For a person's email, phone or birthday, define that custom field in the \
+                 LunaTask app first."
+            }
+            (Subject::Person, _) => "Check relationship_strength and birthday (YYYY-MM-DD).",
+            (Subject::Task, _) => {
+                "Check area_id and goal_id (copy them from the LunaTask app) and the values of \
+                 the fields LunaTask names."
+            }
+            (Subject::Note, _) => {
+                "Check notebook_id (copy it from the LunaTask app) and date_on (YYYY-MM-DD)."
+            }
+            (Subject::JournalEntry, _) => "Check date_on (YYYY-MM-DD).",
+            (Subject::TimelineNote, _) => "Check person_id and date_on (YYYY-MM-DD).",
+            (Subject::HabitTracking, _) => {
+                "Check habit_id (copy it from the LunaTask app) and performed_on (YYYY-MM-DD)."
+            }
+            (Subject::Other, _) => "Check the arguments.",
+        }
+    }
+}
+
+/// Maps an API error status to the error agents see, naming what the request concerned.
+pub fn status_error(status: u16, body: &[u8], subject: Subject) -> ToolError {
+    let said = api_message(body)
+        .map(|m| format!(" LunaTask said: {m}."))
         .unwrap_or_default();
+    let what = subject.noun();
     let (code, message) = match status {
-        400 => (
+        400 | 422 => (
             Code::ValidationError,
-            "LunaTask rejected the request as invalid (400).".to_string(),
+            format!(
+                "LunaTask {} the {what} ({status}).{said} {}",
+                if status == 400 {
+                    "rejected the request for"
+                } else {
+                    "could not accept"
+                },
+                subject.rejection_hint(status)
+            ),
         ),
         401 => (
             Code::AuthenticationError,
-            "LunaTask rejected the access token (401): it is missing, wrong or revoked. Create a \
-             new one in the LunaTask desktop app (Settings → Access tokens) and restart this \
-             server with it."
-                .to_string(),
+            format!(
+                "LunaTask rejected the access token (401): it is missing, wrong or revoked. \
+                 Create a new one in the LunaTask desktop app (Settings → Access tokens) and \
+                 restart this server with it.{said}"
+            ),
         ),
         402 => (
             Code::SubscriptionRequired,
-            "LunaTask's free-plan limit was reached (402): this needs a paid subscription."
-                .to_string(),
+            format!(
+                "LunaTask's free-plan limit was reached (402) for this {what}: this needs a \
+                 paid subscription.{said}"
+            ),
         ),
         404 => (
             Code::NotFound,
-            "LunaTask has no such entity (404): check the id, or it was deleted.".to_string(),
-        ),
-        422 => (
-            Code::ValidationError,
-            "LunaTask could not accept the entity (422): for a person's email, phone or \
-             birthday, define that custom field in the LunaTask app first."
-                .to_string(),
+            format!("LunaTask has no such {what} (404): check the id, or it was deleted.{said}"),
         ),
         429 => (
             Code::RateLimited,
-            "LunaTask is rate limiting requests (429): wait a minute and try again.".to_string(),
+            format!("LunaTask is rate limiting requests (429): wait a minute and try again.{said}"),
         ),
         503 => (
             Code::UpstreamError,
-            "LunaTask is offline for maintenance (503): try again later.".to_string(),
+            format!("LunaTask is offline for maintenance (503): try again later.{said}"),
         ),
         524 => (
             Code::UpstreamError,
-            "LunaTask timed out upstream (524): try again.".to_string(),
+            format!("LunaTask timed out upstream (524): try again.{said}"),
         ),
         s if s >= 500 => (
             Code::UpstreamError,
-            format!("LunaTask had a server error ({s}): try again later."),
+            format!("LunaTask had a server error ({s}): try again later.{said}"),
         ),
         s => (
             Code::UpstreamError,
-            format!("LunaTask answered with an unexpected status {s}."),
+            format!("LunaTask answered the {what} with an unexpected status {s}.{said}"),
         ),
     };
-    ToolError::new(code, format!("{message}{detail}"))
+    ToolError::new(code, message)
         .with_status(status)
         .retryable(Failure::is_transient_status(status))
 }
@@ -395,6 +479,13 @@ fn transport_error(err: anyhow::Error) -> AttemptError {
                  since it would be as large again",
                 limit.map_or("its limit".to_string(), |bytes| format!("{bytes} bytes"))
             ),
+        ),
+        Some(ErrorCode::HttpRequestBodySize(_)) => (
+            Failure::Fatal,
+            Code::InternalError,
+            "the host refused to send the request: its body did not end in time or was larger \
+             than this call's memory"
+                .to_string(),
         ),
         Some(ErrorCode::TlsCertificateError | ErrorCode::TlsProtocolError) => (
             Failure::Fatal,

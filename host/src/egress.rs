@@ -1,8 +1,9 @@
 //! The egress gate: the only way out of the sandbox.
 //!
 //! Every request the guest makes through `wasi:http/outgoing-handler` comes here and goes
-//! through one pipeline: destination allow-list → rate limit → token → send (on a shared
-//! keep-alive pool, with the configured timeouts) → metrics. A refusal goes back to the
+//! through one pipeline: destination allow-list → the body read whole, sent with its length
+//! → rate limit → token → send (on a shared keep-alive pool, with the configured timeouts)
+//! → metrics. A refusal goes back to the
 //! guest as a wasi-http error code, never as a trap. The token is added here and nowhere
 //! else; any `Authorization` the guest tries to set is forbidden by the header filter.
 
@@ -12,7 +13,7 @@ use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
-use http::header::{AUTHORIZATION, HeaderValue};
+use http::header::{AUTHORIZATION, CONTENT_LENGTH, HeaderValue, TRANSFER_ENCODING};
 use http::{HeaderName, Request, Response};
 use http_body::{Body, Frame};
 use http_body_util::BodyExt;
@@ -54,6 +55,9 @@ pub struct Egress {
     metrics: Metrics,
     read_timeout: Duration,
     between_bytes_timeout: Duration,
+    /// The largest request body the guest may send: its whole memory, which no body it
+    /// builds can exceed; a larger one is a stream it keeps writing, refused.
+    max_request_bytes: usize,
 }
 
 impl Egress {
@@ -75,6 +79,7 @@ impl Egress {
             metrics,
             read_timeout: config.read_timeout,
             between_bytes_timeout: config.write_timeout,
+            max_request_bytes: config.memory_limit_bytes,
         })
     }
 
@@ -123,6 +128,7 @@ impl Egress {
             );
             return Err(HttpError::HttpRequestDenied);
         }
+        let mut request = with_content_length(request, self.max_request_bytes, deadline).await?;
 
         let waited = self
             .limiter
@@ -173,6 +179,54 @@ impl Egress {
         }
         outcome
     }
+}
+
+/// Reads the guest's whole request body and sends it with its `Content-Length`.
+///
+/// The guest hands its body over as a stream (waki writes it after `handle`), which hyper
+/// would send chunked. Front ends that read bodies by length see an empty body or answer
+/// `411 Length Required`; every mainstream client sends a small JSON body with its length.
+/// Done here rather than in the guest so that it holds for any component the host runs,
+/// and so the head and body leave in one write (over TLS, one record) instead of a head and
+/// a frame per chunk. A body that does not end by the call's deadline, or grows past
+/// `max_bytes`, is refused before anything is sent.
+async fn with_content_length(
+    request: Request<WasiBody>,
+    max_bytes: usize,
+    deadline: Instant,
+) -> Result<Request<WasiBody>, HttpError> {
+    let (mut parts, body) = request.into_parts();
+    let limited = http_body_util::Limited::new(body, max_bytes);
+    let left = deadline.saturating_duration_since(Instant::now());
+    let bytes = match tokio::time::timeout(left, limited.collect()).await {
+        Ok(Ok(collected)) => collected.to_bytes(),
+        Ok(Err(error)) => {
+            return Err(match error.downcast::<HttpError>() {
+                Ok(error) => *error,
+                Err(_) => HttpError::HttpRequestBodySize(Some(max_bytes as u64)),
+            });
+        }
+        Err(_) => return Err(HttpError::HttpRequestBodySize(None)),
+    };
+    parts.headers.remove(TRANSFER_ENCODING);
+    // A GET or DELETE without a body carries no length, as curl sends them; a POST or PUT
+    // always does, even when empty.
+    let has_body = !bytes.is_empty()
+        || !matches!(
+            parts.method,
+            http::Method::GET | http::Method::DELETE | http::Method::HEAD
+        );
+    if has_body {
+        parts
+            .headers
+            .insert(CONTENT_LENGTH, HeaderValue::from(bytes.len()));
+    } else {
+        parts.headers.remove(CONTENT_LENGTH);
+    }
+    let body = http_body_util::Full::new(bytes)
+        .map_err(|never| match never {})
+        .boxed_unsync();
+    Ok(Request::from_parts(parts, body))
 }
 
 /// Reads the whole answer here, each gap between bytes bounded by `timeout`. The guest then

@@ -14,6 +14,7 @@ mod resources;
 mod robustness;
 mod sandbox;
 mod tasks;
+mod upstream;
 
 use std::path::PathBuf;
 

@@ -2,6 +2,10 @@
 //! 127.0.0.1 with an ephemeral port. It checks the bearer token, answers with LunaTask's
 //! shapes and status codes (201, 204 duplicate, 400, 401, 402, 404, 422), never returns the
 //! end-to-end encrypted fields, records every request, and injects faults on demand.
+//!
+//! It is as strict as a production front end (see [`strict`]): a chunked upload gets 411, a
+//! body on a GET 400, a wrong content type 415, an unknown method on a known path 405, and
+//! a malformed field value 400 naming the field.
 
 use std::collections::{BTreeMap, VecDeque};
 use std::net::SocketAddr;
@@ -18,6 +22,8 @@ use hyper_util::rt::TokioIo;
 use serde_json::{Map, Value, json};
 use tokio::net::TcpListener;
 
+mod strict;
+
 /// One request as the fake received it.
 #[derive(Debug, Clone)]
 pub struct Recorded {
@@ -29,6 +35,8 @@ pub struct Recorded {
     /// Header names lower-cased.
     pub headers: Vec<(String, String)>,
     pub body: Option<Value>,
+    /// How many body bytes arrived.
+    pub body_len: usize,
     /// When it arrived.
     pub at: std::time::Instant,
     /// The injected fault it met, if any.
@@ -428,6 +436,7 @@ async fn handle(
             query: query.clone(),
             headers: headers.clone(),
             body: body.clone(),
+            body_len: bytes.len(),
             at: std::time::Instant::now(),
             fault: fault.clone(),
         });
@@ -454,24 +463,67 @@ async fn handle(
         Some(Fault::DropBeforeApply) => return Err(Dropped),
         Some(Fault::DropAfterApply) | None => {}
     }
-    let authorized = headers.iter().any(|(n, v)| {
-        n == "authorization"
-            && v.split_once(' ')
-                .is_some_and(|(scheme, t)| scheme.eq_ignore_ascii_case("bearer") && t == token)
-    });
-    let response = if !authorized {
-        error(401, "unauthorized")
-    } else if !bytes.is_empty() && body.is_none() {
-        error(400, "invalid JSON body")
-    } else {
-        let query = parse_query(query.as_deref());
-        let mut s = state.lock().unwrap();
-        route(&mut s, &method, &path, &query, body.unwrap_or(Value::Null))
+    let head = strict::Head {
+        method: &method,
+        headers: &headers,
+        body_len: bytes.len(),
+    };
+    let response = match strict::check_head(&head) {
+        Err((status, message)) => error(status, &message),
+        Ok(()) if !authorized(&headers, &token) => error(401, "unauthorized"),
+        Ok(()) => {
+            let mut s = state.lock().unwrap();
+            checked_route(&mut s, &method, &path, query.as_deref(), &bytes)
+        }
     };
     if matches!(fault, Some(Fault::DropAfterApply)) {
         return Err(Dropped);
     }
     Ok(response)
+}
+
+fn authorized(headers: &[(String, String)], token: &str) -> bool {
+    headers.iter().any(|(n, v)| {
+        n == "authorization"
+            && v.split_once(' ')
+                .is_some_and(|(scheme, t)| scheme.eq_ignore_ascii_case("bearer") && t == token)
+    })
+}
+
+/// The path and method must exist (404, 405 with `Allow`), a write's body must be one JSON
+/// object with valid fields (400); then the request is acted on.
+fn checked_route(
+    s: &mut State,
+    method: &str,
+    path: &str,
+    query: Option<&str>,
+    bytes: &[u8],
+) -> Reply {
+    let Some(rest) = path.strip_prefix("/v1/") else {
+        return error(404, "not found");
+    };
+    let parts: Vec<&str> = rest.split('/').collect();
+    let Some(allowed) = strict::allowed_methods(&parts) else {
+        return error(404, "not found");
+    };
+    if !allowed.contains(&method) {
+        let mut response = error(405, "method not allowed");
+        response
+            .headers_mut()
+            .insert("allow", allowed.join(", ").parse().expect("valid header"));
+        return response;
+    }
+    let body = match method {
+        "POST" | "PUT" => match strict::parse_body(bytes) {
+            Ok(body) => body,
+            Err((status, message)) => return error(status, &message),
+        },
+        _ => Value::Null,
+    };
+    if let Err((status, message)) = strict::check_fields(method, &parts, &body) {
+        return error(status, &message);
+    }
+    route(s, method, &parts, &parse_query(query), body)
 }
 
 fn parse_query(query: Option<&str>) -> BTreeMap<String, String> {
@@ -548,15 +600,11 @@ const TASK_FIELDS: &[&str] = &[
 fn route(
     s: &mut State,
     method: &str,
-    path: &str,
+    parts: &[&str],
     query: &BTreeMap<String, String>,
     body: Value,
 ) -> Reply {
-    let Some(rest) = path.strip_prefix("/v1/") else {
-        return error(404, "not found");
-    };
-    let parts: Vec<&str> = rest.split('/').collect();
-    match (method, parts.as_slice()) {
+    match (method, parts) {
         ("GET", ["ping"]) => reply(200, Some(json!({ "message": "pong" }))),
 
         ("GET", ["tasks"]) => {
