@@ -17,12 +17,22 @@ pub struct Context {
     pub retry_max_delay_ms: u64,
     /// The user's offset from UTC in minutes, for what "today" means in task views.
     pub utc_offset_minutes: i32,
+    /// The call's correlation id when the host made one; otherwise the call makes its own.
+    pub correlation_id: Option<String>,
     /// The API token, only in the portable world: there nobody adds it on the way out.
     /// In the host's world this is always `None` and the host adds the token.
     pub token: Option<String>,
 }
 
 impl Context {
+    /// The id for this call's requests and result: the host's, or a fresh one.
+    pub fn correlation_id(&self) -> String {
+        self.correlation_id
+            .clone()
+            .filter(|id| !id.is_empty())
+            .unwrap_or_else(crate::ids::uuid_v4)
+    }
+
     /// The defaults the host also uses, for the given base URL.
     pub fn with_base_url(base_url: impl Into<String>) -> Self {
         Self {
@@ -32,6 +42,7 @@ impl Context {
             retry_base_delay_ms: 1_000,
             retry_max_delay_ms: 30_000,
             utc_offset_minutes: 0,
+            correlation_id: None,
             token: None,
         }
     }
@@ -44,6 +55,7 @@ impl std::fmt::Debug for Context {
             .field("base_url", &self.base_url)
             .field("deadline_ms", &self.deadline_ms)
             .field("max_retries", &self.max_retries)
+            .field("correlation_id", &self.correlation_id)
             .field("token", &self.token.as_ref().map(|_| "[redacted]"))
             .finish_non_exhaustive()
     }

@@ -13,7 +13,7 @@ use crate::server::{Resource, ResourceContents, ResourceError, ResourceTemplate,
 use crate::tools::{Answer, people, tasks};
 use crate::validate::{Id, parse_args};
 use crate::views::View;
-use crate::{Context, ids, log, server};
+use crate::{Context, log, server};
 
 const JSON: &str = "application/json";
 const DISCOVERY: &str = "lunatask://discovery";
@@ -143,7 +143,7 @@ fn parse(uri: &str) -> Result<Target, String> {
 
 pub fn read(uri: &str, ctx: &Context) -> Result<ResourceContents, ResourceError> {
     let target = parse(uri).map_err(ResourceError::NotFound)?;
-    let correlation_id = ids::uuid_v4();
+    let correlation_id = ctx.correlation_id();
     let api = Api::new(ctx, &correlation_id);
     let value = match target {
         Target::Discovery => Ok(discovery()),

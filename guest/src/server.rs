@@ -69,6 +69,7 @@ impl From<CallContext> for Context {
             retry_base_delay_ms: ctx.retry_base_delay_ms,
             retry_max_delay_ms: ctx.retry_max_delay_ms,
             utc_offset_minutes: ctx.utc_offset_minutes,
+            correlation_id: Some(ctx.correlation_id),
             // The host adds the token on the way out; this world never holds it.
             token: None,
         }

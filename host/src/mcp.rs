@@ -16,7 +16,7 @@ use rmcp::{ErrorData as McpError, RoleServer, ServerHandler};
 use serde_json::{Map, Value, json};
 
 use crate::bindings;
-use crate::runtime::{Runtime, SandboxError};
+use crate::runtime::{Runtime, SandboxError, Stop};
 
 const INSTRUCTIONS: &str = "Tools for the user's LunaTask account: tasks, notes, journal, people \
 and habits. LunaTask encrypts names, notes and content end to end: you can write them but never \
@@ -114,7 +114,17 @@ impl LunaTaskServer {
         );
         match self.runtime.call_tool(name, &arguments).await {
             Ok(result) => to_mcp_result(result),
-            Err(error) => sandbox_failure(name, &error),
+            Err(error) => {
+                let writes = self
+                    .catalog
+                    .tools
+                    .iter()
+                    .find(|t| t.name == name)
+                    .is_some_and(|t| {
+                        t.annotations.as_ref().and_then(|a| a.read_only_hint) != Some(true)
+                    });
+                sandbox_failure(name, &error, writes)
+            }
         }
     }
 }
@@ -138,24 +148,47 @@ fn to_mcp_result(result: bindings::CallResult) -> CallToolResult {
     out.with_meta(meta)
 }
 
-/// A call the sandbox stopped (trap, memory, deadline): an `internal_error` result; the
-/// server itself carries on.
-fn sandbox_failure(name: &str, error: &SandboxError) -> CallToolResult {
-    tracing::warn!(tool = name, error = %error, "tool call failed in the sandbox");
-    let message = match error {
-        SandboxError::Deadline(_) => format!("{error}; try again, or raise LUNATASK_CALL_TIMEOUT"),
-        _ => error.to_string(),
-    };
-    let body = json!({ "error": {
-        "code": "internal_error",
-        "message": message,
-        "retryable": matches!(error, SandboxError::Deadline(_) | SandboxError::ShuttingDown),
-    }});
+/// A call the sandbox stopped (deadline, memory cap, trap): an error result in the same
+/// envelope as the guest's, under the call's correlation id; the server itself carries on.
+fn sandbox_failure(name: &str, error: &SandboxError, writes: bool) -> CallToolResult {
+    tracing::warn!(tool = name, correlation_id = error.correlation_id, error = %error, "the sandbox stopped a tool call");
+    let body = stop_error(error, writes);
     CallToolResult::error(vec![ContentBlock::text(body.to_string())])
+        .with_meta(Some(correlation_meta(&error.correlation_id)))
 }
 
-fn internal(error: impl std::fmt::Display) -> McpError {
-    McpError::internal_error(error.to_string(), None)
+/// The error object for a stopped call: a stable code, what was hit, the setting that
+/// changes it, and for a write whether it may have reached LunaTask.
+fn stop_error(error: &SandboxError, writes: bool) -> Value {
+    let (code, retryable) = match &error.stop {
+        Stop::Deadline(_) => ("timeout", true),
+        Stop::MemoryLimit { .. } => ("memory_limit", false),
+        Stop::Trap(_) => ("internal_error", false),
+        Stop::Instantiate(_) | Stop::ShuttingDown => ("internal_error", true),
+    };
+    let mut body = json!({
+        "code": code,
+        "message": error.stop.to_string(),
+        "retryable": retryable,
+        "correlation_id": error.correlation_id,
+    });
+    if let Some(setting) = error.stop.setting() {
+        body["setting"] = setting.into();
+    }
+    if writes {
+        // Stopped before it began, it sent nothing; stopped midway, a request may have
+        // reached LunaTask.
+        let began = !matches!(error.stop, Stop::Instantiate(_) | Stop::ShuttingDown);
+        body["outcome"] = if began { "unknown" } else { "not_applied" }.into();
+    }
+    json!({ "error": body })
+}
+
+/// A resource read the sandbox stopped: a JSON-RPC error whose data is the error object.
+fn resource_stopped(uri: &str, error: &SandboxError) -> McpError {
+    tracing::warn!(uri, correlation_id = error.correlation_id, error = %error, "the sandbox stopped a resource read");
+    let body = stop_error(error, false);
+    McpError::internal_error(error.stop.to_string(), Some(body))
 }
 
 impl ServerHandler for LunaTaskServer {
@@ -224,7 +257,8 @@ impl ServerHandler for LunaTaskServer {
         _context: RequestContext<RoleServer>,
     ) -> Result<ReadResourceResponse, McpError> {
         let uri = request.uri;
-        match self.runtime.read_resource(&uri).await.map_err(internal)? {
+        let read = self.runtime.read_resource(&uri).await;
+        match read.map_err(|e| resource_stopped(&uri, &e))? {
             Ok(contents) => {
                 Ok(
                     ReadResourceResult::new(vec![ResourceContents::TextResourceContents {

@@ -12,8 +12,8 @@ use sha2::{Digest, Sha256};
 use tokio::sync::Semaphore;
 use wasmtime::component::{Component, HasSelf, Linker, ResourceTable};
 use wasmtime::{
-    Enabled, Engine, InstanceAllocationStrategy, PoolingAllocationConfig, Store, StoreLimits,
-    StoreLimitsBuilder, UpdateDeadline,
+    Enabled, Engine, InstanceAllocationStrategy, PoolingAllocationConfig, ResourceLimiter, Store,
+    UpdateDeadline,
 };
 use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
 use wasmtime_wasi_http::{WasiHttpCtx, WasiHttpCtxView, WasiHttpView};
@@ -42,18 +42,117 @@ const KEEP_RESIDENT_TABLE: usize = 64 * 1024;
 /// same deadline and normally answers first with a precise error.
 const DEADLINE_GRACE: Duration = Duration::from_secs(2);
 
-/// Why a call produced no result from the guest.
+/// Why a call produced no result from the guest, and which call it was.
+#[derive(Debug, thiserror::Error)]
+#[error("{stop}")]
+pub struct SandboxError {
+    /// The id the call's requests carried (made by the host, so a stopped call has one).
+    pub correlation_id: String,
+    pub stop: Stop,
+}
+
+/// What stopped a call. The messages name what was hit and which setting changes it; the
+/// wasm backtrace of a trap goes to the log (debug), never to the client.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
-pub enum SandboxError {
-    #[error("the call exceeded its deadline of {0:?} and was stopped")]
+pub enum Stop {
+    #[error(
+        "the call did not finish within its deadline of {} s and was stopped; try again, or \
+         raise LUNATASK_CALL_TIMEOUT", .0.as_secs_f64()
+    )]
     Deadline(Duration),
-    #[error("the tool's sandbox stopped: {0}")]
+    #[error(
+        "the call needed more memory than the sandbox allows ({} MiB){}; raise \
+         LUNATASK_MEMORY_LIMIT_MIB (for example to {} MiB), or ask for less at once",
+        mib(*limit_bytes),
+        requested_bytes.map(|r| format!(": it asked to grow to {} MiB", mib(r))).unwrap_or_default(),
+        suggested_mib(*limit_bytes, *requested_bytes)
+    )]
+    MemoryLimit {
+        limit_bytes: usize,
+        /// The largest size the guest asked its memory to grow to, if it asked.
+        requested_bytes: Option<usize>,
+    },
+    #[error(
+        "the tool's component failed ({0}); this is a bug in lunatask-mcp, please report it \
+         with the correlation id"
+    )]
     Trap(String),
-    #[error("the sandbox could not be started: {0}")]
+    #[error("the sandbox could not be started ({0}); try again")]
     Instantiate(String),
-    #[error("the server is shutting down")]
+    #[error("the server is shutting down; try again once it is back")]
     ShuttingDown,
+}
+
+impl Stop {
+    /// The setting that changes the limit this stop hit, if it hit one.
+    pub fn setting(&self) -> Option<&'static str> {
+        match self {
+            Stop::Deadline(_) => Some("LUNATASK_CALL_TIMEOUT"),
+            Stop::MemoryLimit { .. } => Some("LUNATASK_MEMORY_LIMIT_MIB"),
+            _ => None,
+        }
+    }
+}
+
+fn mib(bytes: usize) -> String {
+    let mib = bytes as f64 / (1024.0 * 1024.0);
+    if mib.fract() == 0.0 {
+        format!("{mib:.0}")
+    } else {
+        format!("{mib:.1}")
+    }
+}
+
+/// Twice what was asked for (or the limit), rounded up to a power of two.
+fn suggested_mib(limit_bytes: usize, requested_bytes: Option<usize>) -> usize {
+    let base = requested_bytes.unwrap_or(limit_bytes).max(limit_bytes);
+    (base * 2).div_ceil(1024 * 1024).next_power_of_two()
+}
+
+/// The store's limits, remembering the memory growth it refused: a trap after a refused
+/// growth is the memory cap at work (Rust aborts when an allocation fails), and the client
+/// should be told that and not "unreachable executed".
+struct CallLimits {
+    memory_bytes: usize,
+    refused_bytes: Option<usize>,
+}
+
+impl ResourceLimiter for CallLimits {
+    fn memory_growing(
+        &mut self,
+        _current: usize,
+        desired: usize,
+        maximum: Option<usize>,
+    ) -> wasmtime::Result<bool> {
+        let allowed = desired <= self.memory_bytes && maximum.is_none_or(|m| desired <= m);
+        if !allowed {
+            self.refused_bytes = Some(self.refused_bytes.unwrap_or(0).max(desired));
+        }
+        Ok(allowed)
+    }
+
+    fn table_growing(
+        &mut self,
+        _current: usize,
+        desired: usize,
+        maximum: Option<usize>,
+    ) -> wasmtime::Result<bool> {
+        Ok(maximum.is_none_or(|m| desired <= m))
+    }
+
+    // A component instance holds a few core instances (the guest plus adapter shims).
+    fn instances(&self) -> usize {
+        16
+    }
+
+    fn tables(&self) -> usize {
+        16
+    }
+
+    fn memories(&self) -> usize {
+        4
+    }
 }
 
 /// Per-call store state: WASI with nothing granted, wasi-http through the egress gate.
@@ -62,7 +161,7 @@ pub struct CallState {
     http: WasiHttpCtx,
     table: ResourceTable,
     hooks: CallHooks,
-    limits: StoreLimits,
+    limits: CallLimits,
     metrics: Metrics,
     /// When the current call must end; read by the epoch callback.
     deadline: Instant,
@@ -201,18 +300,24 @@ impl Runtime {
         tokio::time::timeout(timeout, all).await.is_ok()
     }
 
-    /// Runs `f` against a fresh instance, under the call deadline and limits.
+    /// Runs `f` against a fresh instance, under the call deadline and limits, as the call
+    /// `correlation_id`.
     async fn with_instance<R>(
         &self,
+        correlation_id: &str,
         f: impl AsyncFnOnce(&mut Store<CallState>, &Server, CallContext) -> wasmtime::Result<R>,
     ) -> Result<R, SandboxError> {
+        let failed = |stop| SandboxError {
+            correlation_id: correlation_id.to_string(),
+            stop,
+        };
         if self.closed.load(Ordering::SeqCst) {
-            return Err(SandboxError::ShuttingDown);
+            return Err(failed(Stop::ShuttingDown));
         }
         let permit = Arc::clone(&self.permits)
             .acquire_owned()
             .await
-            .map_err(|_| SandboxError::ShuttingDown)?;
+            .map_err(|_| failed(Stop::ShuttingDown))?;
         let timeout = self.maker.settings.call_timeout;
         // If the deadline passes, `work` is dropped, and its store and permit with it.
         let work = async {
@@ -222,25 +327,32 @@ impl Runtime {
                     .maker
                     .instance()
                     .await
-                    .map_err(|e| SandboxError::Instantiate(format!("{e:#}")))?,
+                    .map_err(|e| failed(Stop::Instantiate(format!("{e:#}"))))?,
             };
             let deadline = Instant::now() + timeout;
             self.maker.arm(&mut store, deadline);
-            let ctx = self.maker.context(deadline);
-            let result = f(&mut store, &server, ctx)
-                .await
-                .map_err(|e| trap_error(e, timeout));
+            let ctx = self.maker.context(deadline, correlation_id);
+            let result = f(&mut store, &server, ctx).await.map_err(|e| {
+                let stop = classify(&e, store.data(), timeout);
+                // The backtrace helps whoever debugs the component; the client gets `stop`.
+                tracing::debug!(
+                    correlation_id,
+                    error = format!("{e:?}"),
+                    "sandbox stopped the call"
+                );
+                failed(stop)
+            });
             self.supply.retire(store, permit);
             result
         };
         match tokio::time::timeout(timeout + DEADLINE_GRACE, work).await {
             Ok(result) => result,
-            Err(_) => Err(SandboxError::Deadline(timeout)),
+            Err(_) => Err(failed(Stop::Deadline(timeout))),
         }
     }
 
     pub async fn list_tools(&self) -> Result<Vec<bindings::Tool>, SandboxError> {
-        self.with_instance(async |store, server, _| {
+        self.with_instance(&new_correlation_id(), async |store, server, _| {
             server.lunatask_mcp_tools().call_list_tools(store).await
         })
         .await
@@ -248,7 +360,7 @@ impl Runtime {
 
     pub async fn call_tool(&self, name: &str, arguments: &str) -> Result<CallResult, SandboxError> {
         let result = self
-            .with_instance(async |store, server, ctx| {
+            .with_instance(&new_correlation_id(), async |store, server, ctx| {
                 server
                     .lunatask_mcp_tools()
                     .call_call_tool(store, name, arguments, &ctx)
@@ -262,7 +374,7 @@ impl Runtime {
     }
 
     pub async fn list_resources(&self) -> Result<Vec<bindings::Resource>, SandboxError> {
-        self.with_instance(async |store, server, _| {
+        self.with_instance(&new_correlation_id(), async |store, server, _| {
             server
                 .lunatask_mcp_resources()
                 .call_list_resources(store)
@@ -274,7 +386,7 @@ impl Runtime {
     pub async fn list_resource_templates(
         &self,
     ) -> Result<Vec<bindings::ResourceTemplate>, SandboxError> {
-        self.with_instance(async |store, server, _| {
+        self.with_instance(&new_correlation_id(), async |store, server, _| {
             server
                 .lunatask_mcp_resources()
                 .call_list_resource_templates(store)
@@ -287,7 +399,7 @@ impl Runtime {
         &self,
         uri: &str,
     ) -> Result<Result<bindings::ResourceContents, bindings::ResourceError>, SandboxError> {
-        self.with_instance(async |store, server, ctx| {
+        self.with_instance(&new_correlation_id(), async |store, server, ctx| {
             server
                 .lunatask_mcp_resources()
                 .call_read_resource(store, uri, &ctx)
@@ -314,12 +426,10 @@ impl Maker {
             http: WasiHttpCtx::new(),
             table: ResourceTable::new(),
             hooks: self.egress.hooks(deadline),
-            limits: StoreLimitsBuilder::new()
-                .memory_size(self.settings.memory_limit_bytes)
-                .instances(16)
-                .tables(16)
-                .memories(4)
-                .build(),
+            limits: CallLimits {
+                memory_bytes: self.settings.memory_limit_bytes,
+                refused_bytes: None,
+            },
             metrics: self.metrics.clone(),
             deadline,
         };
@@ -344,7 +454,7 @@ impl Maker {
         store.set_epoch_deadline(1);
     }
 
-    fn context(&self, deadline: Instant) -> CallContext {
+    fn context(&self, deadline: Instant, correlation_id: &str) -> CallContext {
         let s = &self.settings;
         CallContext {
             base_url: s.base_url.clone(),
@@ -355,17 +465,35 @@ impl Maker {
             retry_base_delay_ms: s.retry_base_delay.as_millis() as u64,
             retry_max_delay_ms: s.retry_max_delay.as_millis() as u64,
             utc_offset_minutes: s.utc_offset_minutes,
+            correlation_id: correlation_id.to_string(),
         }
     }
 }
 
-fn trap_error(error: wasmtime::Error, timeout: Duration) -> SandboxError {
-    if let Some(trap) = error.downcast_ref::<wasmtime::Trap>()
-        && *trap == wasmtime::Trap::Interrupt
-    {
-        return SandboxError::Deadline(timeout);
+/// A fresh id for one call: sent to LunaTask as `X-Correlation-ID`, in every log line
+/// about the call, and in its result, failed or not.
+fn new_correlation_id() -> String {
+    uuid::Uuid::new_v4().to_string()
+}
+
+/// What a failed guest call ran into: the deadline (an epoch interrupt), the memory cap
+/// (a growth was refused), or a fault in the component. Only the trap's own short
+/// description is kept; the backtrace in `error` is not.
+fn classify(error: &wasmtime::Error, state: &CallState, timeout: Duration) -> Stop {
+    let trap = error.downcast_ref::<wasmtime::Trap>();
+    if trap == Some(&wasmtime::Trap::Interrupt) {
+        return Stop::Deadline(timeout);
     }
-    SandboxError::Trap(format!("{error:#}"))
+    if state.limits.refused_bytes.is_some() {
+        return Stop::MemoryLimit {
+            limit_bytes: state.limits.memory_bytes,
+            requested_bytes: state.limits.refused_bytes,
+        };
+    }
+    Stop::Trap(match trap {
+        Some(trap) => format!("wasm trap: {trap}"),
+        None => "the component ended the call abnormally".to_string(),
+    })
 }
 
 fn engine(memory_limit_bytes: usize, slots: u32) -> anyhow::Result<Engine> {

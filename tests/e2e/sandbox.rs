@@ -4,8 +4,10 @@
 
 use std::time::{Duration, Instant};
 
-use lunatask_mcp_tests::{FakeApi, HOSTILE_GUEST_WASM, Host, TOKEN, text};
-use serde_json::json;
+use lunatask_mcp_tests::{
+    AREA, FakeApi, HOSTILE_GUEST_WASM, Host, TOKEN, correlation_id, err, text,
+};
+use serde_json::{Value, json};
 
 use crate::builder;
 
@@ -25,9 +27,31 @@ async fn fetch_ping(host: &Host, fake: &FakeApi) -> String {
     text(&host.call("fetch", json!({ "url": url })).await)
 }
 
-fn assert_internal_error(result: &rmcp::model::CallToolResult) {
-    assert_eq!(result.is_error, Some(true));
-    assert!(text(result).contains("internal_error"), "{}", text(result));
+/// The call was stopped with `code`, named `setting` (if any), carried its correlation id
+/// in the error and in `_meta`, and showed no wasm backtrace. Returns the error object.
+fn assert_stopped(
+    result: &rmcp::model::CallToolResult,
+    code: &str,
+    setting: Option<&str>,
+) -> Value {
+    let error = err(result);
+    assert_eq!(error["code"], code, "{error}");
+    assert_eq!(error["setting"].as_str(), setting, "{error}");
+    assert_eq!(error["correlation_id"], correlation_id(result), "{error}");
+    assert_no_backtrace(&text(result));
+    if let Some(setting) = setting {
+        assert!(
+            error["message"].as_str().unwrap().contains(setting),
+            "{error}"
+        );
+    }
+    error
+}
+
+fn assert_no_backtrace(text: &str) {
+    for marker in ["wasm function", "backtrace", "<unknown>", "0x"] {
+        assert!(!text.contains(marker), "{marker:?} in {text}");
+    }
 }
 
 #[tokio::test]
@@ -111,7 +135,8 @@ async fn an_endless_loop_ends_that_call_and_the_next_call_works() {
         "bounded: {:?}",
         started.elapsed()
     );
-    assert_internal_error(&result);
+    let error = assert_stopped(&result, "timeout", Some("LUNATASK_CALL_TIMEOUT"));
+    assert_eq!(error["retryable"], true);
     assert_eq!(
         fetch_ping(&host, &fake).await,
         "status=200",
@@ -124,7 +149,12 @@ async fn endless_allocation_hits_the_memory_cap_and_the_next_call_works() {
     let fake = FakeApi::start(TOKEN).await;
     let host = hostile(&fake, &[("LUNATASK_MEMORY_LIMIT_MIB", "16")]).await;
     let result = host.call("allocate_forever", json!({})).await;
-    assert_internal_error(&result);
+    let error = assert_stopped(&result, "memory_limit", Some("LUNATASK_MEMORY_LIMIT_MIB"));
+    assert_eq!(error["retryable"], false);
+    assert!(
+        error["message"].as_str().unwrap().contains("(16 MiB)"),
+        "{error}"
+    );
     assert_eq!(
         fetch_ping(&host, &fake).await,
         "status=200",
@@ -172,4 +202,73 @@ async fn no_call_sees_what_an_earlier_call_left_in_memory() {
         assert_eq!(text(result), "earlier=None", "concurrent call {i}");
     }
     host.stop().await;
+}
+
+/// A fault in the component is reported as a bug, with the correlation id to report it by;
+/// the backtrace goes to the log at debug level under the same id, never to the client.
+#[tokio::test]
+async fn a_trap_in_the_component_is_a_bug_with_its_correlation_id() {
+    let fake = FakeApi::start(TOKEN).await;
+    let host = hostile(&fake, &[("LUNATASK_LOG", "debug")]).await;
+    let result = host.call("trap", json!({})).await;
+    let error = assert_stopped(&result, "internal_error", None);
+    assert!(
+        error["message"].as_str().unwrap().contains("bug"),
+        "{error}"
+    );
+    let id = correlation_id(&result);
+    assert_eq!(fetch_ping(&host, &fake).await, "status=200");
+    let log = host.stop().await;
+    assert!(
+        log.lines()
+            .any(|l| l.contains(&id) && l.contains("wasm backtrace")),
+        "the backtrace is logged under {id}:\n{log}"
+    );
+}
+
+/// The real guest on an account larger than its memory: a clear `memory_limit` naming the
+/// setting, for tools and resources alike, under the correlation id the requests carried.
+#[tokio::test]
+async fn a_list_beyond_the_memory_cap_says_which_setting_to_raise() {
+    let fake = FakeApi::start(TOKEN).await;
+    for i in 0..20_000 {
+        fake.seed_task(json!({ "area_id": AREA, "priority": i % 5 - 2 }));
+    }
+    let host = crate::builder()
+        .against(&fake)
+        .env("LUNATASK_MEMORY_LIMIT_MIB", "8")
+        .start()
+        .await;
+    let result = host.call("list_tasks", json!({})).await;
+    let error = assert_stopped(&result, "memory_limit", Some("LUNATASK_MEMORY_LIMIT_MIB"));
+    assert!(
+        error["message"].as_str().unwrap().contains("(8 MiB)"),
+        "{error}"
+    );
+    assert_eq!(
+        error.get("outcome"),
+        None,
+        "a read has no outcome to report"
+    );
+    let sent = fake.requests_to("GET /v1/tasks");
+    assert_eq!(
+        sent.last().unwrap().header("x-correlation-id"),
+        Some(correlation_id(&result).as_str()),
+        "the failure is reported under the id its request carried"
+    );
+
+    let read = host.read("lunatask://global/today").await;
+    let rmcp::service::ServiceError::McpError(error) = read.expect_err("the read fails") else {
+        panic!("expected a JSON-RPC error");
+    };
+    assert_no_backtrace(&error.message);
+    // The same envelope a tool's error text has, as the guest's own resource errors carry.
+    let data = error.data.expect("the error object as data");
+    assert_eq!(data["error"]["code"], "memory_limit", "{data}");
+    assert_eq!(
+        data["error"]["setting"], "LUNATASK_MEMORY_LIMIT_MIB",
+        "{data}"
+    );
+    assert!(data["error"]["correlation_id"].is_string(), "{data}");
+    assert!(error.message.contains("LUNATASK_MEMORY_LIMIT_MIB"));
 }

@@ -17,7 +17,7 @@ use serde_json::Value;
 use crate::api::Api;
 use crate::error::{Code, ToolError};
 use crate::validate::Id;
-use crate::{Context, ids, log, schema, validate};
+use crate::{Context, log, schema, validate};
 
 /// What a tool does to the user's data; decides its MCP annotations.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -133,7 +133,7 @@ pub struct Answer {
 
 /// Runs one tool call under a fresh correlation id.
 pub fn call(name: &str, arguments: &str, ctx: &Context) -> Answer {
-    let correlation_id = ids::uuid_v4();
+    let correlation_id = ctx.correlation_id();
     let api = Api::new(ctx, &correlation_id);
     let outcome = match all().into_iter().find(|t| t.name == name) {
         Some(tool) => (tool.run)(&api, arguments),

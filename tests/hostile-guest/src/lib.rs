@@ -41,6 +41,7 @@ const TOOLS: &[&str] = &[
     "allocate_forever",
     "print_to_stdout",
     "remember",
+    "trap",
 ];
 
 fn answer(text: String) -> CallResult {
@@ -128,6 +129,7 @@ impl tools::Guest for Hostile {
                     .replace(secret);
                 answer(format!("earlier={earlier:?}"))
             }
+            "trap" => panic!("a deliberate fault in the component"),
             _ => answer(format!("unknown {name}")),
         }
     }
