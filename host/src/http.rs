@@ -5,8 +5,9 @@
 use std::sync::Arc;
 
 use axum::Router;
+use axum::body::Body;
 use axum::extract::{Request, State};
-use axum::http::{HeaderMap, StatusCode, header};
+use axum::http::{HeaderMap, Method, StatusCode, header};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
@@ -71,6 +72,10 @@ pub async fn serve(
     let protected = Router::new()
         .route_service("/mcp", mcp)
         .route("/metrics", metrics_route)
+        .layer(middleware::from_fn_with_state(
+            config.max_message_bytes,
+            answer_malformed_json,
+        ))
         .layer(middleware::from_fn_with_state(
             Arc::clone(&guard),
             require_auth,
@@ -138,6 +143,62 @@ async fn require_auth(State(guard): State<Arc<Guard>>, request: Request, next: N
         }
     }
     next.run(request).await
+}
+
+/// A POST declared as JSON whose body is not a JSON-RPC message gets JSON-RPC's own answer:
+/// `400` with a parse error (-32700) for text that is not JSON, or an invalid-request error
+/// (-32600) for JSON that is not a message, with id null. rmcp answers both `415`, which
+/// says the content type was wrong when it was not. A wrong content type stays `415`.
+async fn answer_malformed_json(
+    State(max_bytes): State<usize>,
+    request: Request,
+    next: Next,
+) -> Response {
+    let declared_json = request
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.split(';').next())
+        .is_some_and(|essence| essence.trim().eq_ignore_ascii_case("application/json"));
+    if request.method() != Method::POST || !declared_json {
+        return next.run(request).await;
+    }
+    let (parts, body) = request.into_parts();
+    // The same limit rmcp applies: a larger body is refused here as it would be there.
+    let bytes = match axum::body::to_bytes(body, max_bytes).await {
+        Ok(bytes) => bytes,
+        Err(_) => {
+            return (
+                StatusCode::PAYLOAD_TOO_LARGE,
+                format!("Payload Too Large: request body exceeds {max_bytes} bytes"),
+            )
+                .into_response();
+        }
+    };
+    let response = next
+        .run(Request::from_parts(parts, Body::from(bytes.clone())))
+        .await;
+    if response.status() != StatusCode::UNSUPPORTED_MEDIA_TYPE {
+        return response;
+    }
+    let (code, message) = match serde_json::from_slice::<serde::de::IgnoredAny>(&bytes) {
+        Err(_) => (-32700, "Parse error: the request body is not valid JSON"),
+        Ok(_) => (
+            -32600,
+            "Invalid Request: the request body is not a JSON-RPC request, notification or response",
+        ),
+    };
+    let answer = serde_json::json!({
+        "jsonrpc": "2.0",
+        "id": null,
+        "error": { "code": code, "message": message },
+    });
+    (
+        StatusCode::BAD_REQUEST,
+        [(header::CONTENT_TYPE, "application/json")],
+        answer.to_string(),
+    )
+        .into_response()
 }
 
 /// `Host` must name an allowed host, with or without its port.

@@ -401,6 +401,51 @@ async fn a_stateless_call_is_answered_with_plain_json() {
     );
 }
 
+/// A body declared as JSON that is not a JSON-RPC message gets JSON-RPC's answer (400, a
+/// parse error or an invalid request, id null); a wrong content type stays 415; serving
+/// goes on.
+#[tokio::test]
+async fn http_bodies_that_are_not_json_rpc_get_json_rpc_errors() {
+    let fake = FakeApi::start(TOKEN).await;
+    let http = builder().against(&fake).start_http().await;
+    let web = reqwest::Client::new();
+    let post = |content_type: &'static str, body: &'static str| {
+        web.post(format!("{}/mcp", http.url))
+            .header("accept", "application/json, text/event-stream")
+            .header("content-type", content_type)
+            .body(body)
+            .send()
+    };
+    for (body, code) in [
+        ("{\"jsonrpc\": \"2.0\", \"id\": 1, \"method\"", -32700),
+        ("not json at all", -32700),
+        ("{\"hello\": \"world\"}", -32600),
+    ] {
+        let response = post("application/json", body).await.unwrap();
+        assert_eq!(response.status(), 400, "{body}");
+        assert!(
+            response.headers()["content-type"]
+                .to_str()
+                .unwrap()
+                .starts_with("application/json")
+        );
+        let answer: serde_json::Value = response.json().await.unwrap();
+        assert_eq!(answer["jsonrpc"], "2.0", "{answer}");
+        assert_eq!(answer["id"], serde_json::Value::Null, "{answer}");
+        assert_eq!(answer["error"]["code"], code, "{body}: {answer}");
+    }
+    let wrong_type = post("text/plain", "{}").await.unwrap();
+    assert_eq!(wrong_type.status(), 415);
+    let client = http.client(None).await.expect("serving goes on");
+    let result = client
+        .call_tool(
+            rmcp::model::CallToolRequestParams::new("ping").with_arguments(Default::default()),
+        )
+        .await
+        .unwrap();
+    assert_eq!(ok(&result)["message"], "pong");
+}
+
 #[tokio::test]
 async fn sigterm_lets_calls_in_flight_finish() {
     let fake = FakeApi::start(TOKEN).await;
