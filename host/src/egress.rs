@@ -29,6 +29,7 @@ use wasmtime_wasi_http::{
 use crate::config::{BaseUrl, Config};
 use crate::metrics::{Metrics, endpoint_label};
 use crate::ratelimit::RateLimiter;
+use crate::redact::Redactor;
 
 /// Sent by the guest on every attempt; logged and forwarded.
 const CORRELATION_HEADER: HeaderName = HeaderName::from_static("x-correlation-id");
@@ -52,6 +53,8 @@ pub struct Egress {
     authorization: HeaderValue,
     client: PooledClient,
     limiter: RateLimiter,
+    /// Every secret the host holds, removed from answers before the guest sees them.
+    redactor: Redactor,
     metrics: Metrics,
     read_timeout: Duration,
     between_bytes_timeout: Duration,
@@ -76,6 +79,10 @@ impl Egress {
             authorization,
             client: pooled_client(config)?,
             limiter: RateLimiter::new(config.rate_limit_rpm, config.rate_limit_burst),
+            redactor: Redactor::new(
+                std::iter::once(config.token.expose())
+                    .chain(config.http_auth.as_ref().map(|t| t.expose())),
+            ),
             metrics,
             read_timeout: config.read_timeout,
             between_bytes_timeout: config.write_timeout,
@@ -155,7 +162,7 @@ impl Egress {
 
         let started = Instant::now();
         let outcome = match tokio::time::timeout(first_byte, self.client.request(request)).await {
-            Ok(Ok(response)) => read_whole(response, self.between_bytes_timeout).await,
+            Ok(Ok(response)) => self.read_whole(response, deadline).await,
             Ok(Err(e)) => Err(client_error(&e)),
             Err(_) => Err(HttpError::ConnectionReadTimeout),
         };
@@ -229,29 +236,45 @@ async fn with_content_length(
     Ok(Request::from_parts(parts, body))
 }
 
-/// Reads the whole answer here, each gap between bytes bounded by `timeout`. The guest then
-/// gets either the complete answer or a typed error from the send itself: a body that
-/// stalls or breaks midway reaches it as a timeout or a dropped connection, which a failed
-/// read of a streamed body cannot say.
-async fn read_whole(
-    response: Response<hyper::body::Incoming>,
-    timeout: Duration,
-) -> Result<Response<WasiBody>, HttpError> {
-    let (parts, body) = response.into_parts();
-    let limited = http_body_util::Limited::new(TimedBody::new(body, timeout), MAX_ANSWER_BYTES);
-    let bytes = match limited.collect().await {
-        Ok(collected) => collected.to_bytes(),
-        Err(error) => {
-            return Err(match error.downcast::<HttpError>() {
-                Ok(error) => *error,
-                Err(_) => HttpError::HttpResponseBodySize(Some(MAX_ANSWER_BYTES as u64)),
-            });
+impl Egress {
+    /// Reads the whole answer here, each gap between bytes bounded by the between-bytes
+    /// timeout and the whole by the call's deadline (an answer dripping a byte at a time
+    /// stops there), then removes every secret from it. The guest gets either the complete
+    /// answer or a typed error from the send itself: a body that stalls or breaks midway
+    /// reaches it as a timeout or a dropped connection, which a failed read of a streamed
+    /// body cannot say.
+    async fn read_whole(
+        &self,
+        response: Response<hyper::body::Incoming>,
+        deadline: Instant,
+    ) -> Result<Response<WasiBody>, HttpError> {
+        let (mut parts, body) = response.into_parts();
+        let timed = TimedBody::new(body, self.between_bytes_timeout);
+        let limited = http_body_util::Limited::new(timed, MAX_ANSWER_BYTES);
+        let left = deadline.saturating_duration_since(Instant::now());
+        let bytes = match tokio::time::timeout(left, limited.collect()).await {
+            Ok(Ok(collected)) => collected.to_bytes(),
+            Ok(Err(error)) => {
+                return Err(match error.downcast::<HttpError>() {
+                    Ok(error) => *error,
+                    Err(_) => HttpError::HttpResponseBodySize(Some(MAX_ANSWER_BYTES as u64)),
+                });
+            }
+            Err(_) => return Err(HttpError::HttpResponseTimeout),
+        };
+        self.redactor.headers(&mut parts.headers);
+        let bytes = self.redactor.body(bytes);
+        if parts.headers.contains_key(CONTENT_LENGTH) {
+            // A redacted body is shorter or longer than the one the API declared.
+            parts
+                .headers
+                .insert(CONTENT_LENGTH, HeaderValue::from(bytes.len()));
         }
-    };
-    let body = http_body_util::Full::new(bytes)
-        .map_err(|never| match never {})
-        .boxed_unsync();
-    Ok(Response::from_parts(parts, body))
+        let body = http_body_util::Full::new(bytes)
+            .map_err(|never| match never {})
+            .boxed_unsync();
+        Ok(Response::from_parts(parts, body))
+    }
 }
 
 fn header_text(value: Option<&HeaderValue>) -> String {

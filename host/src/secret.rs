@@ -50,6 +50,12 @@ impl ApiToken {
                 == 0
     }
 
+    /// The token itself, for the one place that must search answers for it
+    /// ([`crate::redact::Redactor`]).
+    pub fn expose(&self) -> &str {
+        self.0.expose_secret()
+    }
+
     /// The `Authorization` header value.
     pub fn bearer_header(&self) -> String {
         format!("bearer {}", self.0.expose_secret())

@@ -4,6 +4,7 @@
 
 mod errors;
 mod foundation;
+mod hardening;
 mod host;
 mod load;
 mod notes_journal_habits;

@@ -1,0 +1,268 @@
+//! Abuse the host withstands: an API that echoes the token back, answers that drip.
+
+use std::time::{Duration, Instant};
+
+use lunatask_mcp_tests::{FakeApi, Fault, TOKEN, text};
+use serde_json::json;
+
+use crate::builder;
+
+/// An API answer that repeats the request's `Authorization` back, as some front ends' error
+/// pages do, with the endpoint token too for good measure.
+fn echo(endpoint_token: &str) -> serde_json::Value {
+    json!({
+        "status": "error",
+        "message": format!("Bad header Authorization: bearer {TOKEN} (endpoint {endpoint_token})"),
+    })
+}
+
+#[tokio::test]
+async fn a_token_the_api_echoes_never_reaches_the_agent() {
+    let fake = FakeApi::start(TOKEN).await;
+    let endpoint = "endpoint-secret-5e1d";
+    let host = builder()
+        .against(&fake)
+        .env("LUNATASK_MAX_RETRIES", "0")
+        .env("LUNATASK_MCP_AUTH_TOKEN", endpoint)
+        .start()
+        .await;
+    for status in [200, 400, 401, 404, 422, 429, 500, 503] {
+        fake.inject(
+            Some("GET /v1/ping"),
+            1,
+            Fault::Status {
+                status,
+                retry_after: None,
+                body: Some(echo(endpoint)),
+            },
+        );
+        let result = host.call("ping", json!({})).await;
+        let seen = format!("{} {:?}", text(&result), result.structured_content);
+        assert!(!seen.contains(TOKEN), "{status}: {seen}");
+        assert!(!seen.contains(endpoint), "{status}: {seen}");
+        assert!(
+            seen.contains("bearer [redacted]"),
+            "{status}: the rest of LunaTask's message stays: {seen}"
+        );
+    }
+    fake.inject(
+        Some("GET /v1/tasks"),
+        1,
+        Fault::Status {
+            status: 500,
+            retry_after: None,
+            body: Some(echo(endpoint)),
+        },
+    );
+    let error = host
+        .read("lunatask://global/today")
+        .await
+        .expect_err("the view fails");
+    let seen = format!("{error:?}");
+    assert!(seen.contains("[redacted]"), "{seen}");
+    assert!(!seen.contains(TOKEN) && !seen.contains(endpoint), "{seen}");
+}
+
+/// An answer that sends a byte now and then never trips the between-bytes timeout, but the
+/// call's deadline still ends it, with its correlation id.
+#[tokio::test]
+async fn an_answer_that_drips_is_stopped_at_the_call_deadline() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let base_url = format!("http://{}/v1", listener.local_addr().unwrap());
+    tokio::spawn(async move {
+        while let Ok((mut socket, _)) = listener.accept().await {
+            tokio::spawn(async move {
+                let mut buf = [0u8; 4096];
+                let _ = socket.read(&mut buf).await;
+                let head = "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: 1000\r\n\r\n";
+                let _ = socket.write_all(head.as_bytes()).await;
+                // Bounded: 100 bytes over 30 s at most, then the connection ends.
+                for _ in 0..100 {
+                    tokio::time::sleep(Duration::from_millis(300)).await;
+                    if socket.write_all(b" ").await.is_err() {
+                        break;
+                    }
+                }
+            });
+        }
+    });
+    let host = builder()
+        .env("LUNATASK_API_TOKEN", TOKEN)
+        .env("LUNATASK_BASE_URL", &base_url)
+        .env("LUNATASK_CALL_TIMEOUT", "2")
+        .env("LUNATASK_MAX_RETRIES", "0")
+        .start()
+        .await;
+    let started = Instant::now();
+    let result = host.call("ping", json!({})).await;
+    let elapsed = started.elapsed();
+    let error = lunatask_mcp_tests::err(&result);
+    assert_eq!(error["code"], "timeout", "{error}");
+    assert_eq!(
+        error["correlation_id"],
+        lunatask_mcp_tests::correlation_id(&result)
+    );
+    // At the deadline (2 s), not at the host's last resort (the deadline plus its grace).
+    assert!(
+        elapsed < Duration::from_millis(3500),
+        "stopped in {elapsed:?}"
+    );
+}
+
+/// Reads lines from `lines` until the JSON-RPC answer with `id`.
+async fn answer_to(
+    lines: &mut tokio::io::Lines<tokio::io::BufReader<tokio::process::ChildStdout>>,
+    id: i64,
+) -> serde_json::Value {
+    let read = async {
+        while let Some(line) = lines.next_line().await.unwrap() {
+            let message: serde_json::Value = serde_json::from_str(&line).unwrap();
+            if message["id"] == id {
+                return message;
+            }
+        }
+        panic!("stdout closed before the answer to {id}");
+    };
+    tokio::time::timeout(Duration::from_secs(30), read)
+        .await
+        .expect("answered in time")
+}
+
+/// A launcher that closed its end of our stderr: failing calls (which log) are still
+/// answered, and the server ends cleanly at EOF instead of panicking.
+#[tokio::test]
+async fn a_closed_stderr_breaks_nothing_over_stdio() {
+    use tokio::io::{AsyncBufReadExt, AsyncWriteExt};
+
+    let fake = FakeApi::start(TOKEN).await;
+    let mut child = builder()
+        .against(&fake)
+        .env("LUNATASK_LOG", "debug")
+        .command()
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap();
+    drop(child.stderr.take());
+    let mut stdin = child.stdin.take().unwrap();
+    let mut lines = tokio::io::BufReader::new(child.stdout.take().unwrap()).lines();
+    let messages = [
+        json!({"jsonrpc":"2.0","id":0,"method":"initialize","params":{
+            "protocolVersion":"2025-06-18","capabilities":{},"clientInfo":{"name":"t","version":"1"}}}),
+        json!({"jsonrpc":"2.0","method":"notifications/initialized"}),
+    ];
+    for m in &messages {
+        stdin.write_all(format!("{m}\n").as_bytes()).await.unwrap();
+    }
+    answer_to(&mut lines, 0).await;
+    for id in 1..=3 {
+        let call = json!({"jsonrpc":"2.0","id":id,"method":"tools/call","params":{
+            "name":"get_task","arguments":{"task_id": lunatask_mcp_tests::MISSING_ID}}});
+        stdin
+            .write_all(format!("{call}\n").as_bytes())
+            .await
+            .unwrap();
+        let answer = answer_to(&mut lines, id).await;
+        assert_eq!(answer["result"]["isError"], true, "{answer}");
+    }
+    drop(stdin);
+    let status = tokio::time::timeout(Duration::from_secs(20), child.wait())
+        .await
+        .expect("exits at EOF")
+        .unwrap();
+    assert!(status.success(), "{status}");
+}
+
+/// The same over HTTP: calls are answered and SIGTERM still stops the server.
+#[tokio::test]
+async fn a_closed_stderr_breaks_nothing_over_http() {
+    let fake = FakeApi::start(TOKEN).await;
+    // The address cannot be read from stderr here: pick a free port first.
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let mut child = builder()
+        .against(&fake)
+        .env("LUNATASK_LOG", "debug")
+        .arg("--http")
+        .arg(format!("127.0.0.1:{port}"))
+        .command()
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap();
+    drop(child.stderr.take());
+    let web = reqwest::Client::new();
+    let base = format!("http://127.0.0.1:{port}");
+    let up = async {
+        while web.get(format!("{base}/healthz")).send().await.is_err() {
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    };
+    tokio::time::timeout(Duration::from_secs(60), up)
+        .await
+        .expect("the server comes up");
+    let call = json!({"jsonrpc": "2.0", "id": 1, "method": "tools/call", "params": {
+        "name": "get_task", "arguments": {"task_id": lunatask_mcp_tests::MISSING_ID}}});
+    for _ in 0..3 {
+        let response = lunatask_mcp_tests::stateless_post(&web, &format!("{base}/mcp"), &call)
+            .send()
+            .await
+            .unwrap();
+        let answer: serde_json::Value = response.json().await.unwrap();
+        assert_eq!(answer["result"]["isError"], true, "{answer}");
+    }
+    let pid = child.id().unwrap();
+    std::process::Command::new("kill")
+        .args(["-TERM", &pid.to_string()])
+        .status()
+        .unwrap();
+    let status = tokio::time::timeout(Duration::from_secs(20), child.wait())
+        .await
+        .expect("SIGTERM stops it")
+        .unwrap();
+    assert!(status.success(), "{status}");
+}
+
+/// Host headers that a lenient parser would read as loopback are refused before any route.
+#[tokio::test]
+async fn forged_or_repeated_host_headers_are_refused() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+    let fake = FakeApi::start(TOKEN).await;
+    let http = builder().against(&fake).start_http().await;
+    let addr = http.url.trim_start_matches("http://").to_string();
+    let status = |head: String| {
+        let addr = addr.clone();
+        async move {
+            let mut tcp = tokio::net::TcpStream::connect(&addr).await.unwrap();
+            tcp.write_all(
+                format!("GET /healthz HTTP/1.1\r\n{head}connection: close\r\n\r\n").as_bytes(),
+            )
+            .await
+            .unwrap();
+            let mut answer = String::new();
+            let _ = tcp.read_to_string(&mut answer).await;
+            answer.split(' ').nth(1).unwrap_or("").to_string()
+        }
+    };
+    assert_eq!(status("host: localhost\r\n".into()).await, "200");
+    for head in [
+        "host: [::1]evil.example\r\n",
+        "host: localhost:evil\r\n",
+        "host: user@localhost\r\n",
+        "host: localhost\r\nhost: evil.example\r\n",
+        "host: localhost\r\nhost: localhost\r\n",
+    ] {
+        let got = status(head.to_string()).await;
+        assert!(got == "403" || got == "400", "{head:?} got {got}");
+    }
+}
