@@ -6,9 +6,11 @@ mod bindings;
 mod config;
 mod egress;
 mod http;
+mod logging;
 mod mcp;
 mod metrics;
 mod ratelimit;
+mod redact;
 mod runtime;
 mod secret;
 mod stdio;
@@ -21,7 +23,6 @@ use clap::Parser;
 use rmcp::transport::async_rw::AsyncRwTransport;
 use rmcp::{RoleServer, ServiceExt};
 use tokio_util::sync::CancellationToken;
-use tracing_subscriber::EnvFilter;
 
 use crate::config::{Cli, Command, Config, FileConfig, Secrets};
 use crate::mcp::{Catalog, LunaTaskServer};
@@ -33,12 +34,12 @@ fn main() -> ExitCode {
     let file = match FileConfig::for_cli(&cli) {
         Ok(file) => file,
         Err(e) => {
-            eprintln!("lunatask-mcp: {e}");
+            logging::say(format_args!("lunatask-mcp: {e}"));
             return ExitCode::from(2);
         }
     };
     // The file's log level applies from the first line, before the rest is validated.
-    init_logging(cli.log.as_deref().or(file.log.as_deref()));
+    logging::init(cli.log.as_deref().or(file.log.as_deref()));
     let secrets = Secrets {
         api_token: std::env::var("LUNATASK_API_TOKEN").ok(),
         http_auth_token: std::env::var("LUNATASK_MCP_AUTH_TOKEN").ok(),
@@ -46,7 +47,7 @@ fn main() -> ExitCode {
     let config = match Config::resolve(&cli, file, secrets) {
         Ok(config) => config,
         Err(e) => {
-            eprintln!("lunatask-mcp: {e}");
+            logging::say(format_args!("lunatask-mcp: {e}"));
             return ExitCode::from(2);
         }
     };
@@ -59,7 +60,9 @@ fn main() -> ExitCode {
     {
         Ok(rt) => rt,
         Err(e) => {
-            eprintln!("lunatask-mcp: could not start the async runtime: {e}");
+            logging::say(format_args!(
+                "lunatask-mcp: could not start the async runtime: {e}"
+            ));
             return ExitCode::FAILURE;
         }
     };
@@ -67,36 +70,10 @@ fn main() -> ExitCode {
     match result {
         Ok(code) => code,
         Err(e) => {
-            eprintln!("lunatask-mcp: {e:#}");
+            logging::say(format_args!("lunatask-mcp: {e:#}"));
             ExitCode::FAILURE
         }
     }
-}
-
-/// A bare level applies to this server's own logs (host and guest); other crates log
-/// warnings only. rmcp is never let below info: at debug it logs whole messages, and tool
-/// arguments carry the user's end-to-end encrypted text.
-fn log_filter(raw: &str) -> String {
-    let raw = raw.trim();
-    if ["error", "warn", "info", "debug", "trace"].contains(&raw.to_ascii_lowercase().as_str()) {
-        format!("warn,lunatask_mcp={raw},guest={raw}")
-    } else if raw.contains("rmcp") {
-        raw.to_string()
-    } else {
-        format!("{raw},rmcp=info")
-    }
-}
-
-fn init_logging(filter: Option<&str>) {
-    let filter = EnvFilter::try_new(log_filter(filter.unwrap_or("info"))).unwrap_or_else(|e| {
-        eprintln!("lunatask-mcp: LUNATASK_LOG / --log is not a valid filter ({e}); using info");
-        EnvFilter::new("info")
-    });
-    tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .with_ansi(false)
-        .init();
 }
 
 /// How long in-flight calls may take to finish after SIGINT/SIGTERM.

@@ -72,6 +72,7 @@ impl Metrics {
             Box::new(denied.clone()),
             Box::new(rate_limit_waits.clone()),
             Box::new(tool_calls.clone()),
+            Box::new(crate::logging::dropped_lines()),
         ] {
             registry.register(metric).expect("metric names are unique");
         }
