@@ -247,6 +247,21 @@ pub enum ConfigError {
     Invalid { name: &'static str, reason: String },
 }
 
+/// LUNATASK_MCP_AUTH_TOKEN: unset serves without endpoint auth; set, it must be a token. An
+/// empty or blank value is refused rather than read as "no auth", which it would silently be.
+fn endpoint_token(raw: Option<String>) -> Result<Option<ApiToken>, ConfigError> {
+    match raw {
+        None => Ok(None),
+        Some(t) if t.trim().is_empty() => Err(ConfigError::Invalid {
+            name: "LUNATASK_MCP_AUTH_TOKEN",
+            reason: "is set but empty: set it to the token HTTP clients must present, or unset \
+                     it to serve without endpoint auth"
+                .into(),
+        }),
+        Some(t) => Ok(Some(ApiToken::new(t.trim().to_string()))),
+    }
+}
+
 /// Parses seconds (decimals allowed) into a positive duration.
 pub fn seconds(raw: &str) -> Result<Duration, String> {
     let value: f64 = raw
@@ -487,10 +502,7 @@ impl Config {
             )?,
             utc_offset_minutes,
             http: cli.http.or(file.http),
-            http_auth: secrets
-                .http_auth_token
-                .filter(|t| !t.trim().is_empty())
-                .map(|t| ApiToken::new(t.trim().to_string())),
+            http_auth: endpoint_token(secrets.http_auth_token)?,
             allowed_hosts: cli
                 .allowed_hosts
                 .clone()

@@ -91,7 +91,9 @@ pub async fn serve(
         tracing::warn!(%bound, "serving beyond loopback without LUNATASK_MCP_AUTH_TOKEN");
     }
     // Tests and supervisors read this line to learn the port.
-    eprintln!("lunatask-mcp: listening on http://{bound}/mcp");
+    crate::logging::say(format_args!(
+        "lunatask-mcp: listening on http://{bound}/mcp"
+    ));
     tracing::info!(%bound, "serving MCP over Streamable HTTP at /mcp");
     // No Nagle: an event stream is written in small pieces (priming event, then the answer),
     // and a client's delayed ACK would otherwise hold the answer back ~40 ms.
@@ -201,26 +203,45 @@ async fn answer_malformed_json(
         .into_response()
 }
 
-/// `Host` must name an allowed host, with or without its port.
+/// Exactly one `Host` header, a valid authority (a host and at most a numeric port, no
+/// user info, nothing after an IPv6 literal), whose host is on the allow-list.
 fn host_allowed(headers: &HeaderMap, allowed: &[String]) -> bool {
-    let Some(host) = headers.get(header::HOST).and_then(|v| v.to_str().ok()) else {
+    let mut values = headers.get_all(header::HOST).iter();
+    let (Some(value), None) = (values.next(), values.next()) else {
         return false;
     };
-    let host = host.trim().to_ascii_lowercase();
-    let bare = match host.strip_prefix('[') {
-        Some(v6) => v6.split(']').next().unwrap_or("").to_string(),
-        None => host
-            .rsplit_once(':')
-            .map_or(host.clone(), |(h, _)| h.to_string()),
+    let Some(host) = value.to_str().ok().and_then(host_of_authority) else {
+        return false;
     };
     allowed.iter().any(|a| {
-        let a = a
-            .trim()
+        a.trim()
             .trim_start_matches('[')
             .trim_end_matches(']')
-            .to_ascii_lowercase();
-        a == host || a == bare
+            .eq_ignore_ascii_case(&host)
     })
+}
+
+/// The host of a `Host` header value (brackets of an IPv6 literal removed), if the value is
+/// `host` or `host:port` and nothing else.
+fn host_of_authority(value: &str) -> Option<String> {
+    let authority: http::uri::Authority = value.parse().ok()?;
+    let host = authority.host();
+    // `as_str` starts with the host unless there is user info, which a Host never carries.
+    let rest = authority.as_str().strip_prefix(host)?;
+    let port_ok = match rest.strip_prefix(':') {
+        None => rest.is_empty(),
+        Some(port) => {
+            !port.is_empty() && port.len() <= 5 && port.bytes().all(|b| b.is_ascii_digit())
+        }
+    };
+    if !port_ok || host.is_empty() {
+        return None;
+    }
+    Some(
+        host.trim_start_matches('[')
+            .trim_end_matches(']')
+            .to_string(),
+    )
 }
 
 /// A request without `Origin` (not from a browser) passes; one with an `Origin` must match
@@ -280,6 +301,23 @@ mod tests {
             &allowed
         ));
         assert!(!host_allowed(&headers(&[]), &allowed));
+        for forged in [
+            "[::1]evil.example",
+            "localhost:evil",
+            "localhost:",
+            "user@localhost",
+            "localhost:80:80",
+            "localhost/path",
+            "",
+        ] {
+            assert!(
+                !host_allowed(&headers(&[("host", forged)]), &allowed),
+                "{forged:?}"
+            );
+        }
+        let mut twice = headers(&[("host", "localhost")]);
+        twice.append(header::HOST, "localhost".parse().unwrap());
+        assert!(!host_allowed(&twice, &allowed), "two Host headers");
         let origins = vec![
             "http://localhost:3000".to_string(),
             "http://127.0.0.1:*".into(),

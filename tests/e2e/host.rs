@@ -119,6 +119,7 @@ async fn invalid_configuration_stops_start_up_naming_the_setting() {
         ("LUNATASK_MAX_RETRIES", "-1"),
         ("LUNATASK_RATE_LIMIT_RPM", "0"),
         ("LUNATASK_UTC_OFFSET", "Europe/Berlin"),
+        ("LUNATASK_MCP_AUTH_TOKEN", "  "),
     ] {
         let out = builder()
             .env("LUNATASK_API_TOKEN", TOKEN)
