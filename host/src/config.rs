@@ -103,6 +103,14 @@ pub struct Cli {
     #[arg(long, env = "LUNATASK_MCP_HTTP", value_name = "ADDR")]
     pub http: Option<SocketAddr>,
 
+    /// Seconds an HTTP client has to send a request's head, counted from the connection's opening or the end of its previous answer (so it also closes idle kept-alive connections) [default: 10]
+    #[arg(long, env = "LUNATASK_MCP_HTTP_HEAD_TIMEOUT", value_name = "SECONDS", value_parser = seconds)]
+    pub http_head_timeout: Option<Duration>,
+
+    /// Open HTTP connections at most; more are answered 503 and closed [default: the open-file limit less 64]
+    #[arg(long, env = "LUNATASK_MCP_HTTP_MAX_CONNECTIONS", value_name = "N")]
+    pub http_max_connections: Option<u32>,
+
     /// Host names (or host:port) the HTTP endpoint answers to; others get 403 [default: localhost,127.0.0.1,::1]
     #[arg(
         long,
@@ -167,6 +175,8 @@ pub struct FileConfig {
     pub max_concurrent_calls: Option<u32>,
     pub utc_offset: Option<String>,
     pub http: Option<SocketAddr>,
+    pub http_head_timeout: Option<f64>,
+    pub http_max_connections: Option<u32>,
     pub allowed_hosts: Option<Vec<String>>,
     pub allowed_origins: Option<Vec<String>>,
     pub ca_cert: Option<PathBuf>,
@@ -209,6 +219,8 @@ pub struct Config {
     pub max_concurrent_calls: u32,
     pub utc_offset_minutes: i32,
     pub http: Option<SocketAddr>,
+    pub http_head_timeout: Duration,
+    pub http_max_connections: usize,
     /// Bearer token clients of the HTTP endpoint must present (LUNATASK_MCP_AUTH_TOKEN).
     pub http_auth: Option<ApiToken>,
     pub allowed_hosts: Vec<String>,
@@ -245,6 +257,38 @@ pub enum ConfigError {
     BaseUrl { url: String, reason: String },
     #[error("{name}: {reason}")]
     Invalid { name: &'static str, reason: String },
+}
+
+/// File descriptors kept free of HTTP connections: the component cache, the API pool, the
+/// log, stdio, and accepting the next connection just to refuse it.
+const RESERVED_FILES: u64 = 64;
+
+/// LUNATASK_MCP_HTTP_MAX_CONNECTIONS: below the process's open-file limit, so that accepting
+/// never fails for lack of descriptors (which would also stop `/healthz`).
+fn max_connections(configured: Option<u32>) -> Result<usize, ConfigError> {
+    let limit = open_file_limit();
+    let ceiling = limit.map_or(u64::MAX, |l| l.saturating_sub(RESERVED_FILES).max(1));
+    let invalid = |reason: String| ConfigError::Invalid {
+        name: "LUNATASK_MCP_HTTP_MAX_CONNECTIONS",
+        reason,
+    };
+    match configured {
+        Some(0) => Err(invalid("must be at least 1".into())),
+        Some(n) if u64::from(n) > ceiling => Err(invalid(format!(
+            "{n} is more than the open-file limit ({}) less {RESERVED_FILES} allows; raise the \
+             limit (ulimit -n) or lower this",
+            limit.unwrap_or(0)
+        ))),
+        Some(n) => Ok(n as usize),
+        None => Ok(ceiling.min(100_000) as usize),
+    }
+}
+
+/// The soft RLIMIT_NOFILE, read from /proc (no libc call); `None` where that is not there.
+fn open_file_limit() -> Option<u64> {
+    let limits = std::fs::read_to_string("/proc/self/limits").ok()?;
+    let line = limits.lines().find(|l| l.starts_with("Max open files"))?;
+    line.split_whitespace().nth(3)?.parse().ok()
 }
 
 /// LUNATASK_MCP_AUTH_TOKEN: unset serves without endpoint auth; set, it must be a token. An
@@ -502,6 +546,15 @@ impl Config {
             )?,
             utc_offset_minutes,
             http: cli.http.or(file.http),
+            http_head_timeout: duration(
+                cli.http_head_timeout,
+                file.http_head_timeout,
+                "http_head_timeout",
+                10.0,
+            )?,
+            http_max_connections: max_connections(
+                cli.http_max_connections.or(file.http_max_connections),
+            )?,
             http_auth: endpoint_token(secrets.http_auth_token)?,
             allowed_hosts: cli
                 .allowed_hosts

@@ -266,3 +266,109 @@ async fn forged_or_repeated_host_headers_are_refused() {
         assert!(got == "403" || got == "400", "{head:?} got {got}");
     }
 }
+
+/// Reads until the peer closes (or `limit` passes); returns what arrived and how long it took.
+async fn read_until_closed(tcp: &mut tokio::net::TcpStream, limit: Duration) -> (String, Duration) {
+    use tokio::io::AsyncReadExt;
+    let started = Instant::now();
+    let mut all = Vec::new();
+    let mut buf = [0u8; 1024];
+    while started.elapsed() < limit {
+        match tokio::time::timeout(limit - started.elapsed(), tcp.read(&mut buf)).await {
+            Ok(Ok(0)) | Ok(Err(_)) => break,
+            Ok(Ok(n)) => all.extend_from_slice(&buf[..n]),
+            Err(_) => break,
+        }
+    }
+    (
+        String::from_utf8_lossy(&all).into_owned(),
+        started.elapsed(),
+    )
+}
+
+/// Connections that send nothing, or a header line now and then, are closed at the head
+/// timeout, whether or not the endpoint wants a token.
+#[tokio::test]
+async fn silent_and_slow_connections_are_closed_at_the_head_timeout() {
+    use tokio::io::AsyncWriteExt;
+
+    let fake = FakeApi::start(TOKEN).await;
+    let http = builder()
+        .against(&fake)
+        .env("LUNATASK_MCP_HTTP_HEAD_TIMEOUT", "1")
+        .env("LUNATASK_MCP_AUTH_TOKEN", "endpoint-secret")
+        .start_http()
+        .await;
+    let addr = http.url.trim_start_matches("http://").to_string();
+    let mut silent = tokio::net::TcpStream::connect(&addr).await.unwrap();
+    let mut slow = tokio::net::TcpStream::connect(&addr).await.unwrap();
+    let drip = async {
+        slow.write_all(b"GET /healthz HTTP/1.1\r\n").await.unwrap();
+        for i in 0..10 {
+            tokio::time::sleep(Duration::from_millis(400)).await;
+            if slow
+                .write_all(format!("x-drip-{i}: 1\r\n").as_bytes())
+                .await
+                .is_err()
+            {
+                break;
+            }
+        }
+    };
+    let ((_, silent_after), ()) = tokio::join!(
+        read_until_closed(&mut silent, Duration::from_secs(10)),
+        drip
+    );
+    assert!(
+        silent_after < Duration::from_secs(4),
+        "a silent connection stayed {silent_after:?}"
+    );
+    let (answer, _) = read_until_closed(&mut slow, Duration::from_secs(5)).await;
+    assert!(
+        !answer.contains("200 OK"),
+        "a head that never ends is not answered: {answer}"
+    );
+    // A prompt client is served as before.
+    let health = reqwest::get(format!("{}/healthz", http.url)).await.unwrap();
+    assert_eq!(health.status(), 200);
+}
+
+/// Beyond LUNATASK_MCP_HTTP_MAX_CONNECTIONS a connection is answered 503 at once and closed
+/// (the descriptor is free again); once connections close, /healthz answers again.
+#[tokio::test]
+async fn connections_beyond_the_cap_are_refused_at_once() {
+    use tokio::io::AsyncWriteExt;
+
+    let fake = FakeApi::start(TOKEN).await;
+    let http = builder()
+        .against(&fake)
+        .env("LUNATASK_MCP_HTTP_MAX_CONNECTIONS", "4")
+        .env("LUNATASK_MCP_HTTP_HEAD_TIMEOUT", "30")
+        .start_http()
+        .await;
+    let addr = http.url.trim_start_matches("http://").to_string();
+    let mut held = Vec::new();
+    for _ in 0..4 {
+        held.push(tokio::net::TcpStream::connect(&addr).await.unwrap());
+    }
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let mut extra = tokio::net::TcpStream::connect(&addr).await.unwrap();
+    let _ = extra
+        .write_all(b"GET /healthz HTTP/1.1\r\nhost: localhost\r\n\r\n")
+        .await;
+    let (answer, took) = read_until_closed(&mut extra, Duration::from_secs(5)).await;
+    assert!(answer.starts_with("HTTP/1.1 503"), "{answer:?}");
+    assert!(took < Duration::from_secs(2), "refused in {took:?}");
+    drop(held);
+    let mut healthy = false;
+    for _ in 0..50 {
+        if let Ok(r) = reqwest::get(format!("{}/healthz", http.url)).await
+            && r.status() == 200
+        {
+            healthy = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert!(healthy, "/healthz answers once connections are free");
+}

@@ -120,6 +120,7 @@ async fn invalid_configuration_stops_start_up_naming_the_setting() {
         ("LUNATASK_RATE_LIMIT_RPM", "0"),
         ("LUNATASK_UTC_OFFSET", "Europe/Berlin"),
         ("LUNATASK_MCP_AUTH_TOKEN", "  "),
+        ("LUNATASK_MCP_HTTP_MAX_CONNECTIONS", "0"),
     ] {
         let out = builder()
             .env("LUNATASK_API_TOKEN", TOKEN)
