@@ -300,28 +300,72 @@ async fn latencies(client: &mut impl RawClient, tool: &str) -> Vec<Duration> {
     samples
 }
 
-/// The floor: the API request a tool makes, sent directly with a kept-alive native client.
-/// Runs in a child process (see [`floor_child`]), as the server does.
-async fn floor_latencies(web: &reqwest::Client, base_url: &str, tool: &str) -> Vec<Duration> {
+/// The floor's HTTP client: hyper's pooled client over rustls (ring), the stack the server's
+/// gate uses, for http and https alike, so that the two floors differ only by TLS.
+type FloorClient = hyper_util::client::legacy::Client<
+    hyper_rustls::HttpsConnector<hyper_util::client::legacy::connect::HttpConnector>,
+    http_body_util::Full<bytes::Bytes>,
+>;
+
+fn floor_client(ca: Option<&Path>) -> FloorClient {
+    let tls = match ca {
+        Some(ca) => tls_trusting(ca),
+        None => tls_trusting_nothing(),
+    };
+    let mut http = hyper_util::client::legacy::connect::HttpConnector::new();
+    http.enforce_http(false);
+    http.set_nodelay(true);
+    let https = hyper_rustls::HttpsConnectorBuilder::new()
+        .with_tls_config(tls)
+        .https_or_http()
+        .enable_http1()
+        .wrap_connector(http);
+    hyper_util::client::legacy::Client::builder(hyper_util::rt::TokioExecutor::new()).build(https)
+}
+
+/// The floor: the API request a tool makes, sent directly with a kept-alive native client
+/// (the body with its length, as every mainstream client sends it). Runs in a child process
+/// (see [`floor_child`]), as the server does.
+async fn floor_latencies(web: &FloorClient, base_url: &str, tool: &str) -> Vec<Duration> {
+    use http_body_util::BodyExt;
     let send = || {
-        let request = match tool {
-            "ping" => web.get(format!("{base_url}/ping")),
-            "list_tasks" => web.get(format!("{base_url}/tasks")),
-            _ => web.post(format!("{base_url}/tasks")).json(&json!({
+        let (method, path, body) = match tool {
+            "ping" => ("GET", "ping", None),
+            "list_tasks" => ("GET", "tasks", None),
+            _ => (
+                "POST",
+                "tasks",
+                Some(json!({
                 "area_id": AREA, "name": "bench", "priority": 1,
                 "source": "lunatask-mcp", "source_id": format!("{:?}", Instant::now()) })),
+            ),
         };
-        request.bearer_auth(TOKEN).send()
+        let mut request = hyper::Request::builder()
+            .method(method)
+            .uri(format!("{base_url}/{path}"))
+            .header("authorization", format!("bearer {TOKEN}"))
+            .header("accept", "application/json");
+        let body = match body {
+            Some(body) => {
+                let bytes = body.to_string();
+                request = request
+                    .header("content-type", "application/json")
+                    .header("content-length", bytes.len());
+                bytes::Bytes::from(bytes)
+            }
+            None => bytes::Bytes::new(),
+        };
+        web.request(request.body(http_body_util::Full::new(body)).unwrap())
     };
     for _ in 0..20 {
-        send().await.unwrap().bytes().await.unwrap();
+        send().await.unwrap().into_body().collect().await.unwrap();
     }
     let mut samples = Vec::with_capacity(CALLS);
     for _ in 0..CALLS {
         let t = Instant::now();
         let response = send().await.unwrap();
-        assert!(response.status().is_success());
-        response.bytes().await.unwrap();
+        assert!(response.status().is_success(), "{}", response.status());
+        response.into_body().collect().await.unwrap();
         samples.push(t.elapsed());
     }
     samples
@@ -446,38 +490,68 @@ fn main() {
 }
 
 /// The floor's client, in a process of its own like the server under test, on the same
-/// kind of runtime (one thread): `--floor BASE_URL latency TOOL` prints one latency in
-/// nanoseconds per line; `--floor BASE_URL throughput CONCURRENCY` prints calls per second.
+/// kind of runtime (one thread): `--floor BASE_URL latency TOOL [CA_PEM]` prints one
+/// latency in nanoseconds per line (over https trusting only `CA_PEM`, when given);
+/// `--floor BASE_URL throughput CONCURRENCY` prints calls per second.
 /// In the benchmark's own process the floor took shortcuts no separate process can (an
 /// answer from the fake's thread straight to a spinning worker), and measured from 16 µs
 /// to 100 µs a request depending only on which thread asked.
 fn floor_child(args: &[String]) {
-    let [base_url, kind, what] = args else {
-        panic!("usage: bench --floor BASE_URL (latency TOOL | throughput CONCURRENCY)")
+    let (base_url, kind, what, ca) = match args {
+        [base_url, kind, what] => (base_url, kind, what, None),
+        [base_url, kind, what, ca] => (base_url, kind, what, Some(Path::new(ca))),
+        _ => {
+            panic!("usage: bench --floor BASE_URL (latency TOOL [CA_PEM] | throughput CONCURRENCY)")
+        }
     };
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
         .unwrap();
     runtime.block_on(async {
-        let web = reqwest::Client::new();
         match kind.as_str() {
             "latency" => {
+                let web = floor_client(ca);
                 for sample in floor_latencies(&web, base_url, what).await {
                     println!("{}", sample.as_nanos());
                 }
             }
             _ => println!(
                 "{}",
-                floor_throughput(&web, base_url, what.parse().unwrap()).await
+                floor_throughput(&reqwest::Client::new(), base_url, what.parse().unwrap()).await
             ),
         }
     });
 }
 
+/// A rustls client configuration (ring, as the server's) trusting only the CA in `pem`.
+fn tls_trusting(pem: &Path) -> rustls::ClientConfig {
+    let mut roots = rustls::RootCertStore::empty();
+    let pem = std::fs::read(pem).unwrap();
+    use rustls::pki_types::{CertificateDer, pem::PemObject};
+    for cert in CertificateDer::pem_slice_iter(&pem) {
+        roots.add(cert.unwrap()).unwrap();
+    }
+    rustls::ClientConfig::builder_with_provider(Arc::new(rustls::crypto::ring::default_provider()))
+        .with_safe_default_protocol_versions()
+        .unwrap()
+        .with_root_certificates(roots)
+        .with_no_client_auth()
+}
+
+/// For plain http: no certificate is ever checked.
+fn tls_trusting_nothing() -> rustls::ClientConfig {
+    rustls::ClientConfig::builder_with_provider(Arc::new(rustls::crypto::ring::default_provider()))
+        .with_safe_default_protocol_versions()
+        .unwrap()
+        .with_root_certificates(rustls::RootCertStore::empty())
+        .with_no_client_auth()
+}
+
 /// lunatask-mcp's latency client, in a process of its own on the same kind of runtime as
 /// the floor's, so that both sides are measured alike: `--client stdio HOST CACHE BASE_URL
-/// TOOL` starts the server on its stdio; `--client http URL TOOL` speaks to a running one.
+/// TOOL [CA_PEM]` starts the server on its stdio (trusting `CA_PEM` for an https API);
+/// `--client http URL TOOL` speaks to a running one.
 /// Prints one latency in nanoseconds per line.
 fn client_child(args: &[String]) {
     let runtime = tokio::runtime::Builder::new_current_thread()
@@ -486,10 +560,13 @@ fn client_child(args: &[String]) {
         .unwrap();
     let samples = runtime.block_on(async {
         match args {
-            [kind, host, cache, base_url, tool] if kind == "stdio" => {
-                let b = HostBuilder::new(Path::new(host), Path::new(cache))
+            [kind, host, cache, base_url, tool, ca @ ..] if kind == "stdio" => {
+                let mut b = HostBuilder::new(Path::new(host), Path::new(cache))
                     .env("LUNATASK_API_TOKEN", TOKEN)
                     .env("LUNATASK_BASE_URL", base_url);
+                if let [ca] = ca {
+                    b = b.env("LUNATASK_CA_CERT", ca);
+                }
                 latencies(&mut RawStdio::start(tuned(b)).await, tool).await
             }
             [kind, url, tool] if kind == "http" => {
@@ -499,7 +576,7 @@ fn client_child(args: &[String]) {
                 latencies(&mut RawHttp::stateless(url.clone()), tool).await
             }
             _ => panic!(
-                "usage: bench --client (stdio HOST CACHE BASE_URL | http URL | http-stateless URL) TOOL"
+                "usage: bench --client (stdio HOST CACHE BASE_URL TOOL [CA_PEM] | http URL TOOL | http-stateless URL TOOL)"
             ),
         }
     });
@@ -539,6 +616,68 @@ async fn floor_throughput_apart(base_url: &str, concurrency: usize) -> f64 {
     apart(&["--floor", base_url, "throughput", &concurrency.to_string()]).await[0]
         .parse()
         .unwrap()
+}
+
+/// How many alternating rounds the TLS comparison pools: this VM's floor is bimodal from
+/// run to run (0.13 or 0.2 ms for `create_task`), more than the difference being measured.
+const TLS_ROUNDS: usize = 3;
+
+/// `create_task` and `ping` over stdio to an https API (a private CA, as a user always
+/// reaches LunaTask over TLS) beside the same over plain http, ours and the floor's: rounds
+/// alternate the four runs, each from an even start, and pool their samples; then what TLS
+/// adds to our overhead beyond what it adds to the floor's.
+async fn tls_rows(
+    host: &Path,
+    cache: &Path,
+    plain: &FakeApi,
+    tls: &FakeApi,
+    ca: &Path,
+) -> Vec<Row> {
+    let ca_arg = ca.display().to_string();
+    let mut rows = Vec::new();
+    for tool in ["ping", "create_task"] {
+        let mut series: [Vec<Duration>; 4] = Default::default();
+        for _ in 0..TLS_ROUNDS {
+            for (i, (fake, ca)) in [(plain, None), (tls, Some(ca_arg.as_str()))]
+                .into_iter()
+                .enumerate()
+            {
+                let base_url = fake.base_url();
+                start_even(fake, tool);
+                let host = host.display().to_string();
+                let cache = cache.display().to_string();
+                let mut ours = vec!["--client", "stdio", &host, &cache, &base_url, tool];
+                ours.extend(ca);
+                series[i].extend(durations(&apart(&ours).await));
+                start_even(fake, tool);
+                let mut floor = vec!["--floor", &base_url, "latency", tool];
+                floor.extend(ca);
+                series[2 + i].extend(durations(&apart(&floor).await));
+            }
+        }
+        let [ours_plain, ours_tls, floor_plain, floor_tls] = series;
+        let plain_rows = latency_rows(
+            &format!("{tool} over stdio, plain http, {TLS_ROUNDS} rounds pooled"),
+            ours_plain,
+            floor_plain,
+        );
+        let tls_rows = latency_rows(
+            &format!("{tool} over stdio, TLS to the API, {TLS_ROUNDS} rounds pooled"),
+            ours_tls,
+            floor_tls,
+        );
+        let overhead = |rows: &[Row]| rows[0].value - rows[0].floor.unwrap_or(0.0);
+        let extra = overhead(&tls_rows) - overhead(&plain_rows);
+        rows.extend(plain_rows);
+        rows.extend(tls_rows);
+        rows.push(Row {
+            what: format!("{tool} over stdio: TLS overhead minus plain overhead, p50 (target ≤ 0.05)"),
+            value: extra,
+            unit: "ms",
+            floor: None,
+        });
+    }
+    rows
 }
 
 async fn run() {
@@ -605,6 +744,15 @@ async fn run() {
         let floor = floor_latencies_apart(&fake.base_url(), tool).await;
         rows.extend(latency_rows(&format!("{tool} over stdio"), ours, floor));
     }
+    let tls_fake = fake_runtime
+        .spawn(FakeApi::start_tls(TOKEN))
+        .await
+        .expect("the TLS fake API starts");
+    let ca = out_dir.join("fake-ca.pem");
+    std::fs::write(&ca, tls_fake.ca_pem.as_ref().expect("a CA")).unwrap();
+    let tls = tls_rows(&host, &cache, &fake, &tls_fake, &ca).await;
+    rows.extend(tls);
+    drop(tls_fake);
 
     // HTTP: latency, throughput, memory.
     fake.with(|s| s.tasks.clear());
