@@ -145,6 +145,14 @@ pub struct Cli {
     /// Largest MCP message accepted, in bytes [default: 4194304]
     #[arg(long, env = "LUNATASK_MAX_MESSAGE_BYTES", value_name = "BYTES", value_parser = clap::value_parser!(u64).range(1024..))]
     pub max_message_bytes: Option<u64>,
+
+    /// Bytes of arguments all calls in progress may hold together; beyond it a call is refused as overloaded [default: 67108864]
+    #[arg(long, env = "LUNATASK_MAX_PENDING_BYTES", value_name = "BYTES", value_parser = clap::value_parser!(u64).range(1024..=4_294_967_295))]
+    pub max_pending_bytes: Option<u64>,
+
+    /// Calls that may wait for a sandbox slot beyond the concurrent ones; more are refused as overloaded [default: 256]
+    #[arg(long, env = "LUNATASK_MAX_QUEUED_CALLS", value_name = "N")]
+    pub max_queued_calls: Option<u32>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Subcommand)]
@@ -182,6 +190,8 @@ pub struct FileConfig {
     pub ca_cert: Option<PathBuf>,
     pub cache_dir: Option<PathBuf>,
     pub max_message_bytes: Option<u64>,
+    pub max_pending_bytes: Option<u64>,
+    pub max_queued_calls: Option<u32>,
 }
 
 /// Where requests may go: the API's scheme, authority and path prefix.
@@ -229,6 +239,8 @@ pub struct Config {
     pub cache_dir: Option<PathBuf>,
     pub component: Option<PathBuf>,
     pub max_message_bytes: usize,
+    pub max_pending_bytes: usize,
+    pub max_queued_calls: usize,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -497,6 +509,25 @@ impl Config {
                 Ok(value)
             }
         };
+        let max_message_bytes = cli
+            .max_message_bytes
+            .or(file.max_message_bytes)
+            .unwrap_or(4 * 1024 * 1024) as usize;
+        // At least one message's worth, so that any call the transport accepts can be
+        // admitted when nothing else is in progress.
+        let max_pending_bytes = cli
+            .max_pending_bytes
+            .or(file.max_pending_bytes)
+            .unwrap_or(64 * 1024 * 1024) as usize;
+        if max_pending_bytes < max_message_bytes {
+            return Err(ConfigError::Invalid {
+                name: "LUNATASK_MAX_PENDING_BYTES",
+                reason: format!(
+                    "{max_pending_bytes} is less than LUNATASK_MAX_MESSAGE_BYTES \
+                     ({max_message_bytes}): one largest call could never be admitted"
+                ),
+            });
+        }
         let memory_limit_mib = cli.memory_limit_mib.or(file.memory_limit_mib).unwrap_or(64);
         if !(8..=4096).contains(&memory_limit_mib) {
             return Err(ConfigError::Invalid {
@@ -573,10 +604,12 @@ impl Config {
             ca_cert: cli.ca_cert.clone().or(file.ca_cert.clone()),
             cache_dir: cli.cache_dir.clone().or(file.cache_dir.clone()),
             component: cli.component.clone(),
-            max_message_bytes: cli
-                .max_message_bytes
-                .or(file.max_message_bytes)
-                .unwrap_or(4 * 1024 * 1024) as usize,
+            max_message_bytes,
+            max_pending_bytes,
+            max_queued_calls: cli
+                .max_queued_calls
+                .or(file.max_queued_calls)
+                .unwrap_or(256) as usize,
         })
     }
 }

@@ -2,6 +2,7 @@
 //! over stdio (the default) or Streamable HTTP. Logs go to stderr; in stdio mode stdout
 //! carries only MCP messages.
 
+mod admission;
 mod bindings;
 mod config;
 mod egress;
@@ -89,7 +90,8 @@ async fn run(command: Command, config: Config) -> anyhow::Result<ExitCode> {
         tools = catalog.tools.len(),
         "component ready"
     );
-    let server = LunaTaskServer::new(Arc::clone(&runtime), catalog);
+    let pending = Arc::new(admission::PendingBytes::new(config.max_pending_bytes));
+    let server = LunaTaskServer::new(Arc::clone(&runtime), catalog, pending);
     if command == Command::Check {
         return check(&server, &config).await;
     }

@@ -15,8 +15,9 @@ use rmcp::service::RequestContext;
 use rmcp::{ErrorData as McpError, RoleServer, ServerHandler};
 use serde_json::{Map, Value, json};
 
+use crate::admission::PendingBytes;
 use crate::bindings;
-use crate::runtime::{Runtime, SandboxError, Stop};
+use crate::runtime::{Runtime, SandboxError, Stop, new_correlation_id};
 
 const INSTRUCTIONS: &str = "Tools for the user's LunaTask account: tasks, notes, journal, people \
 and habits. LunaTask encrypts names, notes and content end to end: you can write them but never \
@@ -99,32 +100,49 @@ fn to_mcp_tool(tool: bindings::Tool) -> anyhow::Result<Tool> {
 pub struct LunaTaskServer {
     runtime: Arc<Runtime>,
     catalog: Arc<Catalog>,
+    pending: Arc<PendingBytes>,
 }
 
 impl LunaTaskServer {
-    pub fn new(runtime: Arc<Runtime>, catalog: Arc<Catalog>) -> Self {
-        Self { runtime, catalog }
+    pub fn new(runtime: Arc<Runtime>, catalog: Arc<Catalog>, pending: Arc<PendingBytes>) -> Self {
+        Self {
+            runtime,
+            catalog,
+            pending,
+        }
     }
 
     /// Runs a tool and shapes its result for MCP.
     pub async fn call(&self, name: &str, arguments: Option<&Map<String, Value>>) -> CallToolResult {
+        let correlation_id = new_correlation_id();
         let arguments = arguments.map_or_else(
             || "{}".to_string(),
-            |a| Value::Object(a.clone()).to_string(),
+            |a| serde_json::to_string(a).unwrap_or_else(|_| "{}".to_string()),
         );
-        match self.runtime.call_tool(name, &arguments).await {
-            Ok(result) => to_mcp_result(result),
-            Err(error) => {
-                let writes = self
-                    .catalog
-                    .tools
-                    .iter()
-                    .find(|t| t.name == name)
-                    .is_some_and(|t| {
-                        t.annotations.as_ref().and_then(|a| a.read_only_hint) != Some(true)
-                    });
-                sandbox_failure(name, &error, writes)
+        let writes = self
+            .catalog
+            .tools
+            .iter()
+            .find(|t| t.name == name)
+            .is_some_and(|t| t.annotations.as_ref().and_then(|a| a.read_only_hint) != Some(true));
+        // Held until the call is answered (or dropped with it when the client cancels).
+        let _pending = match self.pending.admit(arguments.len()) {
+            Ok(permit) => permit,
+            Err(stop) => {
+                let error = SandboxError {
+                    correlation_id,
+                    stop,
+                };
+                return sandbox_failure(name, &error, writes);
             }
+        };
+        match self
+            .runtime
+            .call_tool(&correlation_id, name, &arguments)
+            .await
+        {
+            Ok(result) => to_mcp_result(result),
+            Err(error) => sandbox_failure(name, &error, writes),
         }
     }
 }
@@ -165,6 +183,7 @@ fn stop_error(error: &SandboxError, writes: bool) -> Value {
         Stop::MemoryLimit { .. } => ("memory_limit", false),
         Stop::Trap(_) => ("internal_error", false),
         Stop::Instantiate(_) | Stop::ShuttingDown => ("internal_error", true),
+        Stop::Overloaded { .. } => ("overloaded", true),
     };
     let mut body = json!({
         "code": code,
@@ -178,7 +197,10 @@ fn stop_error(error: &SandboxError, writes: bool) -> Value {
     if writes {
         // Stopped before it began, it sent nothing; stopped midway, a request may have
         // reached LunaTask.
-        let began = !matches!(error.stop, Stop::Instantiate(_) | Stop::ShuttingDown);
+        let began = !matches!(
+            error.stop,
+            Stop::Instantiate(_) | Stop::ShuttingDown | Stop::Overloaded { .. }
+        );
         body["outcome"] = if began { "unknown" } else { "not_applied" }.into();
     }
     json!({ "error": body })

@@ -82,6 +82,12 @@ pub enum Stop {
     Instantiate(String),
     #[error("the server is shutting down; try again once it is back")]
     ShuttingDown,
+    /// Refused before it started, at a limit that keeps the server's memory bounded.
+    #[error("{message}; try again shortly, or raise {setting}")]
+    Overloaded {
+        setting: &'static str,
+        message: String,
+    },
 }
 
 impl Stop {
@@ -90,6 +96,7 @@ impl Stop {
         match self {
             Stop::Deadline(_) => Some("LUNATASK_CALL_TIMEOUT"),
             Stop::MemoryLimit { .. } => Some("LUNATASK_MEMORY_LIMIT_MIB"),
+            Stop::Overloaded { setting, .. } => Some(setting),
             _ => None,
         }
     }
@@ -213,6 +220,10 @@ pub struct Runtime {
     /// the limit wait their turn.
     permits: Arc<Semaphore>,
     slots: u32,
+    /// Calls waiting for a permit now, and how many may: beyond that a call is refused at
+    /// once rather than held (with its arguments) in an ever longer queue.
+    queued: Arc<std::sync::atomic::AtomicUsize>,
+    max_queued: usize,
     closed: AtomicBool,
 }
 
@@ -285,6 +296,8 @@ impl Runtime {
             supply,
             permits: Arc::new(Semaphore::new(slots as usize)),
             slots,
+            queued: Arc::default(),
+            max_queued: config.max_queued_calls,
             closed: AtomicBool::new(false),
         })
     }
@@ -314,10 +327,25 @@ impl Runtime {
         if self.closed.load(Ordering::SeqCst) {
             return Err(failed(Stop::ShuttingDown));
         }
-        let permit = Arc::clone(&self.permits)
-            .acquire_owned()
-            .await
-            .map_err(|_| failed(Stop::ShuttingDown))?;
+        let permit = match Arc::clone(&self.permits).try_acquire_owned() {
+            Ok(permit) => permit,
+            Err(tokio::sync::TryAcquireError::Closed) => return Err(failed(Stop::ShuttingDown)),
+            Err(tokio::sync::TryAcquireError::NoPermits) => {
+                let _place = self.queue_place().ok_or_else(|| {
+                    failed(Stop::Overloaded {
+                        setting: "LUNATASK_MAX_QUEUED_CALLS",
+                        message: format!(
+                            "{} calls are already waiting for one of the {} sandbox slots",
+                            self.max_queued, self.slots
+                        ),
+                    })
+                })?;
+                Arc::clone(&self.permits)
+                    .acquire_owned()
+                    .await
+                    .map_err(|_| failed(Stop::ShuttingDown))?
+            }
+        };
         let timeout = self.maker.settings.call_timeout;
         // If the deadline passes, `work` is dropped, and its store and permit with it.
         let work = async {
@@ -351,6 +379,18 @@ impl Runtime {
         }
     }
 
+    /// A place in the queue for a sandbox slot, given back when dropped (also when the
+    /// waiting call is cancelled); `None` when the queue is full.
+    fn queue_place(&self) -> Option<QueuePlace> {
+        let queued = Arc::clone(&self.queued);
+        queued
+            .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| {
+                (n < self.max_queued).then_some(n + 1)
+            })
+            .ok()?;
+        Some(QueuePlace(queued))
+    }
+
     pub async fn list_tools(&self) -> Result<Vec<bindings::Tool>, SandboxError> {
         self.with_instance(&new_correlation_id(), async |store, server, _| {
             server.lunatask_mcp_tools().call_list_tools(store).await
@@ -358,9 +398,15 @@ impl Runtime {
         .await
     }
 
-    pub async fn call_tool(&self, name: &str, arguments: &str) -> Result<CallResult, SandboxError> {
+    /// Calls the tool `name` as the call `correlation_id` (see [`new_correlation_id`]).
+    pub async fn call_tool(
+        &self,
+        correlation_id: &str,
+        name: &str,
+        arguments: &str,
+    ) -> Result<CallResult, SandboxError> {
         let result = self
-            .with_instance(&new_correlation_id(), async |store, server, ctx| {
+            .with_instance(correlation_id, async |store, server, ctx| {
                 server
                     .lunatask_mcp_tools()
                     .call_call_tool(store, name, arguments, &ctx)
@@ -470,9 +516,18 @@ impl Maker {
     }
 }
 
+/// A place taken in the queue for a sandbox slot.
+struct QueuePlace(Arc<std::sync::atomic::AtomicUsize>);
+
+impl Drop for QueuePlace {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::SeqCst);
+    }
+}
+
 /// A fresh id for one call: sent to LunaTask as `X-Correlation-ID`, in every log line
 /// about the call, and in its result, failed or not.
-fn new_correlation_id() -> String {
+pub fn new_correlation_id() -> String {
     uuid::Uuid::new_v4().to_string()
 }
 

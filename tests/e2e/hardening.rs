@@ -372,3 +372,73 @@ async fn connections_beyond_the_cap_are_refused_at_once() {
     }
     assert!(healthy, "/healthz answers once connections are free");
 }
+
+/// With the API stalled, calls beyond LUNATASK_MAX_QUEUED_CALLS (waiting for a sandbox
+/// slot) or LUNATASK_MAX_PENDING_BYTES (arguments held) are refused at once, retryable and
+/// naming the setting, and send nothing; those admitted complete.
+#[tokio::test]
+async fn calls_beyond_the_queue_or_byte_limits_are_refused_at_once() {
+    let fake = FakeApi::start(TOKEN).await;
+    fake.inject(
+        Some("POST /v1/tasks"),
+        10,
+        Fault::Delay(Duration::from_secs(2)),
+    );
+    let host = builder()
+        .against(&fake)
+        .env("LUNATASK_MAX_CONCURRENT_CALLS", "1")
+        .env("LUNATASK_MAX_QUEUED_CALLS", "1")
+        .start()
+        .await;
+    let create = |i: usize| {
+        host.call(
+            "create_task",
+            json!({ "area_id": lunatask_mcp_tests::AREA, "name": format!("t{i}") }),
+        )
+    };
+    let (running, queued, refused) = tokio::join!(create(0), create(1), async {
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        let started = Instant::now();
+        (create(2).await, started.elapsed())
+    });
+    let (refused, took) = refused;
+    let error = lunatask_mcp_tests::err(&refused);
+    assert_eq!(error["code"], "overloaded", "{error}");
+    assert_eq!(error["setting"], "LUNATASK_MAX_QUEUED_CALLS", "{error}");
+    assert_eq!(error["retryable"], true);
+    assert_eq!(error["outcome"], "not_applied");
+    assert!(took < Duration::from_secs(1), "refused in {took:?}");
+    lunatask_mcp_tests::ok(&running);
+    lunatask_mcp_tests::ok(&queued);
+    assert_eq!(
+        fake.requests_to("POST /v1/tasks").len(),
+        2,
+        "the refused call sent nothing"
+    );
+
+    // Bytes: two calls of 400 KB wait on the API; a third would pass 1 MB.
+    let host = builder()
+        .against(&fake)
+        .env("LUNATASK_MAX_MESSAGE_BYTES", "600000")
+        .env("LUNATASK_MAX_PENDING_BYTES", "1000000")
+        .start()
+        .await;
+    let note = "n".repeat(400_000);
+    let big = |i: usize| {
+        host.call(
+            "create_task",
+            json!({ "area_id": lunatask_mcp_tests::AREA, "name": format!("b{i}"), "note": note }),
+        )
+    };
+    let (first, second, third) = tokio::join!(big(0), big(1), async {
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        big(2).await
+    });
+    let error = lunatask_mcp_tests::err(&third);
+    assert_eq!(error["code"], "overloaded", "{error}");
+    assert_eq!(error["setting"], "LUNATASK_MAX_PENDING_BYTES", "{error}");
+    lunatask_mcp_tests::ok(&first);
+    lunatask_mcp_tests::ok(&second);
+    // Once they are answered, the budget is free again.
+    lunatask_mcp_tests::ok(&big(3).await);
+}

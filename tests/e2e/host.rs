@@ -121,6 +121,7 @@ async fn invalid_configuration_stops_start_up_naming_the_setting() {
         ("LUNATASK_UTC_OFFSET", "Europe/Berlin"),
         ("LUNATASK_MCP_AUTH_TOKEN", "  "),
         ("LUNATASK_MCP_HTTP_MAX_CONNECTIONS", "0"),
+        ("LUNATASK_MAX_PENDING_BYTES", "2000"),
     ] {
         let out = builder()
             .env("LUNATASK_API_TOKEN", TOKEN)
