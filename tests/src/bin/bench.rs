@@ -671,7 +671,9 @@ async fn tls_rows(
         rows.extend(plain_rows);
         rows.extend(tls_rows);
         rows.push(Row {
-            what: format!("{tool} over stdio: TLS overhead minus plain overhead, p50 (target ≤ 0.05)"),
+            what: format!(
+                "{tool} over stdio: TLS overhead minus plain overhead, p50 (target ≤ 0.05)"
+            ),
             value: extra,
             unit: "ms",
             floor: None,
