@@ -188,6 +188,30 @@ impl Egress {
     }
 }
 
+/// Collects `body` whole, at most `max_bytes` of it and before `deadline`: its own error
+/// (a between-bytes timeout, a broken connection), else `too_large` or `too_late`.
+async fn collect_bounded<B>(
+    body: B,
+    max_bytes: usize,
+    deadline: Instant,
+    too_large: HttpError,
+    too_late: HttpError,
+) -> Result<Bytes, HttpError>
+where
+    B: Body<Data = Bytes, Error = HttpError>,
+{
+    let limited = http_body_util::Limited::new(body, max_bytes);
+    let left = deadline.saturating_duration_since(Instant::now());
+    match tokio::time::timeout(left, limited.collect()).await {
+        Ok(Ok(collected)) => Ok(collected.to_bytes()),
+        Ok(Err(error)) => Err(match error.downcast::<HttpError>() {
+            Ok(error) => *error,
+            Err(_) => too_large,
+        }),
+        Err(_) => Err(too_late),
+    }
+}
+
 /// Reads the guest's whole request body and sends it with its `Content-Length`.
 ///
 /// The guest hands its body over as a stream (waki writes it after `handle`), which hyper
@@ -203,18 +227,14 @@ async fn with_content_length(
     deadline: Instant,
 ) -> Result<Request<WasiBody>, HttpError> {
     let (mut parts, body) = request.into_parts();
-    let limited = http_body_util::Limited::new(body, max_bytes);
-    let left = deadline.saturating_duration_since(Instant::now());
-    let bytes = match tokio::time::timeout(left, limited.collect()).await {
-        Ok(Ok(collected)) => collected.to_bytes(),
-        Ok(Err(error)) => {
-            return Err(match error.downcast::<HttpError>() {
-                Ok(error) => *error,
-                Err(_) => HttpError::HttpRequestBodySize(Some(max_bytes as u64)),
-            });
-        }
-        Err(_) => return Err(HttpError::HttpRequestBodySize(None)),
-    };
+    let bytes = collect_bounded(
+        body,
+        max_bytes,
+        deadline,
+        HttpError::HttpRequestBodySize(Some(max_bytes as u64)),
+        HttpError::HttpRequestBodySize(None),
+    )
+    .await?;
     parts.headers.remove(TRANSFER_ENCODING);
     // A GET or DELETE without a body carries no length, as curl sends them; a POST or PUT
     // always does, even when empty.
@@ -249,19 +269,14 @@ impl Egress {
         deadline: Instant,
     ) -> Result<Response<WasiBody>, HttpError> {
         let (mut parts, body) = response.into_parts();
-        let timed = TimedBody::new(body, self.between_bytes_timeout);
-        let limited = http_body_util::Limited::new(timed, MAX_ANSWER_BYTES);
-        let left = deadline.saturating_duration_since(Instant::now());
-        let bytes = match tokio::time::timeout(left, limited.collect()).await {
-            Ok(Ok(collected)) => collected.to_bytes(),
-            Ok(Err(error)) => {
-                return Err(match error.downcast::<HttpError>() {
-                    Ok(error) => *error,
-                    Err(_) => HttpError::HttpResponseBodySize(Some(MAX_ANSWER_BYTES as u64)),
-                });
-            }
-            Err(_) => return Err(HttpError::HttpResponseTimeout),
-        };
+        let bytes = collect_bounded(
+            TimedBody::new(body, self.between_bytes_timeout),
+            MAX_ANSWER_BYTES,
+            deadline,
+            HttpError::HttpResponseBodySize(Some(MAX_ANSWER_BYTES as u64)),
+            HttpError::HttpResponseTimeout,
+        )
+        .await?;
         self.redactor.headers(&mut parts.headers);
         let bytes = self.redactor.body(bytes);
         if parts.headers.contains_key(CONTENT_LENGTH) {

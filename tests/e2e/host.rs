@@ -283,6 +283,17 @@ async fn bad_input_is_answered_and_serving_continues() {
     );
 }
 
+/// The `ping` tool answers over `client`.
+async fn assert_ping_answers(client: &rmcp::service::RunningService<rmcp::RoleClient, ()>) {
+    let result = client
+        .call_tool(
+            rmcp::model::CallToolRequestParams::new("ping").with_arguments(Default::default()),
+        )
+        .await
+        .unwrap();
+    assert_eq!(ok(&result)["message"], "pong");
+}
+
 #[tokio::test]
 async fn http_serves_mcp_metrics_and_health_behind_its_guards() {
     let fake = FakeApi::start(TOKEN).await;
@@ -318,13 +329,7 @@ async fn http_serves_mcp_metrics_and_health_behind_its_guards() {
 
     // With the token: MCP works.
     let client = http.client(Some("endpoint-secret")).await.unwrap();
-    let result = client
-        .call_tool(
-            rmcp::model::CallToolRequestParams::new("ping").with_arguments(Default::default()),
-        )
-        .await
-        .unwrap();
-    assert_eq!(ok(&result)["message"], "pong");
+    assert_ping_answers(&client).await;
 
     // DNS rebinding: a foreign Host or Origin is refused with 403.
     let rebound = web
@@ -440,13 +445,7 @@ async fn http_bodies_that_are_not_json_rpc_get_json_rpc_errors() {
     let wrong_type = post("text/plain", "{}").await.unwrap();
     assert_eq!(wrong_type.status(), 415);
     let client = http.client(None).await.expect("serving goes on");
-    let result = client
-        .call_tool(
-            rmcp::model::CallToolRequestParams::new("ping").with_arguments(Default::default()),
-        )
-        .await
-        .unwrap();
-    assert_eq!(ok(&result)["message"], "pong");
+    assert_ping_answers(&client).await;
 }
 
 #[tokio::test]
