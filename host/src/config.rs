@@ -111,6 +111,14 @@ pub struct Cli {
     #[arg(long, env = "LUNATASK_MCP_HTTP_MAX_CONNECTIONS", value_name = "N")]
     pub http_max_connections: Option<u32>,
 
+    /// MCP sessions open at once over HTTP; a new one beyond it is refused [default: 1000]
+    #[arg(long, env = "LUNATASK_MCP_MAX_SESSIONS", value_name = "N")]
+    pub max_sessions: Option<u32>,
+
+    /// Seconds an MCP session may go unused before it ends and is forgotten [default: 300]
+    #[arg(long, env = "LUNATASK_MCP_SESSION_IDLE_TIMEOUT", value_name = "SECONDS", value_parser = seconds)]
+    pub session_idle_timeout: Option<Duration>,
+
     /// Host names (or host:port) the HTTP endpoint answers to; others get 403 [default: localhost,127.0.0.1,::1]
     #[arg(
         long,
@@ -185,6 +193,8 @@ pub struct FileConfig {
     pub http: Option<SocketAddr>,
     pub http_head_timeout: Option<f64>,
     pub http_max_connections: Option<u32>,
+    pub max_sessions: Option<u32>,
+    pub session_idle_timeout: Option<f64>,
     pub allowed_hosts: Option<Vec<String>>,
     pub allowed_origins: Option<Vec<String>>,
     pub ca_cert: Option<PathBuf>,
@@ -231,6 +241,8 @@ pub struct Config {
     pub http: Option<SocketAddr>,
     pub http_head_timeout: Duration,
     pub http_max_connections: usize,
+    pub max_sessions: usize,
+    pub session_idle_timeout: Duration,
     /// Bearer token clients of the HTTP endpoint must present (LUNATASK_MCP_AUTH_TOKEN).
     pub http_auth: Option<ApiToken>,
     pub allowed_hosts: Vec<String>,
@@ -582,6 +594,16 @@ impl Config {
                 file.http_head_timeout,
                 "http_head_timeout",
                 10.0,
+            )?,
+            max_sessions: positive(
+                cli.max_sessions.or(file.max_sessions).unwrap_or(1000),
+                "LUNATASK_MCP_MAX_SESSIONS",
+            )? as usize,
+            session_idle_timeout: duration(
+                cli.session_idle_timeout,
+                file.session_idle_timeout,
+                "session_idle_timeout",
+                300.0,
             )?,
             http_max_connections: max_connections(
                 cli.http_max_connections.or(file.http_max_connections),

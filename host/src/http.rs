@@ -14,7 +14,6 @@ use axum::routing::get;
 use hyper_util::rt::{TokioIo, TokioTimer};
 use hyper_util::server::graceful::GracefulShutdown;
 use hyper_util::service::TowerToHyperService;
-use rmcp::transport::streamable_http_server::session::local::LocalSessionManager;
 use rmcp::transport::streamable_http_server::{StreamableHttpServerConfig, StreamableHttpService};
 use tokio::sync::Semaphore;
 use tokio_util::sync::CancellationToken;
@@ -23,6 +22,7 @@ use crate::config::Config;
 use crate::mcp::LunaTaskServer;
 use crate::metrics::Metrics;
 use crate::secret::ApiToken;
+use crate::sessions::Sessions;
 
 /// How long open connections may linger after the last call was answered.
 const STOP_GRACE: std::time::Duration = std::time::Duration::from_secs(2);
@@ -55,7 +55,10 @@ pub async fn serve(
         .with_cancellation_token(stop.child_token());
     let mcp = StreamableHttpService::new(
         move || Ok(server.clone()),
-        Arc::new(LocalSessionManager::default()),
+        Arc::new(Sessions::new(
+            config.max_sessions,
+            config.session_idle_timeout,
+        )),
         mcp_config,
     );
     let guard = Arc::new(Guard {

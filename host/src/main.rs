@@ -14,6 +14,7 @@ mod ratelimit;
 mod redact;
 mod runtime;
 mod secret;
+mod sessions;
 mod stdio;
 mod supply;
 

@@ -442,3 +442,63 @@ async fn calls_beyond_the_queue_or_byte_limits_are_refused_at_once() {
     // Once they are answered, the budget is free again.
     lunatask_mcp_tests::ok(&big(3).await);
 }
+
+/// Opens an MCP session as a 2025-06-18 client does and abandons it (no DELETE); returns the
+/// HTTP status and the session id, if one was given.
+async fn open_session(web: &reqwest::Client, url: &str) -> (u16, Option<String>) {
+    let init = json!({"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": {
+        "protocolVersion": "2025-06-18", "capabilities": {},
+        "clientInfo": {"name": "abandoner", "version": "1"}}});
+    let response = web
+        .post(format!("{url}/mcp"))
+        .header("accept", "application/json, text/event-stream")
+        .json(&init)
+        .send()
+        .await
+        .unwrap();
+    let id = response
+        .headers()
+        .get("mcp-session-id")
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_string);
+    (response.status().as_u16(), id)
+}
+
+/// Abandoned sessions count against LUNATASK_MCP_MAX_SESSIONS only until they have been idle
+/// for LUNATASK_MCP_SESSION_IDLE_TIMEOUT; beyond the cap a new session is refused.
+#[tokio::test]
+async fn sessions_are_capped_and_forgotten_when_idle() {
+    let fake = FakeApi::start(TOKEN).await;
+    let http = builder()
+        .against(&fake)
+        .env("LUNATASK_MCP_MAX_SESSIONS", "2")
+        .env("LUNATASK_MCP_SESSION_IDLE_TIMEOUT", "1")
+        .start_http()
+        .await;
+    let web = reqwest::Client::new();
+    for _ in 0..2 {
+        let (status, id) = open_session(&web, &http.url).await;
+        assert_eq!(status, 200);
+        assert!(id.is_some());
+    }
+    let (status, id) = open_session(&web, &http.url).await;
+    assert!(status >= 500 && id.is_none(), "a third session: {status}");
+    // Stateless (2026-07-28) calls need no session and are served all the same.
+    let call = json!({"jsonrpc": "2.0", "id": 2, "method": "tools/call",
+        "params": {"name": "ping", "arguments": {}}});
+    let answer: serde_json::Value =
+        lunatask_mcp_tests::stateless_post(&web, &format!("{}/mcp", http.url), &call)
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+    assert_eq!(answer["result"]["isError"], false, "{answer}");
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    for _ in 0..2 {
+        let (status, id) = open_session(&web, &http.url).await;
+        assert_eq!(status, 200, "the idle ones were forgotten");
+        assert!(id.is_some());
+    }
+}

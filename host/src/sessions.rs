@@ -1,0 +1,161 @@
+//! MCP sessions over HTTP, bounded: at most `max` at once, and each forgotten once idle.
+//!
+//! rmcp's `LocalSessionManager` ends an idle session's worker after its keep-alive, but keeps
+//! the session's handle in its map until a `DELETE` that an abandoning client never sends:
+//! abandoned sessions pile up for the life of the process. This wrapper remembers when each
+//! session was last used, removes the expired ones before a new session is made, and refuses
+//! a new session beyond the cap. Everything else is rmcp's.
+
+use std::collections::HashMap;
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+use futures::Stream;
+use rmcp::model::{ClientJsonRpcMessage, ServerJsonRpcMessage};
+use rmcp::transport::streamable_http_server::session::local::{
+    LocalSessionManager, LocalSessionManagerError, SessionConfig,
+};
+use rmcp::transport::streamable_http_server::session::{
+    ServerSseMessage, SessionId, SessionManager,
+};
+
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum SessionsError {
+    #[error(
+        "{0} MCP sessions are open, the most LUNATASK_MCP_MAX_SESSIONS allows; close one (DELETE) \
+         or wait for an idle one to expire"
+    )]
+    Full(usize),
+    #[error(transparent)]
+    Local(#[from] LocalSessionManagerError),
+}
+
+pub struct Sessions {
+    inner: LocalSessionManager,
+    max: usize,
+    idle: Duration,
+    last_used: Mutex<HashMap<SessionId, Instant>>,
+}
+
+impl Sessions {
+    pub fn new(max: usize, idle: Duration) -> Self {
+        let mut config = SessionConfig::default();
+        config.keep_alive = Some(idle);
+        let mut inner = LocalSessionManager::default();
+        inner.session_config = config;
+        Self {
+            inner,
+            max,
+            idle,
+            last_used: Mutex::new(HashMap::new()),
+        }
+    }
+
+    fn touch(&self, id: &SessionId) {
+        if let Ok(mut seen) = self.last_used.lock()
+            && let Some(at) = seen.get_mut(id)
+        {
+            *at = Instant::now();
+        }
+    }
+
+    /// Closes the sessions unused for longer than the idle timeout (their workers have
+    /// ended already) and forgets them.
+    async fn prune(&self) {
+        let expired: Vec<SessionId> = match self.last_used.lock() {
+            Ok(mut seen) => {
+                let expired: Vec<SessionId> = seen
+                    .iter()
+                    .filter(|(_, at)| at.elapsed() > self.idle)
+                    .map(|(id, _)| id.clone())
+                    .collect();
+                for id in &expired {
+                    seen.remove(id);
+                }
+                expired
+            }
+            Err(_) => Vec::new(),
+        };
+        for id in expired {
+            let _ = self.inner.close_session(&id).await;
+        }
+    }
+}
+
+impl SessionManager for Sessions {
+    type Error = SessionsError;
+    type Transport = <LocalSessionManager as SessionManager>::Transport;
+
+    async fn create_session(&self) -> Result<(SessionId, Self::Transport), Self::Error> {
+        self.prune().await;
+        let open = self.inner.sessions.read().await.len();
+        if open >= self.max {
+            tracing::warn!(
+                open,
+                "new MCP session refused: LUNATASK_MCP_MAX_SESSIONS reached"
+            );
+            return Err(SessionsError::Full(open));
+        }
+        let (id, transport) = self.inner.create_session().await?;
+        if let Ok(mut seen) = self.last_used.lock() {
+            seen.insert(id.clone(), Instant::now());
+        }
+        Ok((id, transport))
+    }
+
+    async fn initialize_session(
+        &self,
+        id: &SessionId,
+        message: ClientJsonRpcMessage,
+    ) -> Result<ServerJsonRpcMessage, Self::Error> {
+        self.touch(id);
+        Ok(self.inner.initialize_session(id, message).await?)
+    }
+
+    async fn has_session(&self, id: &SessionId) -> Result<bool, Self::Error> {
+        Ok(self.inner.has_session(id).await?)
+    }
+
+    async fn close_session(&self, id: &SessionId) -> Result<(), Self::Error> {
+        if let Ok(mut seen) = self.last_used.lock() {
+            seen.remove(id);
+        }
+        Ok(self.inner.close_session(id).await?)
+    }
+
+    async fn create_stream(
+        &self,
+        id: &SessionId,
+        message: ClientJsonRpcMessage,
+    ) -> Result<impl Stream<Item = ServerSseMessage> + Send + Sync + 'static, Self::Error> {
+        self.touch(id);
+        Ok(self.inner.create_stream(id, message).await?)
+    }
+
+    async fn accept_message(
+        &self,
+        id: &SessionId,
+        message: ClientJsonRpcMessage,
+    ) -> Result<(), Self::Error> {
+        self.touch(id);
+        Ok(self.inner.accept_message(id, message).await?)
+    }
+
+    async fn create_standalone_stream(
+        &self,
+        id: &SessionId,
+    ) -> Result<impl Stream<Item = ServerSseMessage> + Send + Sync + 'static, Self::Error> {
+        self.touch(id);
+        Ok(self.inner.create_standalone_stream(id).await?)
+    }
+
+    async fn resume(
+        &self,
+        id: &SessionId,
+        last_event_id: String,
+    ) -> Result<impl Stream<Item = ServerSseMessage> + Send + Sync + 'static, Self::Error> {
+        self.touch(id);
+        Ok(self.inner.resume(id, last_event_id).await?)
+    }
+}
