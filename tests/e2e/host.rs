@@ -479,10 +479,7 @@ async fn sigterm_lets_calls_in_flight_finish() {
 #[tokio::test]
 async fn https_to_a_private_ca_works_only_with_its_certificate_trusted() {
     let fake = FakeApi::start_tls(TOKEN).await;
-    let dir = std::env::temp_dir().join(format!("lunatask-ca-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
-    let ca = dir.join("ca.pem");
-    std::fs::write(&ca, fake.ca_pem.as_ref().unwrap()).unwrap();
+    let ca = fake.ca_file();
 
     let trusted = builder()
         .against(&fake)

@@ -104,10 +104,7 @@ async fn a_strict_front_end_accepts_every_write() {
 #[tokio::test]
 async fn a_strict_front_end_accepts_every_write_over_tls() {
     let fake = FakeApi::start_tls(TOKEN).await;
-    let dir = std::env::temp_dir().join(format!("lunatask-strict-ca-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
-    let ca = dir.join("ca.pem");
-    std::fs::write(&ca, fake.ca_pem.as_ref().unwrap()).unwrap();
+    let ca = fake.ca_file();
     let host = builder()
         .against(&fake)
         .env("LUNATASK_CA_CERT", ca.display())

@@ -198,6 +198,21 @@ impl FakeApi {
         }
     }
 
+    /// Writes the CA certificate of a TLS fake to a file of its own (for LUNATASK_CA_CERT)
+    /// and returns its path.
+    pub fn ca_file(&self) -> std::path::PathBuf {
+        let pem = self.ca_pem.as_ref().expect("a fake started with start_tls");
+        let dir = std::env::temp_dir().join(format!(
+            "lunatask-fake-ca-{}-{}",
+            std::process::id(),
+            self.addr.port()
+        ));
+        std::fs::create_dir_all(&dir).expect("create the CA folder");
+        let path = dir.join("ca.pem");
+        std::fs::write(&path, pem).expect("write the CA certificate");
+        path
+    }
+
     /// Runs `f` on the fake's state (to seed data or inspect it).
     pub fn with<R>(&self, f: impl FnOnce(&mut State) -> R) -> R {
         f(&mut self.state.lock().unwrap())
