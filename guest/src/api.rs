@@ -279,6 +279,12 @@ impl<'a> Api<'a> {
             .with_status(status),
             retry_after: None,
         })?;
+        // In the host's world the host removes its secrets from answers; the portable world
+        // holds its token itself, so an answer echoing it back must lose it here.
+        let body = match &self.ctx.token {
+            Some(token) => without_secret(body, token.as_bytes()),
+            None => body,
+        };
         if (200..300).contains(&status) {
             return Ok(Reply { status, body });
         }
@@ -329,7 +335,7 @@ impl Subject {
             Subject::Person => "person",
             Subject::TimelineNote => "timeline note",
             Subject::HabitTracking => "habit tracking",
-            Subject::Other => "request",
+            Subject::Other => "entity",
         }
     }
 
@@ -361,7 +367,7 @@ impl Subject {
 /// Maps an API error status to the error agents see, naming what the request concerned.
 pub fn status_error(status: u16, body: &[u8], subject: Subject) -> ToolError {
     let said = api_message(body)
-        .map(|m| format!(" LunaTask said: {m}."))
+        .map(|m| format!(" LunaTask said: {}.", m.trim_end_matches('.')))
         .unwrap_or_default();
     let what = subject.noun();
     let (code, message) = match status {
@@ -420,6 +426,32 @@ pub fn status_error(status: u16, body: &[u8], subject: Subject) -> ToolError {
     ToolError::new(code, message)
         .with_status(status)
         .retryable(Failure::is_transient_status(status))
+}
+
+/// Shorter strings are not searched for: they would match ordinary text, and no real token
+/// is this short.
+const MIN_SECRET_LEN: usize = 6;
+
+/// `body` with every occurrence of `secret` replaced by `[redacted]`. By hand, not with a
+/// search crate: it runs only in the portable world, and the component's size matters more
+/// than the speed of a scan that almost always finds nothing.
+fn without_secret(body: Vec<u8>, secret: &[u8]) -> Vec<u8> {
+    let found = |at: usize| body[at..].starts_with(secret);
+    if secret.len() < MIN_SECRET_LEN || !(0..body.len()).any(found) {
+        return body;
+    }
+    let mut out = Vec::with_capacity(body.len());
+    let mut at = 0;
+    while at < body.len() {
+        if found(at) {
+            out.extend_from_slice(b"[redacted]");
+            at += secret.len();
+        } else {
+            out.push(body[at]);
+            at += 1;
+        }
+    }
+    out
 }
 
 /// The `message` of an error body, shortened; error bodies carry no user text.

@@ -5,7 +5,7 @@
 
 use std::collections::BTreeMap;
 
-use lunatask_mcp_tests::{AREA, FakeApi, MISSING_ID, TOKEN};
+use lunatask_mcp_tests::{AREA, FakeApi, Fault, MISSING_ID, TOKEN};
 use serde_json::{Value, json};
 use wasmtime::component::types::{ComponentFunc, ComponentItem, Type};
 use wasmtime::component::{Component, Linker, ResourceTable, Val};
@@ -388,4 +388,22 @@ async fn errors_are_typed_and_nothing_is_sent_for_bad_input() {
         before + 1,
         "only the call with a token was sent"
     );
+
+    // An answer that echoes the token back loses it before the agent sees it, on success
+    // and on error: here no host of ours stands between the component and the API.
+    let echo = json!({ "status": "error", "message": format!("you sent bearer {TOKEN}") });
+    for status in [200, 400, 404] {
+        fake.inject(
+            Some("GET /v1/ping"),
+            1,
+            Fault::Status {
+                status,
+                retry_after: None,
+                body: Some(echo.clone()),
+            },
+        );
+        let seen = format!("{:?}", runtime.call(&env, "ping", &[]).await);
+        assert!(!seen.contains(TOKEN), "{status}: {seen}");
+        assert!(seen.contains("bearer [redacted]"), "{status}: {seen}");
+    }
 }
