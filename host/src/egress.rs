@@ -3,8 +3,8 @@
 //! Every request the guest makes through `wasi:http/outgoing-handler` comes here and goes
 //! through one pipeline: destination allow-list → the body read whole, sent with its length
 //! → rate limit → token → send (on a shared keep-alive pool, with the configured timeouts)
-//! → metrics. A refusal goes back to the
-//! guest as a wasi-http error code, never as a trap. The token is added here and nowhere
+//! → the answer read whole, secrets removed → metrics. A refusal goes back to the guest as
+//! a wasi-http error code, never as a trap. The token is added here and nowhere
 //! else; any `Authorization` the guest tries to set is forbidden by the header filter.
 
 use std::pin::Pin;

@@ -231,10 +231,17 @@ async fn answer_malformed_json(
     // The same limit rmcp applies: a larger body is refused here as it would be there.
     let bytes = match axum::body::to_bytes(body, max_bytes).await {
         Ok(bytes) => bytes,
-        Err(_) => {
+        Err(error) if too_large(&error) => {
             return (
                 StatusCode::PAYLOAD_TOO_LARGE,
                 format!("Payload Too Large: request body exceeds {max_bytes} bytes"),
+            )
+                .into_response();
+        }
+        Err(error) => {
+            return (
+                StatusCode::BAD_REQUEST,
+                format!("Bad Request: the request body could not be read ({error})"),
             )
                 .into_response();
         }
@@ -263,6 +270,18 @@ async fn answer_malformed_json(
         answer.to_string(),
     )
         .into_response()
+}
+
+/// Whether reading a body failed because it was longer than the limit.
+fn too_large(error: &axum::Error) -> bool {
+    let mut source: Option<&(dyn std::error::Error + 'static)> = Some(error);
+    while let Some(e) = source {
+        if e.is::<http_body_util::LengthLimitError>() {
+            return true;
+        }
+        source = e.source();
+    }
+    false
 }
 
 /// Exactly one `Host` header, a valid authority (a host and at most a numeric port, no

@@ -119,12 +119,6 @@ impl LunaTaskServer {
             || "{}".to_string(),
             |a| serde_json::to_string(a).unwrap_or_else(|_| "{}".to_string()),
         );
-        let writes = self
-            .catalog
-            .tools
-            .iter()
-            .find(|t| t.name == name)
-            .is_some_and(|t| t.annotations.as_ref().and_then(|a| a.read_only_hint) != Some(true));
         // Held until the call is answered (or dropped with it when the client cancels).
         let _pending = match self.pending.admit(arguments.len()) {
             Ok(permit) => permit,
@@ -133,7 +127,7 @@ impl LunaTaskServer {
                     correlation_id,
                     stop,
                 };
-                return sandbox_failure(name, &error, writes);
+                return sandbox_failure(name, &error, self.writes(name));
             }
         };
         match self
@@ -142,8 +136,18 @@ impl LunaTaskServer {
             .await
         {
             Ok(result) => to_mcp_result(result),
-            Err(error) => sandbox_failure(name, &error, writes),
+            Err(error) => sandbox_failure(name, &error, self.writes(name)),
         }
+    }
+
+    /// Whether the tool `name` may change the user's data (its annotations say it is not
+    /// read-only): a failed call of it must say whether it may have been applied.
+    fn writes(&self, name: &str) -> bool {
+        self.catalog
+            .tools
+            .iter()
+            .find(|t| t.name == name)
+            .is_some_and(|t| t.annotations.as_ref().and_then(|a| a.read_only_hint) != Some(true))
     }
 }
 

@@ -415,7 +415,11 @@ async fn a_stateless_call_is_answered_with_plain_json() {
 #[tokio::test]
 async fn http_bodies_that_are_not_json_rpc_get_json_rpc_errors() {
     let fake = FakeApi::start(TOKEN).await;
-    let http = builder().against(&fake).start_http().await;
+    let http = builder()
+        .against(&fake)
+        .env("LUNATASK_MAX_MESSAGE_BYTES", "2048")
+        .start_http()
+        .await;
     let web = reqwest::Client::new();
     let post = |content_type: &'static str, body: &'static str| {
         web.post(format!("{}/mcp", http.url))
@@ -444,6 +448,15 @@ async fn http_bodies_that_are_not_json_rpc_get_json_rpc_errors() {
     }
     let wrong_type = post("text/plain", "{}").await.unwrap();
     assert_eq!(wrong_type.status(), 415);
+    let oversized = web
+        .post(format!("{}/mcp", http.url))
+        .header("accept", "application/json, text/event-stream")
+        .header("content-type", "application/json")
+        .body(format!("{{\"pad\": \"{}\"}}", "x".repeat(3000)))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(oversized.status(), 413, "over LUNATASK_MAX_MESSAGE_BYTES");
     let client = http.client(None).await.expect("serving goes on");
     assert_ping_answers(&client).await;
 }
