@@ -111,69 +111,24 @@ async fn an_answer_that_drips_is_stopped_at_the_call_deadline() {
     );
 }
 
-/// Reads lines from `lines` until the JSON-RPC answer with `id`.
-async fn answer_to(
-    lines: &mut tokio::io::Lines<tokio::io::BufReader<tokio::process::ChildStdout>>,
-    id: i64,
-) -> serde_json::Value {
-    let read = async {
-        while let Some(line) = lines.next_line().await.unwrap() {
-            let message: serde_json::Value = serde_json::from_str(&line).unwrap();
-            if message["id"] == id {
-                return message;
-            }
-        }
-        panic!("stdout closed before the answer to {id}");
-    };
-    tokio::time::timeout(Duration::from_secs(30), read)
-        .await
-        .expect("answered in time")
-}
-
 /// A launcher that closed its end of our stderr: failing calls (which log) are still
 /// answered, and the server ends cleanly at EOF instead of panicking.
 #[tokio::test]
 async fn a_closed_stderr_breaks_nothing_over_stdio() {
-    use tokio::io::{AsyncBufReadExt, AsyncWriteExt};
-
     let fake = FakeApi::start(TOKEN).await;
-    let mut child = builder()
+    let mut raw = builder()
         .against(&fake)
         .env("LUNATASK_LOG", "debug")
-        .command()
-        .stdin(std::process::Stdio::piped())
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .kill_on_drop(true)
-        .spawn()
-        .unwrap();
-    drop(child.stderr.take());
-    let mut stdin = child.stdin.take().unwrap();
-    let mut lines = tokio::io::BufReader::new(child.stdout.take().unwrap()).lines();
-    let messages = [
-        json!({"jsonrpc":"2.0","id":0,"method":"initialize","params":{
-            "protocolVersion":"2025-06-18","capabilities":{},"clientInfo":{"name":"t","version":"1"}}}),
-        json!({"jsonrpc":"2.0","method":"notifications/initialized"}),
-    ];
-    for m in &messages {
-        stdin.write_all(format!("{m}\n").as_bytes()).await.unwrap();
-    }
-    answer_to(&mut lines, 0).await;
+        .start_raw_with_stderr_closed()
+        .await;
     for id in 1..=3 {
         let call = json!({"jsonrpc":"2.0","id":id,"method":"tools/call","params":{
             "name":"get_task","arguments":{"task_id": lunatask_mcp_tests::MISSING_ID}}});
-        stdin
-            .write_all(format!("{call}\n").as_bytes())
-            .await
-            .unwrap();
-        let answer = answer_to(&mut lines, id).await;
+        raw.send(call.to_string().as_bytes()).await;
+        let (answer, _) = raw.answer(id).await;
         assert_eq!(answer["result"]["isError"], true, "{answer}");
     }
-    drop(stdin);
-    let status = tokio::time::timeout(Duration::from_secs(20), child.wait())
-        .await
-        .expect("exits at EOF")
-        .unwrap();
+    let status = raw.finish().await;
     assert!(status.success(), "{status}");
 }
 

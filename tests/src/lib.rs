@@ -197,14 +197,30 @@ impl HostBuilder {
     /// Starts the server and speaks raw JSON-RPC lines to it (for malformed input); the
     /// handshake is done.
     pub async fn start_raw(self) -> RawStdio {
+        self.spawn_raw(false).await
+    }
+
+    /// As [`HostBuilder::start_raw`], with the read end of the server's stderr closed at
+    /// once, as by a launcher that stopped reading it.
+    pub async fn start_raw_with_stderr_closed(self) -> RawStdio {
+        self.spawn_raw(true).await
+    }
+
+    async fn spawn_raw(self, close_stderr: bool) -> RawStdio {
+        let stderr = if close_stderr {
+            Stdio::piped()
+        } else {
+            Stdio::null()
+        };
         let mut child = self
             .command()
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
-            .stderr(Stdio::null())
+            .stderr(stderr)
             .kill_on_drop(true)
             .spawn()
             .expect("spawn lunatask-mcp");
+        drop(child.stderr.take());
         let stdin = child.stdin.take().expect("piped stdin");
         let lines = tokio::io::BufReader::new(child.stdout.take().expect("piped stdout")).lines();
         let mut raw = RawStdio {
@@ -297,6 +313,18 @@ impl RawStdio {
         self.stdin.write_all(bytes).await.expect("write stdin");
         self.stdin.write_all(b"\n").await.expect("write stdin");
         self.stdin.flush().await.expect("flush stdin");
+    }
+
+    /// Closes stdin (EOF) and waits for the server to exit.
+    pub async fn finish(self) -> std::process::ExitStatus {
+        let Self {
+            mut child, stdin, ..
+        } = self;
+        drop(stdin);
+        tokio::time::timeout(std::time::Duration::from_secs(20), child.wait())
+            .await
+            .expect("exits at EOF")
+            .expect("wait")
     }
 
     /// Reads stdout until the answer with `id`, checking every line is JSON-RPC; the
