@@ -28,7 +28,7 @@ use wasmtime_wasi_http::{
 
 use crate::config::{BaseUrl, Config};
 use crate::metrics::{Metrics, endpoint_label};
-use crate::ratelimit::RateLimiter;
+use crate::ratelimit::{Caller, RateLimiter};
 use crate::redact::Redactor;
 
 /// Sent by the guest on every attempt; logged and forwarded.
@@ -90,11 +90,12 @@ impl Egress {
         })
     }
 
-    /// The hooks for one call, which must be done by `deadline`.
-    pub fn hooks(self: &Arc<Self>, deadline: Instant) -> CallHooks {
+    /// The hooks for one call made for `caller`, which must be done by `deadline`.
+    pub fn hooks(self: &Arc<Self>, deadline: Instant, caller: Caller) -> CallHooks {
         CallHooks {
             egress: Arc::clone(self),
             deadline,
+            caller,
         }
     }
 
@@ -116,6 +117,7 @@ impl Egress {
         &self,
         mut request: Request<WasiBody>,
         deadline: Instant,
+        caller: &Caller,
     ) -> Result<Response<WasiBody>, HttpError> {
         let headers = request.headers_mut();
         let correlation_id = header_text(headers.get(&CORRELATION_HEADER));
@@ -139,7 +141,7 @@ impl Egress {
 
         let waited = self
             .limiter
-            .acquire(deadline)
+            .acquire(caller, deadline)
             .await
             .map_err(|_| HttpError::ConnectionLimitReached)?;
         if !waited.is_zero() {
@@ -379,6 +381,8 @@ fn client_error(error: &hyper_util::client::legacy::Error) -> HttpError {
 pub struct CallHooks {
     egress: Arc<Egress>,
     deadline: Instant,
+    /// Whose turn this call's requests take in the rate limiter.
+    caller: Caller,
 }
 
 impl WasiHttpHooks for CallHooks {
@@ -405,8 +409,9 @@ impl WasiHttpHooks for CallHooks {
         // The guest's own timeout options are ignored: the host's configuration decides.
         let egress = Arc::clone(&self.egress);
         let deadline = self.deadline;
+        let caller = self.caller.clone();
         Box::new(async move {
-            let response = egress.send(request, deadline).await?;
+            let response = egress.send(request, deadline, &caller).await?;
             // The pooled client drives its connections itself; nothing more to await.
             let io: Box<dyn Future<Output = Result<(), HttpError>> + Send> =
                 Box::new(async { Ok(()) });

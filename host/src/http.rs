@@ -54,7 +54,7 @@ pub async fn serve(
         .with_json_response(true)
         .with_cancellation_token(stop.child_token());
     let mcp = StreamableHttpService::new(
-        move || Ok(server.clone()),
+        move || Ok(server.for_new_session()),
         Arc::new(Sessions::new(
             config.max_sessions,
             config.session_idle_timeout,

@@ -17,6 +17,7 @@ use serde_json::{Map, Value, json};
 
 use crate::admission::PendingBytes;
 use crate::bindings;
+use crate::ratelimit::Caller;
 use crate::runtime::{Runtime, SandboxError, Stop, new_correlation_id};
 
 const INSTRUCTIONS: &str = "Tools for the user's LunaTask account: tasks, notes, journal, people \
@@ -101,6 +102,8 @@ pub struct LunaTaskServer {
     runtime: Arc<Runtime>,
     catalog: Arc<Catalog>,
     pending: Arc<PendingBytes>,
+    /// Whom this session's calls are made for: the rate limiter takes turns between them.
+    caller: Caller,
 }
 
 impl LunaTaskServer {
@@ -109,6 +112,18 @@ impl LunaTaskServer {
             runtime,
             catalog,
             pending,
+            caller: Caller::new("session-0"),
+        }
+    }
+
+    /// The server for a new session: the same sandbox and catalog, its own turn in the
+    /// rate limiter.
+    pub fn for_new_session(&self) -> Self {
+        static SESSIONS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
+        let n = SESSIONS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        Self {
+            caller: Caller::new(format!("session-{n}")),
+            ..self.clone()
         }
     }
 
@@ -132,7 +147,7 @@ impl LunaTaskServer {
         };
         match self
             .runtime
-            .call_tool(&correlation_id, name, &arguments)
+            .call_tool(&self.caller, &correlation_id, name, &arguments)
             .await
         {
             Ok(result) => to_mcp_result(result),
@@ -210,6 +225,12 @@ fn stop_error(error: &SandboxError, writes: bool) -> Value {
     json!({ "error": body })
 }
 
+/// The answer to a request the client cancelled; rmcp does not send it, the client having
+/// said it no longer wants one.
+fn cancelled() -> McpError {
+    McpError::internal_error("the client cancelled the request", None)
+}
+
 /// A resource read the sandbox stopped: a JSON-RPC error whose data is the error object.
 fn resource_stopped(uri: &str, error: &SandboxError) -> McpError {
     tracing::warn!(uri, correlation_id = error.correlation_id, error = %error, "the sandbox stopped a resource read");
@@ -243,7 +264,7 @@ impl ServerHandler for LunaTaskServer {
     async fn call_tool(
         &self,
         request: CallToolRequestParams,
-        _context: RequestContext<RoleServer>,
+        context: RequestContext<RoleServer>,
     ) -> Result<CallToolResponse, McpError> {
         if !self.catalog.tools.iter().any(|t| t.name == request.name) {
             return Err(McpError::invalid_params(
@@ -251,10 +272,13 @@ impl ServerHandler for LunaTaskServer {
                 None,
             ));
         }
-        Ok(self
-            .call(&request.name, request.arguments.as_ref())
-            .await
-            .into())
+        // rmcp only signals a `notifications/cancelled`; dropping the call here stops it
+        // wherever it is: a queued call leaves its queues and is never sent.
+        tokio::select! {
+            biased;
+            () = context.ct.cancelled() => Err(cancelled()),
+            result = self.call(&request.name, request.arguments.as_ref()) => Ok(result.into()),
+        }
     }
 
     async fn list_resources(
@@ -280,10 +304,14 @@ impl ServerHandler for LunaTaskServer {
     async fn read_resource(
         &self,
         request: ReadResourceRequestParams,
-        _context: RequestContext<RoleServer>,
+        context: RequestContext<RoleServer>,
     ) -> Result<ReadResourceResponse, McpError> {
         let uri = request.uri;
-        let read = self.runtime.read_resource(&uri).await;
+        let read = tokio::select! {
+            biased;
+            () = context.ct.cancelled() => return Err(cancelled()),
+            read = self.runtime.read_resource(&self.caller, &uri) => read,
+        };
         match read.map_err(|e| resource_stopped(&uri, &e))? {
             Ok(contents) => {
                 Ok(

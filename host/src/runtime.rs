@@ -22,6 +22,7 @@ use crate::bindings::{self, CallContext, CallResult, LogLevel, Server, ServerPre
 use crate::config::Config;
 use crate::egress::{CallHooks, Egress};
 use crate::metrics::Metrics;
+use crate::ratelimit::Caller;
 use crate::supply::{Instance, SPARES, Supply};
 
 /// The guest component, built by `build.rs`.
@@ -317,6 +318,7 @@ impl Runtime {
     /// `correlation_id`.
     async fn with_instance<R>(
         &self,
+        caller: &Caller,
         correlation_id: &str,
         f: impl AsyncFnOnce(&mut Store<CallState>, &Server, CallContext) -> wasmtime::Result<R>,
     ) -> Result<R, SandboxError> {
@@ -358,7 +360,7 @@ impl Runtime {
                     .map_err(|e| failed(Stop::Instantiate(format!("{e:#}"))))?,
             };
             let deadline = Instant::now() + timeout;
-            self.maker.arm(&mut store, deadline);
+            self.maker.arm(&mut store, deadline, caller.clone());
             let ctx = self.maker.context(deadline, correlation_id);
             let result = f(&mut store, &server, ctx).await.map_err(|e| {
                 let stop = classify(&e, store.data(), timeout);
@@ -392,21 +394,24 @@ impl Runtime {
     }
 
     pub async fn list_tools(&self) -> Result<Vec<bindings::Tool>, SandboxError> {
-        self.with_instance(&new_correlation_id(), async |store, server, _| {
-            server.lunatask_mcp_tools().call_list_tools(store).await
-        })
+        self.with_instance(
+            &catalog_caller(),
+            &new_correlation_id(),
+            async |store, server, _| server.lunatask_mcp_tools().call_list_tools(store).await,
+        )
         .await
     }
 
     /// Calls the tool `name` as the call `correlation_id` (see [`new_correlation_id`]).
     pub async fn call_tool(
         &self,
+        caller: &Caller,
         correlation_id: &str,
         name: &str,
         arguments: &str,
     ) -> Result<CallResult, SandboxError> {
         let result = self
-            .with_instance(correlation_id, async |store, server, ctx| {
+            .with_instance(caller, correlation_id, async |store, server, ctx| {
                 server
                     .lunatask_mcp_tools()
                     .call_call_tool(store, name, arguments, &ctx)
@@ -420,32 +425,41 @@ impl Runtime {
     }
 
     pub async fn list_resources(&self) -> Result<Vec<bindings::Resource>, SandboxError> {
-        self.with_instance(&new_correlation_id(), async |store, server, _| {
-            server
-                .lunatask_mcp_resources()
-                .call_list_resources(store)
-                .await
-        })
+        self.with_instance(
+            &catalog_caller(),
+            &new_correlation_id(),
+            async |store, server, _| {
+                server
+                    .lunatask_mcp_resources()
+                    .call_list_resources(store)
+                    .await
+            },
+        )
         .await
     }
 
     pub async fn list_resource_templates(
         &self,
     ) -> Result<Vec<bindings::ResourceTemplate>, SandboxError> {
-        self.with_instance(&new_correlation_id(), async |store, server, _| {
-            server
-                .lunatask_mcp_resources()
-                .call_list_resource_templates(store)
-                .await
-        })
+        self.with_instance(
+            &catalog_caller(),
+            &new_correlation_id(),
+            async |store, server, _| {
+                server
+                    .lunatask_mcp_resources()
+                    .call_list_resource_templates(store)
+                    .await
+            },
+        )
         .await
     }
 
     pub async fn read_resource(
         &self,
+        caller: &Caller,
         uri: &str,
     ) -> Result<Result<bindings::ResourceContents, bindings::ResourceError>, SandboxError> {
-        self.with_instance(&new_correlation_id(), async |store, server, ctx| {
+        self.with_instance(caller, &new_correlation_id(), async |store, server, ctx| {
             server
                 .lunatask_mcp_resources()
                 .call_read_resource(store, uri, &ctx)
@@ -453,6 +467,11 @@ impl Runtime {
         })
         .await
     }
+}
+
+/// Who the catalog reads (tools, resources, templates) are made for; they send nothing.
+fn catalog_caller() -> Caller {
+    Caller::new("catalog")
 }
 
 impl Maker {
@@ -471,7 +490,7 @@ impl Maker {
             wasi: WasiCtx::builder().build(),
             http: WasiHttpCtx::new(),
             table: ResourceTable::new(),
-            hooks: self.egress.hooks(deadline),
+            hooks: self.egress.hooks(deadline, Caller::new("")),
             limits: CallLimits {
                 memory_bytes: self.settings.memory_limit_bytes,
                 refused_bytes: None,
@@ -493,10 +512,10 @@ impl Maker {
     }
 
     /// Starts the call's clock: its deadline for the epoch callback and the egress gate.
-    fn arm(&self, store: &mut Store<CallState>, deadline: Instant) {
+    fn arm(&self, store: &mut Store<CallState>, deadline: Instant, caller: Caller) {
         let state = store.data_mut();
         state.deadline = deadline;
-        state.hooks = self.egress.hooks(deadline);
+        state.hooks = self.egress.hooks(deadline, caller);
         store.set_epoch_deadline(1);
     }
 

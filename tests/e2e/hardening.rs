@@ -489,3 +489,64 @@ async fn sessions_are_capped_and_forgotten_when_idle() {
         assert!(id.is_some());
     }
 }
+
+/// The rate limit takes turns between sessions: a session that queues calls makes another
+/// session's call wait one turn, not for its whole queue; calls cancelled with
+/// `notifications/cancelled` are never sent and give their places back.
+#[tokio::test]
+async fn the_rate_limit_is_fair_between_sessions_and_cancelled_calls_are_not_sent() {
+    use rmcp::model::{CallToolRequest, CallToolRequestParams, ClientRequest};
+    use rmcp::service::PeerRequestOptions;
+
+    let fake = FakeApi::start(TOKEN).await;
+    let http = builder()
+        .against(&fake)
+        .env("LUNATASK_RATE_LIMIT_RPM", "60")
+        .env("LUNATASK_RATE_LIMIT_BURST", "1")
+        .start_http()
+        .await;
+    let greedy = http.client(None).await.unwrap();
+    let polite = http.client(None).await.unwrap();
+    let ping =
+        || ClientRequest::CallToolRequest(CallToolRequest::new(CallToolRequestParams::new("ping")));
+    // The greedy session's first call takes the only token; eight more wait a second each.
+    let mut queued = Vec::new();
+    for _ in 0..9 {
+        let handle = greedy
+            .peer()
+            .send_cancellable_request(ping(), PeerRequestOptions::no_options())
+            .await
+            .unwrap();
+        queued.push(handle);
+    }
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let started = Instant::now();
+    let answer = polite
+        .call_tool(CallToolRequestParams::new("ping"))
+        .await
+        .unwrap();
+    let waited = started.elapsed();
+    lunatask_mcp_tests::ok(&answer);
+    // Before: behind all eight (8 s). Now: the greedy session's turn at 1 s, then ours at 2 s.
+    assert!(waited < Duration::from_millis(2_700), "waited {waited:?}");
+    assert_eq!(fake.requests_to("GET /v1/ping").len(), 3);
+
+    // The greedy session gives up on its seven calls still waiting; none is sent.
+    for handle in queued.into_iter().skip(2) {
+        handle.cancel(Some("not needed".into())).await.unwrap();
+    }
+    tokio::time::sleep(Duration::from_millis(2_500)).await;
+    assert_eq!(
+        fake.requests_to("GET /v1/ping").len(),
+        3,
+        "a cancelled call was sent"
+    );
+    // Their places are free again: the next call finds the token waiting.
+    let started = Instant::now();
+    let answer = polite
+        .call_tool(CallToolRequestParams::new("ping"))
+        .await
+        .unwrap();
+    lunatask_mcp_tests::ok(&answer);
+    assert!(started.elapsed() < Duration::from_millis(500));
+}
