@@ -22,8 +22,7 @@ use std::process::ExitCode;
 use std::sync::Arc;
 
 use clap::Parser;
-use rmcp::transport::async_rw::AsyncRwTransport;
-use rmcp::{RoleServer, ServiceExt};
+use rmcp::ServiceExt;
 use tokio_util::sync::CancellationToken;
 
 use crate::config::{Cli, Command, Config, FileConfig, Secrets};
@@ -168,10 +167,9 @@ async fn serve_stdio(
     stop: CancellationToken,
 ) -> anyhow::Result<()> {
     tracing::info!("serving MCP on stdio");
-    // Oversize lines are dropped with an error answer; the connection stays open.
+    // Every line gets an answer: an error for one that is too long or not a request.
     let (stdin, stdout) = stdio::streams();
-    let transport = AsyncRwTransport::<RoleServer, _, _>::new(stdin, stdout)
-        .with_max_line_length(max_message_bytes);
+    let transport = stdio::StdioTransport::new(stdin, stdout, max_message_bytes);
     let service = server.serve(transport).await?;
     let cancel = service.cancellation_token();
     tokio::spawn(async move {

@@ -550,3 +550,67 @@ async fn the_rate_limit_is_fair_between_sessions_and_cancelled_calls_are_not_sen
     lunatask_mcp_tests::ok(&answer);
     assert!(started.elapsed() < Duration::from_millis(500));
 }
+
+/// Over stdio every line gets an answer: a parse error (id null) for a line that is not
+/// JSON, not UTF-8 or nested too deep, an error naming the setting for one that is too
+/// long, invalid params for wrong parameter types, a refusal for an id already in flight,
+/// and a last line without a newline is still served.
+#[tokio::test]
+async fn every_line_on_stdio_gets_an_answer() {
+    let fake = FakeApi::start(TOKEN).await;
+    let mut raw = builder()
+        .against(&fake)
+        .env("LUNATASK_MAX_MESSAGE_BYTES", "65536")
+        .start_raw()
+        .await;
+    let deep = format!("{}{}", "[".repeat(30_000), "]".repeat(30_000));
+    for line in [
+        b"{not json".as_slice(),
+        b"{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"\xff\"}",
+        deep.as_bytes(),
+    ] {
+        raw.send(line).await;
+        let answer = raw.next_message().await;
+        assert_eq!(answer["id"], serde_json::Value::Null, "{answer}");
+        assert_eq!(answer["error"]["code"], -32700, "{answer}");
+    }
+    raw.send("x".repeat(70_000).as_bytes()).await;
+    let too_long = raw.next_message().await;
+    assert_eq!(too_long["error"]["code"], -32600, "{too_long}");
+    let message = too_long["error"]["message"].as_str().unwrap();
+    assert!(message.contains("LUNATASK_MAX_MESSAGE_BYTES"), "{message}");
+
+    let wrong_type = json!({"jsonrpc":"2.0","id":10,"method":"tools/call","params":{"name":5}});
+    raw.send(wrong_type.to_string().as_bytes()).await;
+    let (answer, _) = raw.answer(10).await;
+    assert_eq!(answer["error"]["code"], -32602, "{answer}");
+
+    // Two requests with one id while the first is still running: the second is refused,
+    // the first answered.
+    fake.inject(
+        Some("GET /v1/ping"),
+        1,
+        Fault::Delay(Duration::from_millis(800)),
+    );
+    let ping = json!({"jsonrpc":"2.0","id":11,"method":"tools/call","params":{"name":"ping"}});
+    raw.send(ping.to_string().as_bytes()).await;
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    raw.send(ping.to_string().as_bytes()).await;
+    let refused = raw.next_message().await;
+    assert_eq!(refused["id"], 11, "{refused}");
+    assert_eq!(refused["error"]["code"], -32600, "{refused}");
+    let answered = raw.next_message().await;
+    assert_eq!(answered["id"], 11);
+    assert_eq!(answered["result"]["structuredContent"]["message"], "pong");
+    assert_eq!(fake.requests_to("GET /v1/ping").len(), 1);
+
+    // The id is free again once answered; a last line needs no newline.
+    raw.write(ping.to_string().as_bytes()).await;
+    raw.close_stdin();
+    let last = raw.next_message().await;
+    assert_eq!(
+        last["result"]["structuredContent"]["message"], "pong",
+        "{last}"
+    );
+    assert!(raw.finish().await.success());
+}

@@ -225,7 +225,7 @@ impl HostBuilder {
         let lines = tokio::io::BufReader::new(child.stdout.take().expect("piped stdout")).lines();
         let mut raw = RawStdio {
             child,
-            stdin,
+            stdin: Some(stdin),
             lines,
         };
         let init = serde_json::json!({"jsonrpc":"2.0","id":0,"method":"initialize","params":{
@@ -302,17 +302,41 @@ impl Host {
 /// A server on stdio spoken to with raw lines.
 pub struct RawStdio {
     pub child: tokio::process::Child,
-    stdin: tokio::process::ChildStdin,
+    /// `None` once closed.
+    stdin: Option<tokio::process::ChildStdin>,
     lines: tokio::io::Lines<tokio::io::BufReader<tokio::process::ChildStdout>>,
 }
 
 impl RawStdio {
     /// Writes `bytes` and a newline.
     pub async fn send(&mut self, bytes: &[u8]) {
+        self.write(bytes).await;
+        self.write(b"\n").await;
+    }
+
+    /// Writes `bytes` as they are.
+    pub async fn write(&mut self, bytes: &[u8]) {
         use tokio::io::AsyncWriteExt;
-        self.stdin.write_all(bytes).await.expect("write stdin");
-        self.stdin.write_all(b"\n").await.expect("write stdin");
-        self.stdin.flush().await.expect("flush stdin");
+        let stdin = self.stdin.as_mut().expect("stdin is open");
+        stdin.write_all(bytes).await.expect("write stdin");
+        stdin.flush().await.expect("flush stdin");
+    }
+
+    /// Closes stdin: the server sees the end of its input.
+    pub fn close_stdin(&mut self) {
+        self.stdin = None;
+    }
+
+    /// The next message on stdout (which must be JSON).
+    pub async fn next_message(&mut self) -> Value {
+        let read = async {
+            let line = self.lines.next_line().await.expect("read stdout");
+            let line = line.expect("the server closed stdout");
+            serde_json::from_str(&line).expect("stdout carries JSON-RPC only")
+        };
+        tokio::time::timeout(std::time::Duration::from_secs(20), read)
+            .await
+            .expect("a message in time")
     }
 
     /// Closes stdin (EOF) and waits for the server to exit.
