@@ -103,9 +103,13 @@ pub struct Cli {
     #[arg(long, env = "LUNATASK_MCP_HTTP", value_name = "ADDR")]
     pub http: Option<SocketAddr>,
 
-    /// Seconds an HTTP client has to send a request's head, counted from the connection's opening or the end of its previous answer (so it also closes idle kept-alive connections) [default: 10]
+    /// Seconds an HTTP client has to send a request's head, from its first byte [default: 10]
     #[arg(long, env = "LUNATASK_MCP_HTTP_HEAD_TIMEOUT", value_name = "SECONDS", value_parser = seconds)]
     pub http_head_timeout: Option<Duration>,
+
+    /// Seconds an HTTP connection may stay open sending nothing, after it opens or after its last answer [default: 60]
+    #[arg(long, env = "LUNATASK_MCP_HTTP_IDLE_TIMEOUT", value_name = "SECONDS", value_parser = seconds)]
+    pub http_idle_timeout: Option<Duration>,
 
     /// Open HTTP connections at most; more are answered 503 and closed [default: the open-file limit less 64]
     #[arg(long, env = "LUNATASK_MCP_HTTP_MAX_CONNECTIONS", value_name = "N")]
@@ -192,6 +196,7 @@ pub struct FileConfig {
     pub utc_offset: Option<String>,
     pub http: Option<SocketAddr>,
     pub http_head_timeout: Option<f64>,
+    pub http_idle_timeout: Option<f64>,
     pub http_max_connections: Option<u32>,
     pub max_sessions: Option<u32>,
     pub session_idle_timeout: Option<f64>,
@@ -240,6 +245,7 @@ pub struct Config {
     pub utc_offset_minutes: i32,
     pub http: Option<SocketAddr>,
     pub http_head_timeout: Duration,
+    pub http_idle_timeout: Duration,
     pub http_max_connections: usize,
     pub max_sessions: usize,
     pub session_idle_timeout: Duration,
@@ -594,6 +600,12 @@ impl Config {
                 file.http_head_timeout,
                 "http_head_timeout",
                 10.0,
+            )?,
+            http_idle_timeout: duration(
+                cli.http_idle_timeout,
+                file.http_idle_timeout,
+                "http_idle_timeout",
+                60.0,
             )?,
             max_sessions: positive(
                 cli.max_sessions.or(file.max_sessions).unwrap_or(1000),

@@ -11,14 +11,13 @@ use axum::http::{HeaderMap, Method, StatusCode, header};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
-use hyper_util::rt::{TokioIo, TokioTimer};
 use hyper_util::server::graceful::GracefulShutdown;
-use hyper_util::service::TowerToHyperService;
 use rmcp::transport::streamable_http_server::{StreamableHttpServerConfig, StreamableHttpService};
 use tokio::sync::Semaphore;
 use tokio_util::sync::CancellationToken;
 
 use crate::config::Config;
+use crate::front_door::FrontDoor;
 use crate::mcp::LunaTaskServer;
 use crate::metrics::Metrics;
 use crate::secret::ApiToken;
@@ -95,6 +94,7 @@ pub async fn serve(
     let bound = listener.local_addr()?;
     let front = FrontDoor {
         head_timeout: config.http_head_timeout,
+        idle_timeout: config.http_idle_timeout,
         connections: Arc::new(Semaphore::new(config.http_max_connections)),
     };
     if !bound.ip().is_loopback() && config.http_auth.is_none() {
@@ -133,45 +133,6 @@ pub async fn serve(
 /// After a failed accept, how long to wait before the next: long enough not to spin on a
 /// persistent error, short enough that a freed descriptor is used at once.
 const ACCEPT_BACKOFF: std::time::Duration = std::time::Duration::from_millis(20);
-
-/// The answer to a connection beyond the cap, written without waiting and then closed.
-const OVER_CAPACITY: &[u8] = b"HTTP/1.1 503 Service Unavailable\r\ncontent-type: text/plain\r\n\
-content-length: 44\r\nretry-after: 1\r\nconnection: close\r\n\r\ntoo many open connections; try again shortly";
-
-/// How each accepted connection is served: at most so many at once, each with a deadline
-/// for every request head (a client that sends nothing, or a header line now and then, is
-/// closed), HTTP/1.1 with keep-alive.
-struct FrontDoor {
-    head_timeout: std::time::Duration,
-    connections: Arc<Semaphore>,
-}
-
-impl FrontDoor {
-    fn serve(&self, tcp: tokio::net::TcpStream, app: Router, graceful: &GracefulShutdown) {
-        let Ok(permit) = Arc::clone(&self.connections).try_acquire_owned() else {
-            // Refused at once, so the descriptor is free again for /healthz and the others.
-            let _ = tcp.try_write(OVER_CAPACITY);
-            tracing::debug!("connection refused: LUNATASK_MCP_HTTP_MAX_CONNECTIONS reached");
-            return;
-        };
-        // No Nagle: an event stream is written in small pieces (priming event, then the
-        // answer), and a client's delayed ACK would otherwise hold the answer back ~40 ms.
-        if let Err(error) = tcp.set_nodelay(true) {
-            tracing::debug!(%error, "could not set TCP_NODELAY");
-        }
-        let connection = hyper::server::conn::http1::Builder::new()
-            .timer(TokioTimer::new())
-            .header_read_timeout(self.head_timeout)
-            .serve_connection(TokioIo::new(tcp), TowerToHyperService::new(app));
-        let connection = graceful.watch(connection);
-        tokio::spawn(async move {
-            if let Err(error) = connection.await {
-                tracing::debug!(%error, "HTTP connection ended with an error");
-            }
-            drop(permit);
-        });
-    }
-}
 
 async fn check_host_and_origin(
     State(guard): State<Arc<Guard>>,

@@ -6,6 +6,7 @@ mod admission;
 mod bindings;
 mod config;
 mod egress;
+mod front_door;
 mod http;
 mod logging;
 mod mcp;

@@ -241,26 +241,30 @@ async fn read_until_closed(tcp: &mut tokio::net::TcpStream, limit: Duration) -> 
     )
 }
 
-/// Connections that send nothing, or a header line now and then, are closed at the head
-/// timeout, whether or not the endpoint wants a token.
+/// A connection that sends nothing is closed at the idle timeout (also after an answer, when
+/// kept alive); one that starts a head and dribbles header lines is closed at the head
+/// timeout from its first byte; whether or not the endpoint wants a token.
 #[tokio::test]
-async fn silent_and_slow_connections_are_closed_at_the_head_timeout() {
+async fn idle_and_slow_connections_are_closed_at_their_timeouts() {
     use tokio::io::AsyncWriteExt;
 
     let fake = FakeApi::start(TOKEN).await;
     let http = builder()
         .against(&fake)
         .env("LUNATASK_MCP_HTTP_HEAD_TIMEOUT", "1")
+        .env("LUNATASK_MCP_HTTP_IDLE_TIMEOUT", "3")
         .env("LUNATASK_MCP_AUTH_TOKEN", "endpoint-secret")
         .start_http()
         .await;
     let addr = http.url.trim_start_matches("http://").to_string();
     let mut silent = tokio::net::TcpStream::connect(&addr).await.unwrap();
     let mut slow = tokio::net::TcpStream::connect(&addr).await.unwrap();
+    let mut kept = tokio::net::TcpStream::connect(&addr).await.unwrap();
     let drip = async {
         slow.write_all(b"GET /healthz HTTP/1.1\r\n").await.unwrap();
-        for i in 0..10 {
-            tokio::time::sleep(Duration::from_millis(400)).await;
+        let started = Instant::now();
+        for i in 0..20 {
+            tokio::time::sleep(Duration::from_millis(300)).await;
             if slow
                 .write_all(format!("x-drip-{i}: 1\r\n").as_bytes())
                 .await
@@ -269,19 +273,37 @@ async fn silent_and_slow_connections_are_closed_at_the_head_timeout() {
                 break;
             }
         }
+        let (answer, _) = read_until_closed(&mut slow, Duration::from_secs(5)).await;
+        (answer, started.elapsed())
     };
-    let ((_, silent_after), ()) = tokio::join!(
+    // One request answered, then nothing: the idle clock starts after the answer.
+    let keep_alive = async {
+        kept.write_all(b"GET /healthz HTTP/1.1\r\nhost: 127.0.0.1\r\n\r\n")
+            .await
+            .unwrap();
+        read_until_closed(&mut kept, Duration::from_secs(10)).await
+    };
+    let ((_, silent_after), (dripped, drip_after), (kept_answer, kept_after)) = tokio::join!(
         read_until_closed(&mut silent, Duration::from_secs(10)),
-        drip
+        drip,
+        keep_alive,
     );
     assert!(
-        silent_after < Duration::from_secs(4),
-        "a silent connection stayed {silent_after:?}"
+        silent_after >= Duration::from_millis(2_500) && silent_after < Duration::from_secs(5),
+        "a silent connection was closed after {silent_after:?}, not at the idle timeout"
     );
-    let (answer, _) = read_until_closed(&mut slow, Duration::from_secs(5)).await;
     assert!(
-        !answer.contains("200 OK"),
-        "a head that never ends is not answered: {answer}"
+        !dripped.contains("200 OK"),
+        "a head that never ends is not answered: {dripped}"
+    );
+    assert!(
+        drip_after < Duration::from_millis(2_500),
+        "a dripping head lasted {drip_after:?}"
+    );
+    assert!(kept_answer.contains("200 OK"), "{kept_answer}");
+    assert!(
+        kept_after >= Duration::from_millis(2_500) && kept_after < Duration::from_secs(5),
+        "a kept-alive connection was closed after {kept_after:?}"
     );
     // A prompt client is served as before.
     let health = reqwest::get(format!("{}/healthz", http.url)).await.unwrap();
