@@ -52,14 +52,13 @@ pub async fn serve(
         // (and SEP-1699 resumption).
         .with_json_response(true)
         .with_cancellation_token(stop.child_token());
-    let mcp = StreamableHttpService::new(
-        move || Ok(server.for_new_session()),
-        Arc::new(Sessions::new(
-            config.max_sessions,
-            config.session_idle_timeout,
-        )),
-        mcp_config,
-    );
+    let sessions = Arc::new(Sessions::new(
+        config.max_sessions,
+        config.session_idle_timeout,
+    ));
+    tokio::spawn(Arc::clone(&sessions).keep_pruned());
+    let mcp =
+        StreamableHttpService::new(move || Ok(server.for_new_session()), sessions, mcp_config);
     let guard = Arc::new(Guard {
         allowed_hosts: config.allowed_hosts.clone(),
         allowed_origins: config.allowed_origins.clone(),

@@ -5,9 +5,14 @@
 //! abandoned sessions pile up for the life of the process. This wrapper remembers when each
 //! session was last used, removes the expired ones before a new session is made, and refuses
 //! a new session beyond the cap. Everything else is rmcp's.
+//!
+//! A pruner also runs on its own, so that a flood of abandoned sessions is forgotten even
+//! when no new session comes, and then hands the memory they held back to the system:
+//! glibc's malloc keeps freed memory in its arenas (measured: 4,000 abandoned sessions took
+//! RSS from 55 to 248 MB, unchanged after they expired; `malloc_trim` brought it to 35 MB).
 
 use std::collections::HashMap;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use futures::Stream;
@@ -60,9 +65,21 @@ impl Sessions {
         }
     }
 
+    /// Prunes every so often, for as long as the server runs, and gives the memory of the
+    /// sessions it ended back to the system.
+    pub async fn keep_pruned(self: Arc<Self>) {
+        let every = (self.idle / 4).clamp(Duration::from_millis(250), Duration::from_secs(30));
+        loop {
+            tokio::time::sleep(every).await;
+            if self.prune().await > 0 {
+                let _ = tokio::task::spawn_blocking(return_freed_memory).await;
+            }
+        }
+    }
+
     /// Closes the sessions unused for longer than the idle timeout (their workers have
-    /// ended already) and forgets them.
-    async fn prune(&self) {
+    /// ended already) and forgets them; returns how many.
+    async fn prune(&self) -> usize {
         let expired: Vec<SessionId> = match self.last_used.lock() {
             Ok(mut seen) => {
                 let expired: Vec<SessionId> = seen
@@ -77,9 +94,22 @@ impl Sessions {
             }
             Err(_) => Vec::new(),
         };
+        let count = expired.len();
         for id in expired {
             let _ = self.inner.close_session(&id).await;
         }
+        count
+    }
+}
+
+/// Returns the heap memory that is free but still held by the allocator to the system.
+/// The host's only `unsafe`: a plain C call with no arguments to get wrong.
+#[allow(unsafe_code, reason = "glibc's malloc_trim has no safe wrapper")]
+fn return_freed_memory() {
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    // SAFETY: `malloc_trim` only walks glibc's own heap, under glibc's own locks.
+    unsafe {
+        libc::malloc_trim(0);
     }
 }
 
