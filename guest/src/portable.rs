@@ -166,7 +166,7 @@ pub fn arguments(tool: &str, record: &impl Serialize) -> Result<Value, ToolError
     let schema: Value = tools::all()
         .iter()
         .find(|t| t.name == tool)
-        .map(|t| serde_json::from_str(&t.input_schema()))
+        .map(|t| serde_json::from_str(&t.typed_input_schema()))
         .transpose()
         .map_err(|e| ToolError::internal(format!("unreadable schema of {tool}: {e}")))?
         .ok_or_else(|| ToolError::internal(format!("no tool named {tool}")))?;

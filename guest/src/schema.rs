@@ -3,7 +3,7 @@
 
 use schemars::generate::SchemaSettings;
 use schemars::{JsonSchema, Schema};
-use serde_json::Value;
+use serde_json::{Map, Value};
 
 /// The schema of `T` as a self-contained JSON object (no `$ref`s, which some MCP clients
 /// cannot follow).
@@ -22,9 +22,180 @@ pub fn of<T: JsonSchema>() -> Schema {
     schema
 }
 
-/// The schema of `T` as JSON text, as the WIT contract carries it.
+/// The schema of `T` as JSON text, exactly as schemars derives it (nullable types, `oneOf`
+/// enumerations with their cases' descriptions, formats): what the portable world's WIT is
+/// generated from.
 pub fn text_of<T: JsonSchema>() -> String {
     serde_json::to_string(&of::<T>()).unwrap_or_else(|_| "{\"type\":\"object\"}".into())
+}
+
+/// The only string format every model provider accepts in a tool's input schema.
+const PORTABLE_FORMAT: &str = "date-time";
+
+/// The formats JSON Schema 2020-12 defines; any other (schemars writes `uint`, `int64`...)
+/// makes strict validators refuse the schema and lenient ones warn on every list.
+const STANDARD_FORMATS: &[&str] = &[
+    "date-time",
+    "date",
+    "time",
+    "duration",
+    "email",
+    "idn-email",
+    "hostname",
+    "idn-hostname",
+    "ipv4",
+    "ipv6",
+    "uri",
+    "uri-reference",
+    "iri",
+    "iri-reference",
+    "uuid",
+    "uri-template",
+    "json-pointer",
+    "relative-json-pointer",
+    "regex",
+];
+
+/// An input schema in the subset every major model provider accepts (OpenAI, Anthropic,
+/// Gemini's classic function declarations): every object has `properties`; optional means
+/// absent from `required`, never a type array or `null` in an enum; enumerations are plain
+/// `enum`s, their cases' meanings moved into the description; no `anyOf`, `oneOf`, `const`
+/// or `default`; no string format but `date-time`, and no patterns. The guest validates ids,
+/// dates, lengths and unknown fields itself, so what is dropped loses no check, only the
+/// characters it costs in every model's context.
+pub fn portable_input(schema: &Value) -> Value {
+    let mut out = portable(schema);
+    if let Some(map) = out.as_object_mut() {
+        // "Arguments of `tool`." says nothing the tool's own description does not.
+        map.remove("description");
+    }
+    out
+}
+
+fn portable(schema: &Value) -> Value {
+    let Value::Object(map) = schema else {
+        return schema.clone();
+    };
+    let strings_only = map
+        .get("enum")
+        .and_then(Value::as_array)
+        .is_none_or(|cases| cases.iter().all(|c| c.is_string() || c.is_null()));
+    if let Some(found) = enumeration(schema).filter(|_| strings_only) {
+        return portable_enum(map, &found);
+    }
+    // `anyOf: [X, null]`: X itself, under the outer description.
+    if let Some(any) = map.get("anyOf").and_then(Value::as_array) {
+        let inner: Vec<&Value> = any.iter().filter(|v| v["type"] != "null").collect();
+        if let [only] = inner.as_slice() {
+            let mut merged = portable(only);
+            if let (Some(description), Some(out)) = (map.get("description"), merged.as_object_mut())
+            {
+                out.insert("description".into(), description.clone());
+            }
+            return merged;
+        }
+    }
+    let mut out = Map::new();
+    for (key, value) in map {
+        match key.as_str() {
+            "type" => {
+                out.insert(key.clone(), non_null_type(value));
+            }
+            // Checked by the guest with an error that names the field; a model needs none of
+            // them to call the tool right, and each costs context on every list.
+            "default" | "pattern" | "minLength" | "maxLength" | "additionalProperties" => {}
+            "format" if value != PORTABLE_FORMAT => {}
+            "properties" => {
+                let properties = value
+                    .as_object()
+                    .map(|p| p.iter().map(|(k, v)| (k.clone(), portable(v))).collect())
+                    .unwrap_or_default();
+                out.insert(key.clone(), Value::Object(properties));
+            }
+            "items" => {
+                let mut items = portable(value);
+                if let Some(items) = items.as_object_mut() {
+                    // The array's own description says what its items are.
+                    items.remove("description");
+                }
+                out.insert(key.clone(), items);
+            }
+            _ => {
+                out.insert(key.clone(), value.clone());
+            }
+        }
+    }
+    if out.get("type").and_then(Value::as_str) == Some("object") {
+        out.entry("properties")
+            .or_insert_with(|| Value::Object(Map::new()));
+    }
+    Value::Object(out)
+}
+
+/// An enumeration as a plain string `enum`, its cases' meanings listed in the description.
+fn portable_enum(map: &Map<String, Value>, found: &Enumeration) -> Value {
+    let described: Vec<String> = found
+        .cases
+        .iter()
+        .filter_map(|c| {
+            let meaning = c.description.as_deref()?.trim_end_matches('.');
+            Some(format!("{}: {meaning}", c.value))
+        })
+        .collect();
+    // The property's own description only: the enumeration type's ("A task's status.")
+    // says nothing its values do not.
+    let mut description = map
+        .get("description")
+        .and_then(Value::as_str)
+        .unwrap_or_default()
+        .to_string();
+    if !described.is_empty() {
+        if !description.is_empty() {
+            description.push(' ');
+        }
+        description.push_str(&described.join("; "));
+        description.push('.');
+    }
+    let mut out = Map::new();
+    out.insert("type".into(), "string".into());
+    if !description.is_empty() {
+        out.insert("description".into(), description.into());
+    }
+    let cases: Vec<Value> = found.cases.iter().map(|c| c.value.clone().into()).collect();
+    out.insert("enum".into(), cases.into());
+    Value::Object(out)
+}
+
+fn non_null_type(value: &Value) -> Value {
+    match value {
+        Value::Array(types) => {
+            let kept: Vec<&Value> = types.iter().filter(|t| *t != "null").collect();
+            match kept.as_slice() {
+                [one] => (*one).clone(),
+                _ => Value::Array(kept.into_iter().cloned().collect()),
+            }
+        }
+        other => other.clone(),
+    }
+}
+
+/// An output schema with only the formats JSON Schema defines: the rest (schemars' `uint`,
+/// `int64`, `double`...) dropped, the ranges they implied already in `minimum`/`maximum`.
+pub fn standard_output(schema: &Value) -> Value {
+    match schema {
+        Value::Object(map) => Value::Object(
+            map.iter()
+                // A property named `format` is an object, not a format.
+                .filter(|(k, v)| match (k.as_str(), v.as_str()) {
+                    ("format", Some(format)) => STANDARD_FORMATS.contains(&format),
+                    _ => true,
+                })
+                .map(|(k, v)| (k.clone(), standard_output(v)))
+                .collect(),
+        ),
+        Value::Array(items) => Value::Array(items.iter().map(standard_output).collect()),
+        other => other.clone(),
+    }
 }
 
 /// The values an enumerated property takes, with the enumeration's description.

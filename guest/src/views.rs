@@ -13,15 +13,15 @@ use crate::entities::Task;
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum Sort {
-    /// Highest priority first, then earliest scheduled, then id.
+    /// Highest priority first, then earliest scheduled.
     Priority,
-    /// Earliest scheduled first (unscheduled last), then highest priority, then id.
+    /// Earliest scheduled first, unscheduled last.
     ScheduledOn,
-    /// Most recently completed first (never completed last), then id.
+    /// Most recently completed first.
     CompletedAt,
-    /// Most recently updated first, then id.
+    /// Most recently updated first.
     UpdatedAt,
-    /// Most recently created first, then id.
+    /// Most recently created first.
     CreatedAt,
 }
 

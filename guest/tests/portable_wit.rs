@@ -194,7 +194,7 @@ fn render() -> String {
     let mut functions = String::new();
 
     for tool in tools::all() {
-        let schema: Value = serde_json::from_str(&tool.input_schema()).unwrap();
+        let schema: Value = serde_json::from_str(&tool.typed_input_schema()).unwrap();
         let properties = schema["properties"]
             .as_object()
             .cloned()
@@ -224,6 +224,11 @@ fn render() -> String {
         writeln!(records, "    record {record} {{").unwrap();
         let mut clearable = Vec::new();
         for (field, property) in &properties {
+            if field == "clear" {
+                // The tool's own `clear` list; the record gets its own below, from the
+                // fields that null clears.
+                continue;
+            }
             let wit_type = match schema::enumeration(property) {
                 Some(found) => {
                     enums.name_for(tool.name, field, &found.cases, found.description.as_deref())

@@ -81,12 +81,7 @@ fn json_object(text: &str, what: &str) -> anyhow::Result<Arc<Map<String, Value>>
 
 fn to_mcp_tool(tool: bindings::Tool) -> anyhow::Result<Tool> {
     let input = json_object(&tool.input_schema, "input schema")?;
-    let a = tool.annotations;
-    let annotations = ToolAnnotations::new()
-        .read_only(a.read_only)
-        .destructive(a.destructive)
-        .idempotent(a.idempotent)
-        .open_world(a.open_world);
+    let annotations = annotations(&tool.annotations);
     let mut out = Tool::new(Cow::Owned(tool.name), Cow::Owned(tool.description), input)
         .with_title(tool.title)
         .with_annotations(annotations);
@@ -94,6 +89,27 @@ fn to_mcp_tool(tool: bindings::Tool) -> anyhow::Result<Tool> {
         out = out.with_raw_output_schema(json_object(output, "output schema")?);
     }
     Ok(out)
+}
+
+/// The tool's hints, only those that differ from MCP's defaults (not read-only, destructive,
+/// not idempotent, open world): the same meaning in fewer characters of every model's
+/// context. Destructive and idempotent mean something only for a tool that writes.
+fn annotations(a: &bindings::lunatask::mcp::types::ToolAnnotations) -> ToolAnnotations {
+    let mut out = ToolAnnotations::new();
+    if a.read_only {
+        out = out.read_only(true);
+    } else {
+        if !a.destructive {
+            out = out.destructive(false);
+        }
+        if a.idempotent {
+            out = out.idempotent(true);
+        }
+    }
+    if !a.open_world {
+        out = out.open_world(false);
+    }
+    out
 }
 
 /// The MCP server: cheap to clone, one per session.

@@ -40,16 +40,38 @@ async fn lists_every_tool_with_schemas_and_annotations() {
         assert_eq!(tool.input_schema["type"], "object", "{}", tool.name);
         let output = tool.output_schema.as_ref().expect("output schema");
         assert_eq!(output["type"], "object", "{}", tool.name);
+        // Hints equal to MCP's defaults are left out: read-only false, destructive true,
+        // idempotent false, open world true.
         let a = tool.annotations.as_ref().expect("annotations");
         let reads =
             tool.name.starts_with("get_") || tool.name.starts_with("list_") || tool.name == "ping";
-        assert_eq!(a.read_only_hint, Some(reads), "{}", tool.name);
-        if tool.name.starts_with("delete_") {
-            assert_eq!(a.destructive_hint, Some(true), "{}", tool.name);
+        assert_eq!(a.read_only_hint.unwrap_or(false), reads, "{}", tool.name);
+        let destructive = tool.name.starts_with("delete_") || tool.name.starts_with("update_");
+        if !reads {
+            assert_eq!(
+                a.destructive_hint.unwrap_or(true),
+                destructive,
+                "{}",
+                tool.name
+            );
+            assert_eq!(
+                a.idempotent_hint.unwrap_or(false),
+                destructive,
+                "{}",
+                tool.name
+            );
         }
-        if tool.name.starts_with("update_") {
-            assert_eq!(a.idempotent_hint, Some(true), "{}", tool.name);
-        }
+        let defaults = [
+            (a.read_only_hint, Some(false)),
+            (a.destructive_hint, Some(true)),
+            (a.idempotent_hint, Some(false)),
+            (a.open_world_hint, Some(true)),
+        ];
+        assert!(
+            defaults.iter().all(|(hint, default)| hint != default),
+            "{}: a hint equal to its default is listed: {a:?}",
+            tool.name
+        );
     }
     let create = tools.iter().find(|t| t.name == "create_task").unwrap();
     assert_eq!(create.input_schema["required"], json!(["area_id"]));

@@ -184,12 +184,14 @@ async fn exports_are_one_typed_function_per_served_tool() {
 
     for tool in &tools {
         let function = &functions[&tool.name.replace('_', "-")];
-        let properties = tool
+        let mut properties = tool
             .input_schema
             .get("properties")
             .and_then(Value::as_object)
             .cloned()
             .unwrap_or_default();
+        // The tool's list of fields to clear; the record's `clear` is checked against it.
+        let schema_clear = properties.remove("clear");
         let required: Vec<&str> = tool
             .input_schema
             .get("required")
@@ -239,13 +241,24 @@ async fn exports_are_one_typed_function_per_served_tool() {
                     assert_eq!(cases.names().collect::<Vec<_>>(), values);
                 }
             }
-            // Fields that null clears are listed in `clear` instead.
-            let clearable: Vec<&String> = properties
-                .iter()
-                .filter(|(_, p)| p.get("default") == Some(&Value::Null))
-                .map(|(k, _)| k)
-                .collect();
-            assert_eq!(clear.is_some(), !clearable.is_empty(), "{}", tool.name);
+            // The fields the tool's `clear` lists are the record's `clear` cases.
+            assert_eq!(clear.is_some(), schema_clear.is_some(), "{}", tool.name);
+            if let (Some(Type::List(list)), Some(schema_clear)) = (&clear, &schema_clear) {
+                let Type::Enum(cases) = list.ty() else {
+                    panic!("{}.clear lists enum cases", tool.name)
+                };
+                let mut expected: Vec<String> = schema_clear["items"]["enum"]
+                    .as_array()
+                    .expect("clear lists its fields")
+                    .iter()
+                    .filter_map(Value::as_str)
+                    .map(|v| v.replace('_', "-"))
+                    .collect();
+                expected.sort();
+                let mut cases: Vec<&str> = cases.names().collect();
+                cases.sort();
+                assert_eq!(cases, expected, "{}", tool.name);
+            }
         }
         let results: Vec<Type> = function.results().collect();
         let [Type::Result(result)] = results.as_slice() else {

@@ -54,6 +54,48 @@ async fn get_update_and_delete_a_task() {
     }
 }
 
+/// `clear` lists the fields to clear (the schema has no nulls); a field both set and cleared
+/// is refused before anything is sent; `null` still clears, as it did before `clear`.
+#[tokio::test]
+async fn update_task_clears_the_fields_listed_in_clear() {
+    let (fake, host) = setup().await;
+    let id =
+        fake.seed_task(json!({ "area_id": AREA, "scheduled_on": "2026-01-02", "estimate": 30 }));
+    ok(&host
+        .call(
+            "update_task",
+            json!({ "task_id": id, "clear": ["scheduled_on", "estimate"], "priority": 1 }),
+        )
+        .await);
+    let put = fake.requests_to("PUT /v1/tasks/");
+    assert_eq!(
+        put[0].body.clone().unwrap(),
+        json!({ "scheduled_on": null, "estimate": null, "priority": 1 })
+    );
+    let both = host
+        .call(
+            "update_task",
+            json!({ "task_id": id, "clear": ["scheduled_on"], "scheduled_on": "2026-02-03" }),
+        )
+        .await;
+    assert_eq!(code(&both), "validation_error");
+    assert!(
+        err(&both)["message"]
+            .as_str()
+            .unwrap()
+            .contains("scheduled_on")
+    );
+    let unknown = host
+        .call("update_task", json!({ "task_id": id, "clear": ["name"] }))
+        .await;
+    assert_eq!(code(&unknown), "validation_error");
+    assert_eq!(
+        fake.requests_to("PUT /v1/tasks/").len(),
+        1,
+        "refusals sent nothing"
+    );
+}
+
 #[tokio::test]
 async fn an_update_needs_at_least_one_field() {
     let (fake, host) = setup().await;

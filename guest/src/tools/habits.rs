@@ -15,9 +15,9 @@ pub fn tools() -> Vec<Tool> {
     vec![Tool::new(
         "track_habit",
         "Track a habit",
-        "Records that a habit was performed on a day. habit_id is copied from the LunaTask app \
-         (the API cannot list habits); performed_on (YYYY-MM-DD) is required. Not re-sent after \
-         an ambiguous failure: then the error's outcome is \"unknown\"; check the app first.",
+        "Records that a habit was performed on a day (habit_id is copied from the LunaTask \
+         app; the API cannot list habits). Not re-sent after an ambiguous failure: the \
+         outcome is then \"unknown\"; check the app first.",
         Effect::Append,
         track_habit,
     )]
@@ -29,7 +29,7 @@ pub fn tools() -> Vec<Tool> {
 pub struct Args {
     /// The habit's id.
     pub habit_id: Id,
-    /// The day it was performed, YYYY-MM-DD. Required.
+    /// The day it was performed, YYYY-MM-DD.
     pub performed_on: Date,
 }
 

@@ -16,11 +16,10 @@ pub fn tools() -> Vec<Tool> {
     vec![Tool::new(
         "create_journal_entry",
         "Write a journal entry",
-        "Adds a journal entry for a day. date_on (YYYY-MM-DD) is required. name and content \
-         are write-only: encrypted end to end, never returned; content is Markdown. LunaTask \
-         cannot detect duplicate journal entries, so this tool never re-sends an entry that may \
-         have arrived: if the connection fails mid-request, the error's outcome is \"unknown\" \
-         and you should check the journal in the app before calling again.",
+        "Adds a journal entry for date_on. name and content are write-only; content is \
+         Markdown. LunaTask cannot detect duplicate entries, so an entry that may have \
+         arrived is never re-sent: a failure mid-request has outcome \"unknown\"; check the \
+         journal in the app before calling again.",
         Effect::Append,
         create_journal_entry,
     )]
@@ -30,11 +29,11 @@ pub fn tools() -> Vec<Tool> {
 #[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Args {
-    /// The day of the entry, YYYY-MM-DD. Required.
+    /// The day of the entry, YYYY-MM-DD.
     pub date_on: Date,
-    /// Title. Write-only (end-to-end encrypted).
+    /// Title. Write-only.
     pub name: Option<String>,
-    /// Markdown body. Write-only (end-to-end encrypted).
+    /// Markdown body. Write-only.
     pub content: Option<String>,
 }
 

@@ -93,14 +93,24 @@ impl Tool {
         }
     }
 
-    /// JSON Schema of the arguments object, as JSON text.
+    /// JSON Schema of the arguments object as MCP lists it: in the subset every model
+    /// provider accepts (see [`schema::portable_input`]).
     pub fn input_schema(&self) -> String {
+        let typed: Value = serde_json::from_str(&self.typed_input_schema()).unwrap_or_default();
+        schema::portable_input(&typed).to_string()
+    }
+
+    /// JSON Schema of the arguments object exactly as derived from its Rust type, with
+    /// nullable types and documented enumeration cases: what the portable world's WIT and
+    /// its argument mapping read.
+    pub fn typed_input_schema(&self) -> String {
         (self.input_schema)()
     }
 
-    /// JSON Schema of the structured result, as JSON text.
+    /// JSON Schema of the structured result, with standard formats only.
     pub fn output_schema(&self) -> String {
-        (self.output_schema)()
+        let typed: Value = serde_json::from_str(&(self.output_schema)()).unwrap_or_default();
+        schema::standard_output(&typed).to_string()
     }
 }
 

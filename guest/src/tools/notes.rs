@@ -18,12 +18,11 @@ pub fn tools() -> Vec<Tool> {
             "create_note",
             "Create a note",
             "Creates a note, optionally in a notebook (notebook_id is copied from the LunaTask \
-             app; the API cannot list notebooks). name and content are write-only: encrypted end \
-             to end, never returned. content is Markdown; to keep an extra empty line, prefix \
-             each extra consecutive newline with a backslash and a space (\"a\\n\\\\ \\nb\"). \
-             date_on is YYYY-MM-DD. Give source and source_id together to link an external \
-             record: if a note in the same notebook has them, nothing is created and outcome is \
-             \"duplicate\" (the API cannot look notes up, so note is then null). Safe to retry.",
+             app; the API cannot list notebooks). name and content are write-only; content is \
+             Markdown (an extra empty line is a line holding a backslash and a space). With \
+             source and source_id, a note in that notebook that has them gives outcome \
+             \"duplicate\" (note null: notes cannot be read) and nothing is created. Safe to \
+             retry.",
             Effect::Create,
             create_note,
         ),
@@ -31,14 +30,14 @@ pub fn tools() -> Vec<Tool> {
             "update_note",
             "Update a note",
             "Changes the given fields of a note; at least one is required. content replaces the \
-             whole note. name and content are write-only (end-to-end encrypted).",
+             whole note.",
             Effect::Update,
             update_note,
         ),
         Tool::new(
             "delete_note",
             "Delete a note",
-            "Deletes a note by id. Deleting an already deleted note gives not_found.",
+            "Deletes a note; an already deleted one gives not_found.",
             Effect::Delete,
             delete_note,
         ),
@@ -51,15 +50,15 @@ pub fn tools() -> Vec<Tool> {
 pub struct CreateArgs {
     /// The notebook to put the note in.
     pub notebook_id: Option<Id>,
-    /// Title. Write-only (end-to-end encrypted).
+    /// Title. Write-only.
     pub name: Option<String>,
-    /// Markdown body. Write-only (end-to-end encrypted).
+    /// Markdown body. Write-only.
     pub content: Option<String>,
     /// The note's date, YYYY-MM-DD.
     pub date_on: Option<Date>,
-    /// Name of an external system; give with source_id.
+    /// An external system; give with source_id.
     pub source: Option<SourceText>,
-    /// The record's id in that system; give with source.
+    /// The id in that system; give with source.
     pub source_id: Option<SourceText>,
 }
 
@@ -96,9 +95,9 @@ fn create_note(api: &Api, args: CreateArgs) -> Result<NoteCreated, ToolError> {
 pub struct UpdateArgs {
     /// The note to change.
     pub note_id: Id,
-    /// New title. Write-only (end-to-end encrypted).
+    /// New title. Write-only.
     pub name: Option<String>,
-    /// New Markdown body, replacing the whole note. Write-only (end-to-end encrypted).
+    /// New Markdown body, replacing the whole note. Write-only.
     pub content: Option<String>,
     /// Move the note to this notebook.
     pub notebook_id: Option<Id>,
@@ -137,7 +136,6 @@ fn update_note(api: &Api, args: UpdateArgs) -> Result<NoteResult, ToolError> {
 #[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct NoteIdArgs {
-    /// The note's id.
     pub note_id: Id,
 }
 

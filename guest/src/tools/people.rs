@@ -17,47 +17,42 @@ pub fn tools() -> Vec<Tool> {
         Tool::new(
             "create_person",
             "Add a person",
-            "Adds a person to the relationships list. first_name and last_name are write-only \
-             (encrypted end to end, never returned). relationship_strength defaults to \
-             casual-friends. email, phone and birthday (YYYY-MM-DD) need those custom fields to \
-             exist in the LunaTask app first, or LunaTask answers 422 (validation_error). The \
-             free plan limits the number of people (subscription_required). Give source and \
-             source_id together to link an external record: if any person has them, nothing is \
-             created and outcome is \"duplicate\" with that person. Safe to retry.",
+            "Adds a person. first_name and last_name are write-only. email, phone and birthday \
+             need those custom fields defined in the LunaTask app, else validation_error; the \
+             free plan limits people (subscription_required). With source and source_id, a person \
+             that has them gives outcome \"duplicate\" and nothing is created. Safe to retry.",
             Effect::Create,
             create_person,
         ),
         Tool::new(
             "delete_person",
             "Delete a person",
-            "Deletes a person by id. Deleting an already deleted person gives not_found.",
+            "Deletes a person; an already deleted one gives not_found.",
             Effect::Delete,
             delete_person,
         ),
         Tool::new(
             "get_person",
             "Get a person",
-            "Reads one person by id: relationship strength, reconnect dates and sources. Names \
-             are end-to-end encrypted and never returned.",
+            "Reads one person by id: relationship strength, reconnect dates and sources (never \
+             names).",
             Effect::Read,
             get_person,
         ),
         Tool::new(
             "list_people",
             "List people",
-            "Lists people, filtered by source/source_id and relationship_strength, ordered by \
-             id; limit defaults to 100 (max 1000) and total says how many matched. Names are \
-             encrypted and not returned.",
+            "Lists people matching the filters, ordered by id; at most limit (default 100), and \
+             total counts every match. Names are never returned.",
             Effect::Read,
             list_people,
         ),
         Tool::new(
             "create_person_timeline_note",
             "Add a note to a person's timeline",
-            "Adds a note to a person's timeline (person_id required). date_on (YYYY-MM-DD) \
-             defaults to today in LunaTask. content is Markdown and write-only (encrypted end to \
-             end). LunaTask cannot detect duplicate timeline notes, so after an ambiguous \
-             failure this tool does not re-send and the error's outcome is \"unknown\".",
+            "Adds a note to a person's timeline; date_on defaults to today. content is Markdown \
+             and write-only. LunaTask cannot detect duplicates, so after an ambiguous failure it \
+             is not re-sent and the outcome is \"unknown\".",
             Effect::Append,
             create_person_timeline_note,
         ),
@@ -68,15 +63,15 @@ pub fn tools() -> Vec<Tool> {
 #[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CreateArgs {
-    /// Write-only (end-to-end encrypted).
+    /// Write-only.
     pub first_name: Option<String>,
-    /// Write-only (end-to-end encrypted).
+    /// Write-only.
     pub last_name: Option<String>,
     /// Default casual-friends.
     pub relationship_strength: Option<RelationshipStrength>,
-    /// Name of an external system; give with source_id.
+    /// An external system; give with source_id.
     pub source: Option<SourceText>,
-    /// The record's id in that system; give with source.
+    /// The id in that system; give with source.
     pub source_id: Option<SourceText>,
     /// Needs the email custom field defined in the app.
     pub email: Option<Email>,
@@ -131,7 +126,6 @@ fn create_person(api: &Api, args: CreateArgs) -> Result<PersonCreated, ToolError
 #[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct PersonIdArgs {
-    /// The person's id.
     pub person_id: Id,
 }
 
@@ -177,12 +171,12 @@ pub fn get_person(api: &Api, args: PersonIdArgs) -> Result<PersonResult, ToolErr
 #[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ListArgs {
-    /// Only people linked to this external system (filtered by LunaTask).
+    /// Only people linked to this external system.
     pub source: Option<SourceText>,
-    /// Only people with this external id (filtered by LunaTask).
+    /// Only people with this external id.
     pub source_id: Option<SourceText>,
     pub relationship_strength: Option<RelationshipStrength>,
-    /// At most this many people (1..1000, default 100).
+    /// At most this many people (default 100).
     pub limit: Option<Limit>,
 }
 
@@ -241,11 +235,11 @@ fn list_people(api: &Api, args: ListArgs) -> Result<PeopleList, ToolError> {
 #[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct TimelineArgs {
-    /// The person the note is about. Required.
+    /// The person the note is about.
     pub person_id: Id,
     /// The note's day, YYYY-MM-DD; LunaTask defaults to today.
     pub date_on: Option<Date>,
-    /// Markdown. Write-only (end-to-end encrypted).
+    /// Markdown. Write-only.
     pub content: Option<String>,
 }
 

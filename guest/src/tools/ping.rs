@@ -25,9 +25,8 @@ pub fn tool() -> Tool {
     Tool::new(
         "ping",
         "Check the LunaTask connection",
-        "Checks that the LunaTask API is reachable and accepts the configured access token \
-         (GET /v1/ping). Returns {ok: true, message: \"pong\"}; a wrong or revoked token gives \
-         an authentication_error result. Use it to diagnose failures before retrying other tools.",
+        "Checks that the LunaTask API is reachable and accepts the token; a bad token gives \
+         authentication_error. Use it to diagnose failures.",
         Effect::Read,
         run,
     )

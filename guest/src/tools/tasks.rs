@@ -21,53 +21,44 @@ pub fn tools() -> Vec<Tool> {
         Tool::new(
             "create_task",
             "Create a task",
-            "Creates a task in an area. area_id is required (copy it from the LunaTask app: \
-             area settings → Copy area ID; the API cannot list areas). name and note are \
-             write-only: LunaTask encrypts them end to end, so no tool can read them back. \
-             note is Markdown. Dates are YYYY-MM-DD; completed_at is an ISO-8601 timestamp. \
-             Defaults: status later, priority 0, motivation unknown, eisenhower 0. \
-             Give source and source_id (together) to link the task to an external record: if an \
-             open task in the same area already has them, nothing is created and the result's \
-             outcome is \"duplicate\" with the existing task. Safe to retry: a retry never \
-             creates a second task.",
+            "Creates a task in an area (area_id is copied from the LunaTask app: area settings, \
+             Copy area ID; the API cannot list areas). name and note are write-only; note is \
+             Markdown. Defaults: status later, priority 0, motivation unknown. With source and \
+             source_id, an open task in that area that has them is returned with outcome \
+             \"duplicate\" and nothing is created. Safe to retry.",
             Effect::Create,
             create_task,
         ),
         Tool::new(
             "update_task",
             "Update a task",
-            "Changes only the given fields of a task; at least one is required. Pass null for \
-             goal_id, scheduled_on, estimate or completed_at to clear it. name and note are \
-             write-only (end-to-end encrypted) and note replaces the whole note. Setting status \
-             completed completes the task.",
+            "Changes only the given fields of a task; at least one is required. To clear \
+             goal_id, estimate, scheduled_on or completed_at, list it in clear. note replaces \
+             the whole note. Setting status completed completes the task.",
             Effect::Update,
             update_task,
         ),
         Tool::new(
             "delete_task",
             "Delete a task",
-            "Deletes a task by id. Deleting an already deleted task gives not_found.",
+            "Deletes a task; an already deleted one gives not_found.",
             Effect::Delete,
             delete_task,
         ),
         Tool::new(
             "get_task",
             "Get a task",
-            "Reads one task by id: status, priority, dates, area, goal and sources. Its name and \
-             note are end-to-end encrypted and never returned.",
+            "Reads one task by id: status, priority, dates, area, goal and sources (never its \
+             name or note).",
             Effect::Read,
             get_task,
         ),
         Tool::new(
             "list_tasks",
             "List tasks",
-            "Lists tasks with filters: area_id, goal_id, status (one of later, next, started, \
-             waiting, completed, or \"open\" for every status but completed), min_priority \
-             (-2..2), scheduled_from/scheduled_to (inclusive dates), completed_since \
-             (timestamp), source/source_id. Filters combine with AND. Sorted by sort (default \
-             priority: highest first, then earliest scheduled, then id); limit defaults to 100 \
-             (max 1000); total says how many matched before the limit. Task names are \
-             encrypted and not returned.",
+            "Lists tasks matching every filter given, sorted by sort; at most limit (default \
+             100), and total counts every match. Narrow with filters rather than raising limit. \
+             Names and notes are never returned.",
             Effect::Read,
             list_tasks,
         ),
@@ -78,13 +69,13 @@ pub fn tools() -> Vec<Tool> {
 #[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CreateArgs {
-    /// The area (list) the task belongs to. Required.
+    /// The area (list) the task goes in.
     pub area_id: Id,
     /// A goal within that area.
     pub goal_id: Option<Id>,
-    /// The task's name. Write-only: encrypted end to end, never returned.
+    /// Write-only.
     pub name: Option<String>,
-    /// A Markdown note. Write-only: encrypted end to end, never returned.
+    /// Markdown. Write-only.
     pub note: Option<String>,
     /// Default later. "started" is shown as "In progress".
     pub status: Option<TaskStatus>,
@@ -93,7 +84,7 @@ pub struct CreateArgs {
     /// 0 uncategorized (default), 1 urgent & important, 2 urgent & not important,
     /// 3 important & not urgent, 4 neither.
     pub eisenhower: Option<Eisenhower>,
-    /// Estimated duration in whole minutes.
+    /// Estimated minutes.
     pub estimate: Option<Minutes>,
     /// -2 lowest, -1 low, 0 normal (default), 1 high, 2 highest.
     pub priority: Option<Priority>,
@@ -101,9 +92,9 @@ pub struct CreateArgs {
     pub scheduled_on: Option<Date>,
     /// When it was completed, e.g. 2021-01-10T10:39:25Z.
     pub completed_at: Option<Timestamp>,
-    /// Name of an external system; give with source_id.
+    /// An external system; give with source_id.
     pub source: Option<SourceText>,
-    /// The record's id in that system; give with source.
+    /// The id in that system; give with source.
     pub source_id: Option<SourceText>,
 }
 
@@ -167,28 +158,67 @@ pub struct UpdateArgs {
     pub task_id: Id,
     /// Move the task to another area.
     pub area_id: Option<Id>,
-    /// A goal; null removes the goal.
+    /// Move the task to this goal.
+    // `null` is also accepted as "clear", as before `clear` existed.
     #[serde(default, deserialize_with = "present")]
     pub goal_id: Option<Option<Id>>,
-    /// New name. Write-only (end-to-end encrypted).
+    /// Write-only.
     pub name: Option<String>,
-    /// New Markdown note, replacing the old one. Write-only (end-to-end encrypted).
+    /// Markdown, replacing the old note. Write-only.
     pub note: Option<String>,
     pub status: Option<TaskStatus>,
     pub motivation: Option<Motivation>,
-    /// 0..4, see create_task.
+    /// 0..4, as in create_task.
     pub eisenhower: Option<Eisenhower>,
-    /// Whole minutes; null clears it.
+    /// Whole minutes.
     #[serde(default, deserialize_with = "present")]
     pub estimate: Option<Option<Minutes>>,
-    /// -2..2.
     pub priority: Option<Priority>,
-    /// YYYY-MM-DD; null unschedules the task.
+    /// YYYY-MM-DD.
     #[serde(default, deserialize_with = "present")]
     pub scheduled_on: Option<Option<Date>>,
-    /// ISO-8601 timestamp; null clears it.
+    /// ISO-8601 timestamp.
     #[serde(default, deserialize_with = "present")]
     pub completed_at: Option<Option<Timestamp>>,
+    /// Fields to clear (unschedule, remove the goal...); a field cannot be both set and
+    /// cleared.
+    pub clear: Option<Vec<TaskClearable>>,
+}
+
+/// The fields of a task that `update_task` can clear.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum TaskClearable {
+    GoalId,
+    Estimate,
+    ScheduledOn,
+    CompletedAt,
+}
+
+impl UpdateArgs {
+    /// Folds `clear` into the fields it names, as `Some(None)`; a field both set and
+    /// cleared is refused.
+    fn with_clears_applied(mut self) -> Result<Self, ToolError> {
+        fn clear<T>(field: &mut Option<Option<T>>, name: &str) -> Result<(), ToolError> {
+            if matches!(field, Some(Some(_))) {
+                return Err(ToolError::validation(
+                    name,
+                    "is both set and listed in clear; give a value or clear it, not both",
+                ));
+            }
+            *field = Some(None);
+            Ok(())
+        }
+        for field in self.clear.take().unwrap_or_default() {
+            match field {
+                TaskClearable::GoalId => clear(&mut self.goal_id, "goal_id")?,
+                TaskClearable::Estimate => clear(&mut self.estimate, "estimate")?,
+                TaskClearable::ScheduledOn => clear(&mut self.scheduled_on, "scheduled_on")?,
+                TaskClearable::CompletedAt => clear(&mut self.completed_at, "completed_at")?,
+            }
+        }
+        Ok(self)
+    }
 }
 
 /// A single task.
@@ -198,6 +228,7 @@ pub struct TaskResult {
 }
 
 fn update_task(api: &Api, args: UpdateArgs) -> Result<TaskResult, ToolError> {
+    let args = args.with_clears_applied()?;
     require_some_field(&[
         ("area_id", args.area_id.is_some()),
         ("goal_id", args.goal_id.is_some()),
@@ -236,7 +267,6 @@ fn update_task(api: &Api, args: UpdateArgs) -> Result<TaskResult, ToolError> {
 #[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct TaskIdArgs {
-    /// The task's id.
     pub task_id: Id,
 }
 
@@ -292,7 +322,7 @@ pub struct ListArgs {
     pub goal_id: Option<Id>,
     /// A status, or "open" for every status but completed.
     pub status: Option<StatusFilter>,
-    /// Only tasks with at least this priority (-2..2).
+    /// Only tasks with at least this priority.
     pub min_priority: Option<Priority>,
     /// Only tasks scheduled on or after this date.
     pub scheduled_from: Option<Date>,
@@ -300,11 +330,11 @@ pub struct ListArgs {
     pub scheduled_to: Option<Date>,
     /// Only tasks completed at or after this time.
     pub completed_since: Option<Timestamp>,
-    /// Only tasks linked to this external system (filtered by LunaTask).
+    /// Only tasks linked to this external system.
     pub source: Option<SourceText>,
-    /// Only tasks with this external id (filtered by LunaTask).
+    /// Only tasks with this external id.
     pub source_id: Option<SourceText>,
-    /// At most this many tasks (1..1000, default 100).
+    /// At most this many tasks (default 100).
     pub limit: Option<Limit>,
     /// Default priority.
     pub sort: Option<Sort>,
