@@ -73,8 +73,11 @@ pub async fn serve(
             )
         }
     });
-    let protected = Router::new()
+    let mcp = Router::new()
         .route_service("/mcp", mcp)
+        .layer(middleware::from_fn(session_end_is_no_content));
+    let protected = Router::new()
+        .merge(mcp)
         .route("/metrics", metrics_route)
         .layer(middleware::from_fn_with_state(
             config.max_message_bytes,
@@ -86,6 +89,9 @@ pub async fn serve(
         ));
     let app = Router::new()
         .route("/healthz", get(|| async { "ok" }))
+        // OAuth-capable clients probe these first; a 401 there would start a sign-in that
+        // cannot succeed. 404 says "no OAuth here": they then send the configured header.
+        .route("/.well-known/{*rest}", axum::routing::any(no_oauth))
         .merge(protected)
         .layer(middleware::from_fn_with_state(guard, check_host_and_origin));
 
@@ -132,6 +138,27 @@ pub async fn serve(
 /// After a failed accept, how long to wait before the next: long enough not to spin on a
 /// persistent error, short enough that a freed descriptor is used at once.
 const ACCEPT_BACKOFF: std::time::Duration = std::time::Duration::from_millis(20);
+
+async fn no_oauth() -> Response {
+    (
+        StatusCode::NOT_FOUND,
+        "this server offers no OAuth; send the token set in LUNATASK_MCP_AUTH_TOKEN as \
+         `Authorization: Bearer <token>`",
+    )
+        .into_response()
+}
+
+/// Ending a session (`DELETE /mcp`) answers 204: rmcp's 202 ("accepted, not yet acted on")
+/// makes the Python SDK and the clients built on it report a failed termination on every
+/// close, though the session is gone.
+async fn session_end_is_no_content(request: Request, next: Next) -> Response {
+    let deleting = request.method() == Method::DELETE;
+    let response = next.run(request).await;
+    if deleting && response.status() == StatusCode::ACCEPTED {
+        return StatusCode::NO_CONTENT.into_response();
+    }
+    response
+}
 
 async fn check_host_and_origin(
     State(guard): State<Arc<Guard>>,

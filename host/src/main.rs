@@ -13,6 +13,7 @@ mod mcp;
 mod metrics;
 mod ratelimit;
 mod redact;
+mod replay;
 mod runtime;
 mod secret;
 mod sessions;

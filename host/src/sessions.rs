@@ -16,7 +16,11 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use futures::Stream;
+use futures::future::Either;
+use futures::stream;
 use rmcp::model::{ClientJsonRpcMessage, ServerJsonRpcMessage};
+
+use crate::replay::Replay;
 use rmcp::transport::streamable_http_server::session::local::{
     LocalSessionManager, LocalSessionManagerError, SessionConfig,
 };
@@ -38,6 +42,8 @@ pub enum SessionsError {
 
 pub struct Sessions {
     inner: LocalSessionManager,
+    /// Request streams' events, kept for resumption after the answer.
+    replay: Arc<Replay>,
     max: usize,
     idle: Duration,
     last_used: Mutex<HashMap<SessionId, Instant>>,
@@ -51,6 +57,7 @@ impl Sessions {
         inner.session_config = config;
         Self {
             inner,
+            replay: Arc::default(),
             max,
             idle,
             last_used: Mutex::new(HashMap::new()),
@@ -96,6 +103,7 @@ impl Sessions {
         };
         let count = expired.len();
         for id in expired {
+            self.replay.forget(&id);
             let _ = self.inner.close_session(&id).await;
         }
         count
@@ -151,6 +159,7 @@ impl SessionManager for Sessions {
         if let Ok(mut seen) = self.last_used.lock() {
             seen.remove(id);
         }
+        self.replay.forget(id);
         Ok(self.inner.close_session(id).await?)
     }
 
@@ -160,7 +169,8 @@ impl SessionManager for Sessions {
         message: ClientJsonRpcMessage,
     ) -> Result<impl Stream<Item = ServerSseMessage> + Send + Sync + 'static, Self::Error> {
         self.touch(id);
-        Ok(self.inner.create_stream(id, message).await?)
+        let stream = self.inner.create_stream(id, message).await?;
+        Ok(self.replay.tee(id, stream))
     }
 
     async fn accept_message(
@@ -186,6 +196,11 @@ impl SessionManager for Sessions {
         last_event_id: String,
     ) -> Result<impl Stream<Item = ServerSseMessage> + Send + Sync + 'static, Self::Error> {
         self.touch(id);
-        Ok(self.inner.resume(id, last_event_id).await?)
+        // A request that has answered: rmcp has forgotten it, the replay has not.
+        if let Some(missed) = self.replay.after(id, &last_event_id) {
+            return Ok(Either::Left(stream::iter(missed)));
+        }
+        let stream = self.inner.resume(id, last_event_id).await?;
+        Ok(Either::Right(self.replay.tee(id, stream)))
     }
 }

@@ -6,6 +6,7 @@ mod errors;
 mod foundation;
 mod hardening;
 mod host;
+mod http_edges;
 mod load;
 mod notes_journal_habits;
 mod people;

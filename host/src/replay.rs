@@ -1,0 +1,164 @@
+//! Answers kept for resumption: a client whose event stream broke reconnects with
+//! `Last-Event-ID` and gets what it missed, also when the answer was produced after the
+//! break.
+//!
+//! rmcp caches a request's events while its stream is open, but drops the cache the moment
+//! the final answer is sent; a client that lost its connection during the call then resumes
+//! into an empty stream and the answer is gone (rmcp logs "Resume failed ... Channel
+//! closed"). So every request stream is read to its end here, whether or not the client is
+//! still there, and its events kept for [`KEEP_FOR`] after the answer.
+
+use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::{Duration, Instant};
+
+use futures::{Stream, StreamExt};
+use rmcp::model::JsonRpcMessage;
+use rmcp::transport::streamable_http_server::session::{ServerSseMessage, SessionId};
+use tokio_stream::wrappers::ReceiverStream;
+
+/// How long a finished request's events stay available for resumption (rmcp's own default
+/// for the requests it does keep).
+pub const KEEP_FOR: Duration = Duration::from_secs(60);
+/// At most this many requests' events are kept at once, the oldest finished first to go.
+const MAX_KEPT: usize = 1024;
+/// Events buffered for a client that reads slowly, before the reader waits.
+const CHANNEL: usize = 16;
+
+/// An event id as rmcp writes it: `index/http_request_id`.
+fn parse(event_id: &str) -> Option<(u64, usize)> {
+    let (index, request) = event_id.split_once('/')?;
+    Some((request.parse().ok()?, index.parse().ok()?))
+}
+
+struct Kept {
+    /// By index: a stream read twice (live, then resumed) is kept once.
+    events: BTreeMap<usize, ServerSseMessage>,
+    /// When the final answer was read; `None` while the request runs.
+    finished: Option<Instant>,
+    /// When an event last arrived, or the stream ended: eviction counts from here.
+    touched: Instant,
+}
+
+type Key = (SessionId, u64);
+
+#[derive(Default)]
+pub struct Replay {
+    kept: Mutex<HashMap<Key, Kept>>,
+    /// Finished requests, oldest first, for eviction.
+    finished: Mutex<VecDeque<Key>>,
+}
+
+impl Replay {
+    /// Reads `stream` to its end on a task of its own, keeping its events, and returns a
+    /// stream of the same events for the client (which may go away at any time).
+    pub fn tee(
+        self: &Arc<Self>,
+        session: &SessionId,
+        stream: impl Stream<Item = ServerSseMessage> + Send + 'static,
+    ) -> ReceiverStream<ServerSseMessage> {
+        let (tx, rx) = tokio::sync::mpsc::channel(CHANNEL);
+        let replay = Arc::clone(self);
+        let session = session.clone();
+        tokio::spawn(async move {
+            let mut stream = std::pin::pin!(stream);
+            let mut client = Some(tx);
+            let mut request = None;
+            while let Some(event) = stream.next().await {
+                let kept = replay.keep(&session, &event);
+                request = request.or(kept);
+                if let Some(tx) = &client
+                    && tx.send(event).await.is_err()
+                {
+                    client = None;
+                }
+            }
+            if let Some(request) = request {
+                replay.ended(&session, request);
+            }
+        });
+        ReceiverStream::new(rx)
+    }
+
+    /// Keeps `event`; returns the request it belongs to.
+    fn keep(&self, session: &SessionId, event: &ServerSseMessage) -> Option<u64> {
+        let (request, index) = event.event_id.as_deref().and_then(parse)?;
+        let is_answer = event
+            .message
+            .as_deref()
+            .is_some_and(|m| matches!(m, JsonRpcMessage::Response(_) | JsonRpcMessage::Error(_)));
+        let key = (session.clone(), request);
+        let mut kept = self.kept.lock().unwrap_or_else(PoisonError::into_inner);
+        let entry = kept.entry(key.clone()).or_insert_with(|| Kept {
+            events: BTreeMap::new(),
+            finished: None,
+            touched: Instant::now(),
+        });
+        entry.events.entry(index).or_insert_with(|| event.clone());
+        entry.touched = Instant::now();
+        if is_answer && entry.finished.is_none() {
+            entry.finished = Some(Instant::now());
+            let mut finished = self.finished.lock().unwrap_or_else(PoisonError::into_inner);
+            finished.push_back(key);
+            evict(&mut kept, &mut finished);
+        }
+        Some(request)
+    }
+
+    /// A request's stream ended without an answer (cancelled, or its session closed): it
+    /// is evicted once untouched for [`KEEP_FOR`].
+    fn ended(&self, session: &SessionId, request: u64) {
+        let key = (session.clone(), request);
+        let mut kept = self.kept.lock().unwrap_or_else(PoisonError::into_inner);
+        if let Some(entry) = kept.get_mut(&key)
+            && entry.finished.is_none()
+        {
+            entry.touched = Instant::now();
+            let mut finished = self.finished.lock().unwrap_or_else(PoisonError::into_inner);
+            finished.push_back(key);
+            evict(&mut kept, &mut finished);
+        }
+    }
+
+    /// The events after `last_event_id` of a request that has finished, if they are kept;
+    /// `None` for a request still running (rmcp resumes those) or unknown.
+    pub fn after(&self, session: &SessionId, last_event_id: &str) -> Option<Vec<ServerSseMessage>> {
+        let (request, index) = parse(last_event_id)?;
+        let kept = self.kept.lock().unwrap_or_else(PoisonError::into_inner);
+        let entry = kept.get(&(session.clone(), request))?;
+        let finished = entry.finished?;
+        if finished.elapsed() > KEEP_FOR {
+            return None;
+        }
+        Some(
+            entry
+                .events
+                .range(index + 1..)
+                .map(|(_, e)| e.clone())
+                .collect(),
+        )
+    }
+
+    /// Forgets every request of `session` (it has ended).
+    pub fn forget(&self, session: &SessionId) {
+        let mut kept = self.kept.lock().unwrap_or_else(PoisonError::into_inner);
+        kept.retain(|(s, _), _| s != session);
+        let mut finished = self.finished.lock().unwrap_or_else(PoisonError::into_inner);
+        finished.retain(|(s, _)| s != session);
+    }
+}
+
+/// Drops ended requests untouched for [`KEEP_FOR`], and the oldest beyond [`MAX_KEPT`].
+fn evict(kept: &mut HashMap<Key, Kept>, finished: &mut VecDeque<Key>) {
+    while let Some(oldest) = finished.front() {
+        let expired = kept
+            .get(oldest)
+            .is_none_or(|k| k.touched.elapsed() > KEEP_FOR);
+        if !expired && kept.len() <= MAX_KEPT {
+            break;
+        }
+        if let Some(key) = finished.pop_front() {
+            kept.remove(&key);
+        }
+    }
+}
