@@ -266,6 +266,8 @@ impl<'a> Api<'a> {
         }
         let response = request.send().map_err(transport_error)?;
         let status = response.status_code();
+        // Our host's own 401 when it has no token to add: nothing reached LunaTask.
+        let no_token = status == 401 && response.header("x-lunatask-mcp-no-token").is_some();
         let retry_after = response
             .header("retry-after")
             .and_then(|v| v.to_str().ok())
@@ -288,9 +290,22 @@ impl<'a> Api<'a> {
         if (200..300).contains(&status) {
             return Ok(Reply { status, body });
         }
+        let error = if no_token {
+            let message = serde_json::from_slice::<Value>(&body)
+                .ok()
+                .and_then(|b| b["message"].as_str().map(str::to_string))
+                .unwrap_or_else(|| "no LunaTask access token".into());
+            ToolError::new(
+                Code::AuthenticationError,
+                format!("This server has {message}."),
+            )
+            .with_status(status)
+        } else {
+            status_error(status, &body, subject)
+        };
         Err(AttemptError {
             failure: Failure::Status(status),
-            error: status_error(status, &body, subject),
+            error,
             retry_after,
         })
     }

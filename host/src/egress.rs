@@ -50,7 +50,8 @@ type PooledClient = Client<HttpsConnector<HttpConnector>, WasiBody>;
 pub struct Egress {
     base: BaseUrl,
     base_path: String,
-    authorization: HeaderValue,
+    /// `None` when no token is configured: then nothing is sent (see [`no_token_answer`]).
+    authorization: Option<HeaderValue>,
     client: PooledClient,
     limiter: RateLimiter,
     /// Every secret the host holds, removed from answers before the guest sees them.
@@ -65,11 +66,22 @@ pub struct Egress {
 
 impl Egress {
     pub fn new(config: &Config, metrics: Metrics) -> anyhow::Result<Self> {
-        let mut authorization =
-            HeaderValue::from_str(&config.token.bearer_header()).map_err(|_| {
-                anyhow::anyhow!("the API token contains characters not allowed in an HTTP header")
-            })?;
-        authorization.set_sensitive(true);
+        let authorization = config
+            .token
+            .as_ref()
+            .map(|token| {
+                let mut value = HeaderValue::from_str(&token.bearer_header()).map_err(|_| {
+                    anyhow::anyhow!(
+                        "the API token contains characters not allowed in an HTTP header"
+                    )
+                })?;
+                value.set_sensitive(true);
+                anyhow::Ok(value)
+            })
+            .transpose()?;
+        if authorization.is_none() {
+            tracing::warn!("{NO_TOKEN}; every call will answer authentication_error until then");
+        }
         let base_path = url::Url::parse(&config.base_url.url)
             .map(|u| u.path().trim_end_matches('/').to_string())
             .unwrap_or_default();
@@ -80,7 +92,10 @@ impl Egress {
             client: pooled_client(config)?,
             limiter: RateLimiter::new(config.rate_limit_rpm, config.rate_limit_burst),
             redactor: Redactor::new(
-                std::iter::once(config.token.expose())
+                config
+                    .token
+                    .iter()
+                    .map(|t| t.expose())
                     .chain(config.http_auth.as_ref().map(|t| t.expose())),
             ),
             metrics,
@@ -137,6 +152,9 @@ impl Egress {
             );
             return Err(HttpError::HttpRequestDenied);
         }
+        let Some(authorization) = &self.authorization else {
+            return Ok(no_token_answer());
+        };
         let mut request = with_content_length(request, self.max_request_bytes, deadline).await?;
 
         let waited = self
@@ -155,7 +173,7 @@ impl Egress {
 
         request
             .headers_mut()
-            .insert(AUTHORIZATION, self.authorization.clone());
+            .insert(AUTHORIZATION, authorization.clone());
         let method = request.method().as_str().to_string();
         let endpoint = endpoint_label(&method, request.uri().path(), &self.base_path);
         let first_byte = self
@@ -188,6 +206,34 @@ impl Egress {
         }
         outcome
     }
+}
+
+/// What to set when no token is configured; the guest shows it (see `NO_TOKEN_HEADER`).
+const NO_TOKEN: &str = "no LunaTask access token: set LUNATASK_API_TOKEN, or \
+LUNATASK_TOKEN_FILE (--token-file) to a file holding it, in this server's environment (for an \
+MCP client, the \"env\" of its entry for this server), then restart it; create a token in the \
+LunaTask desktop app under Settings, Access tokens";
+
+/// Marks the host's own 401 for a missing token, so the guest tells it from LunaTask's.
+const NO_TOKEN_HEADER: HeaderName = HeaderName::from_static("x-lunatask-mcp-no-token");
+
+/// The answer to a request when no token is configured: a 401 the host makes itself,
+/// marked as its own; nothing is sent to LunaTask.
+fn no_token_answer() -> Response<WasiBody> {
+    let body = serde_json::json!({ "message": NO_TOKEN }).to_string();
+    let body = http_body_util::Full::new(Bytes::from(body))
+        .map_err(|never| match never {})
+        .boxed_unsync();
+    let mut response = Response::new(body);
+    *response.status_mut() = http::StatusCode::UNAUTHORIZED;
+    response
+        .headers_mut()
+        .insert(NO_TOKEN_HEADER, HeaderValue::from_static("1"));
+    response.headers_mut().insert(
+        http::header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json"),
+    );
+    response
 }
 
 /// Collects `body` whole, at most `max_bytes` of it and before `deadline`: its own error

@@ -149,16 +149,46 @@ async fn a_wrong_token_gives_an_authentication_error_without_retries() {
     assert_eq!(fake.requests().len(), 1, "401 is not retried");
 }
 
+/// Without a token the server still starts and lists its tools (a desktop client would only
+/// show "disconnected" for one that exits); every call answers authentication_error saying
+/// what to set, and sends nothing; `check` fails.
 #[tokio::test]
-async fn a_missing_token_stops_start_up_with_a_clear_message() {
+async fn without_a_token_every_call_says_how_to_set_one() {
+    let fake = FakeApi::start(TOKEN).await;
+    let host = builder()
+        .env("LUNATASK_BASE_URL", fake.base_url())
+        .start()
+        .await;
+    let tools = host.client.list_all_tools().await.unwrap();
+    assert!(tools.len() >= 16);
+    for (tool, args) in [
+        ("ping", json!({})),
+        ("create_task", json!({ "area_id": AREA, "name": "x" })),
+    ] {
+        let result = host.call(tool, args).await;
+        assert_eq!(code(&result), "authentication_error", "{tool}");
+        let message = err(&result)["message"].as_str().unwrap().to_string();
+        for needed in ["LUNATASK_API_TOKEN", "LUNATASK_TOKEN_FILE", "restart"] {
+            assert!(message.contains(needed), "{tool}: {message}");
+        }
+        assert!(
+            !message.contains("LunaTask rejected"),
+            "nothing reached LunaTask: {message}"
+        );
+    }
+    assert!(
+        host.stderr().contains("LUNATASK_API_TOKEN"),
+        "the log says it too"
+    );
+    assert!(fake.requests().is_empty(), "nothing was sent");
+
     let out = builder()
-        .env("LUNATASK_BASE_URL", "http://127.0.0.1:9/v1")
+        .env("LUNATASK_BASE_URL", fake.base_url())
+        .arg("check")
         .run()
         .await;
-    assert!(!out.status.success());
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(stderr.contains("LUNATASK_API_TOKEN"), "{stderr}");
-    assert!(out.stdout.is_empty(), "nothing on stdout");
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stdout).contains("LUNATASK_API_TOKEN"));
 }
 
 #[tokio::test]
