@@ -2,7 +2,9 @@
 //!
 //! User text (names, notes, content) is encrypted end to end and never returned, so these
 //! hold ids, dates, enums and numbers only. Fields the API adds later are kept in `other`
-//! and passed through unchanged: an agent should see whatever LunaTask tells us.
+//! and passed through unchanged: an agent should see whatever LunaTask tells us. Fields
+//! that are null or empty are left out of answers: they cost an agent's context and say
+//! nothing a missing field does not.
 
 use std::collections::BTreeMap;
 
@@ -53,6 +55,11 @@ macro_rules! entity_from_json {
                                 })*
                                 _ => {
                                     let value: RawJson = map.next_value()?;
+                                    // Null and empty fields say nothing; leaving them out
+                                    // keeps a long list's answer lean.
+                                    if matches!(value.0.get(), "null" | "[]" | "{}") {
+                                        continue;
+                                    }
                                     if other.contains_key(&key) {
                                         return Err(A::Error::custom(format!(
                                             "duplicate field `{key}`"
@@ -92,7 +99,9 @@ fn once<'de, T: Deserialize<'de>, A: MapAccess<'de>>(
 /// An external record this entity is linked to.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct Source {
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub source: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub source_id: Option<String>,
 }
 
@@ -100,40 +109,40 @@ pub struct Source {
 #[derive(Debug, Clone, PartialEq, Serialize, JsonSchema)]
 pub struct Task {
     pub id: String,
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub area_id: Option<String>,
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub goal_id: Option<String>,
     /// later, next, started ("In progress"), waiting or completed.
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub status: Option<String>,
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub previous_status: Option<String>,
     /// Minutes.
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub estimate: Option<i64>,
     /// −2 (lowest) to 2 (highest).
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub priority: Option<i64>,
     /// Percent.
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub progress: Option<i64>,
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub motivation: Option<String>,
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub eisenhower: Option<i64>,
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub sources: Vec<Source>,
     /// YYYY-MM-DD.
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub scheduled_on: Option<String>,
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub completed_at: Option<String>,
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub created_at: Option<String>,
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub updated_at: Option<String>,
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub deleted_at: Option<String>,
     #[serde(flatten)]
     #[schemars(with = "BTreeMap<String, Value>")]
@@ -144,17 +153,17 @@ pub struct Task {
 #[derive(Debug, Clone, PartialEq, Serialize, JsonSchema)]
 pub struct Note {
     pub id: String,
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub notebook_id: Option<String>,
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub date_on: Option<String>,
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub sources: Vec<Source>,
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub created_at: Option<String>,
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub updated_at: Option<String>,
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub deleted_at: Option<String>,
     #[serde(flatten)]
     #[schemars(with = "BTreeMap<String, Value>")]
@@ -165,15 +174,15 @@ pub struct Note {
 #[derive(Debug, Clone, PartialEq, Serialize, JsonSchema)]
 pub struct Person {
     pub id: String,
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub relationship_strength: Option<String>,
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub sources: Vec<Source>,
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub created_at: Option<String>,
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub updated_at: Option<String>,
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub deleted_at: Option<String>,
     #[serde(flatten)]
     #[schemars(with = "BTreeMap<String, Value>")]
@@ -184,13 +193,13 @@ pub struct Person {
 #[derive(Debug, Clone, PartialEq, Serialize, JsonSchema)]
 pub struct JournalEntry {
     pub id: String,
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub date_on: Option<String>,
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub created_at: Option<String>,
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub updated_at: Option<String>,
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub deleted_at: Option<String>,
     #[serde(flatten)]
     #[schemars(with = "BTreeMap<String, Value>")]
@@ -201,11 +210,11 @@ pub struct JournalEntry {
 #[derive(Debug, Clone, PartialEq, Serialize, JsonSchema)]
 pub struct TimelineNote {
     pub id: String,
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub date_on: Option<String>,
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub created_at: Option<String>,
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub updated_at: Option<String>,
     #[serde(flatten)]
     #[schemars(with = "BTreeMap<String, Value>")]

@@ -265,6 +265,11 @@ int_range!(
     Limit, u32, 1, 1000,
     "limit is an integer from 1 to 1000"
 );
+int_range!(
+    /// How many matching items to skip.
+    Offset, u32, 0, 1_000_000,
+    "offset is an integer from 0 to 1000000"
+);
 
 /// A task's status.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]

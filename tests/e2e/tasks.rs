@@ -231,8 +231,9 @@ async fn ids_are_percent_encoded_into_paths() {
     assert_eq!(sent[0].path, format!("/v1/tasks/{id}"));
 }
 
-/// Fields LunaTask may add later reach the agent unchanged; a task without its id is an
-/// upstream error, never a task with an empty id.
+/// Fields LunaTask may add later reach the agent unchanged, but null or empty ones are left
+/// out (lean answers); a task without its id is an upstream error, never a task with an
+/// empty id.
 #[tokio::test]
 async fn fields_the_api_adds_later_pass_through_and_broken_tasks_are_refused() {
     let (fake, host) = setup().await;
@@ -241,8 +242,13 @@ async fn fields_the_api_adds_later_pass_through_and_broken_tasks_are_refused() {
 
     let got = ok(&host.call("get_task", json!({ "task_id": id })).await);
     assert_eq!(got["task"]["labels"], extra);
-    assert_eq!(got["task"]["color"], serde_json::Value::Null);
-    assert!(got["task"].as_object().unwrap().contains_key("color"));
+    let task = got["task"].as_object().unwrap();
+    assert!(!task.contains_key("color"), "a null field is left out");
+    assert!(
+        !task.contains_key("goal_id"),
+        "so is an unset one: {task:?}"
+    );
+    assert!(!task.contains_key("sources"), "and an empty list");
     let listed = ok(&host.call("list_tasks", json!({})).await);
     assert_eq!(listed["tasks"][0]["labels"], extra);
 
@@ -254,4 +260,46 @@ async fn fields_the_api_adds_later_pass_through_and_broken_tasks_are_refused() {
     assert_eq!(code(&broken), "upstream_error");
     let message = err(&broken)["message"].as_str().unwrap().to_string();
     assert!(message.contains("missing field `id`"), "{message}");
+}
+
+/// A big account's default list is one lean page: at most 30 tasks with no null or empty
+/// fields, under 16,000 characters of text, with the total, the next offset and a hint; the
+/// next page starts where the first ended.
+#[tokio::test]
+async fn a_big_accounts_default_list_is_one_lean_page() {
+    let (fake, host) = setup().await;
+    for i in 0..1_000 {
+        fake.seed_task(json!({
+            "area_id": AREA, "goal_id": OTHER_AREA, "status": "next", "priority": i % 5 - 2,
+            "estimate": 30, "progress": 10, "scheduled_on": "2026-12-24",
+            "sources": [{ "source": "github", "source_id": format!("issue-{i}") }],
+        }));
+    }
+    let first = host.call("list_tasks", json!({})).await;
+    let text = lunatask_mcp_tests::text(&first);
+    let out = ok(&first);
+    assert_eq!(out["count"], 30);
+    assert_eq!(out["total"], 1_000);
+    assert_eq!(out["next_offset"], 30);
+    assert!(
+        out["hint"].as_str().unwrap().contains("offset 30"),
+        "{}",
+        out["hint"]
+    );
+    assert!(
+        text.len() <= 16_000,
+        "the default answer is {} characters",
+        text.len()
+    );
+    assert!(!text.contains("null"), "no null fields: {text:.400}");
+
+    let second = ok(&host
+        .call("list_tasks", json!({ "offset": 30, "limit": 50 }))
+        .await);
+    let (a, b) = (task_ids(&out), task_ids(&second));
+    assert_eq!(b.len(), 50);
+    assert!(a.iter().all(|id| !b.contains(id)), "pages do not overlap");
+    let last = ok(&host.call("list_tasks", json!({ "offset": 990 })).await);
+    assert_eq!(last["count"], 10);
+    assert!(last.get("next_offset").is_none() && last.get("hint").is_none());
 }

@@ -192,6 +192,52 @@ pub fn require_some_field(fields: &[(&str, bool)]) -> Result<(), ToolError> {
     ))
 }
 
+/// How many items a list answers when the agent gives no limit: enough for an overview,
+/// small enough that a big account's answer costs a few thousand tokens, not tens.
+pub const DEFAULT_LIMIT: usize = 30;
+
+/// One page of a sorted, filtered list: the items from `offset`, at most `limit`.
+#[derive(Debug, Serialize, JsonSchema)]
+pub struct Page {
+    /// How many items this answer holds.
+    pub count: usize,
+    /// How many matched the filters, on every page.
+    pub total: usize,
+    /// The offset of the next page, when there is one.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub next_offset: Option<usize>,
+    /// How to see the rest, when this page is not all of it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub hint: Option<String>,
+}
+
+/// Cuts `items` (already filtered and sorted) to the page `offset`/`limit` asks for.
+pub fn page<T>(
+    items: &mut Vec<T>,
+    offset: Option<validate::Offset>,
+    limit: Option<validate::Limit>,
+    narrow: &str,
+) -> Page {
+    let total = items.len();
+    let offset = offset.map_or(0, |o| o.0 as usize).min(total);
+    let limit = limit.map_or(DEFAULT_LIMIT, |l| l.0 as usize);
+    items.drain(..offset);
+    items.truncate(limit);
+    let next = offset + items.len();
+    let more = next < total;
+    Page {
+        count: items.len(),
+        total,
+        next_offset: more.then_some(next),
+        hint: more.then(|| {
+            format!(
+                "{} of {total} shown; narrow with {narrow}, or call again with offset {next}",
+                items.len()
+            )
+        }),
+    }
+}
+
 /// Inserts `value` under `key` in a request body when it is set.
 pub fn put<T: Serialize>(body: &mut serde_json::Map<String, Value>, key: &str, value: &Option<T>) {
     if let Some(value) = value {

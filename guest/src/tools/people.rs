@@ -5,12 +5,14 @@ use serde::{Deserialize, Serialize};
 use serde_json::Map;
 
 use super::create::{Outcome, SourceKey, create};
-use super::{Effect, Tool, not_found_names, put};
+use super::{Effect, Page, Tool, not_found_names, page, put};
 use crate::api::{Api, Method, segment};
 use crate::entities::{Person, TimelineNote};
 use crate::error::ToolError;
 use crate::retry::Replay;
-use crate::validate::{Date, Email, Id, Limit, RelationshipStrength, SourceText, source_pair};
+use crate::validate::{
+    Date, Email, Id, Limit, Offset, RelationshipStrength, SourceText, source_pair,
+};
 
 pub fn tools() -> Vec<Tool> {
     vec![
@@ -42,7 +44,7 @@ pub fn tools() -> Vec<Tool> {
         Tool::new(
             "list_people",
             "List people",
-            "Lists people matching the filters, ordered by id; at most limit (default 100), and \
+            "Lists people matching the filters, ordered by id; at most limit (default 30), and \
              total counts every match. Names are never returned.",
             Effect::Read,
             list_people,
@@ -176,18 +178,18 @@ pub struct ListArgs {
     /// Only people with this external id.
     pub source_id: Option<SourceText>,
     pub relationship_strength: Option<RelationshipStrength>,
-    /// At most this many people (default 100).
+    /// At most this many people (default 30).
     pub limit: Option<Limit>,
+    /// Skip this many matching people (for the next page).
+    pub offset: Option<Offset>,
 }
 
 /// The result of `list_people`.
 #[derive(Debug, Serialize, JsonSchema)]
 pub struct PeopleList {
     pub people: Vec<Person>,
-    /// How many people are in `people`.
-    pub count: usize,
-    /// How many matched the filters before the limit.
-    pub total: usize,
+    #[serde(flatten)]
+    pub page: Page,
 }
 
 fn list_people(api: &Api, args: ListArgs) -> Result<PeopleList, ToolError> {
@@ -222,12 +224,15 @@ fn list_people(api: &Api, args: ListArgs) -> Result<PeopleList, ToolError> {
         })
         .collect();
     matching.sort_by(|a, b| a.id.cmp(&b.id));
-    let total = matching.len();
-    matching.truncate(args.limit.map_or(100, |l| l.0 as usize));
+    let page = page(
+        &mut matching,
+        args.offset,
+        args.limit,
+        "relationship_strength or source/source_id",
+    );
     Ok(PeopleList {
-        count: matching.len(),
-        total,
         people: matching,
+        page,
     })
 }
 

@@ -5,14 +5,14 @@ use serde::{Deserialize, Serialize};
 use serde_json::Map;
 
 use super::create::{Outcome, SourceKey, create};
-use super::{Effect, Tool, not_found_names, put, require_some_field};
+use super::{Effect, Page, Tool, not_found_names, page, put, require_some_field};
 use crate::api::{Api, Method, segment};
 use crate::entities::Task;
 use crate::error::ToolError;
 use crate::retry::Replay;
 use crate::validate::{
-    Date, Eisenhower, Id, Limit, Minutes, Motivation, Priority, SourceText, TaskStatus, Timestamp,
-    present, source_pair,
+    Date, Eisenhower, Id, Limit, Minutes, Motivation, Offset, Priority, SourceText, TaskStatus,
+    Timestamp, present, source_pair,
 };
 use crate::views::{self, Sort};
 
@@ -57,7 +57,7 @@ pub fn tools() -> Vec<Tool> {
             "list_tasks",
             "List tasks",
             "Lists tasks matching every filter given, sorted by sort; at most limit (default \
-             100), and total counts every match. Narrow with filters rather than raising limit. \
+             30), and total counts every match. Narrow with filters rather than raising limit. \
              Names and notes are never returned.",
             Effect::Read,
             list_tasks,
@@ -334,8 +334,10 @@ pub struct ListArgs {
     pub source: Option<SourceText>,
     /// Only tasks with this external id.
     pub source_id: Option<SourceText>,
-    /// At most this many tasks (default 100).
+    /// At most this many tasks (default 30).
     pub limit: Option<Limit>,
+    /// Skip this many matching tasks (for the next page).
+    pub offset: Option<Offset>,
     /// Default priority.
     pub sort: Option<Sort>,
 }
@@ -344,10 +346,8 @@ pub struct ListArgs {
 #[derive(Debug, Serialize, JsonSchema)]
 pub struct TaskList {
     pub tasks: Vec<Task>,
-    /// How many tasks are in `tasks`.
-    pub count: usize,
-    /// How many matched the filters before the limit.
-    pub total: usize,
+    #[serde(flatten)]
+    pub page: Page,
 }
 
 fn list_tasks(api: &Api, args: ListArgs) -> Result<TaskList, ToolError> {
@@ -369,12 +369,15 @@ fn list_tasks(api: &Api, args: ListArgs) -> Result<TaskList, ToolError> {
     let tasks: Vec<Task> = api.get("/tasks", &query, "tasks")?;
     let mut matching: Vec<Task> = tasks.into_iter().filter(|t| matches(t, &args)).collect();
     views::sort(&mut matching, args.sort.unwrap_or(Sort::Priority));
-    let total = matching.len();
-    matching.truncate(args.limit.map_or(100, |l| l.0 as usize));
+    let page = page(
+        &mut matching,
+        args.offset,
+        args.limit,
+        "status, area_id, scheduled_from/scheduled_to or completed_since",
+    );
     Ok(TaskList {
-        count: matching.len(),
-        total,
         tasks: matching,
+        page,
     })
 }
 
