@@ -43,6 +43,51 @@ fn percentile(samples: &mut [Duration], p: f64) -> f64 {
     samples[i].as_secs_f64() * 1000.0
 }
 
+/// What a model's context pays: `tools/list` as a model sees it (names, titles,
+/// descriptions, input schemas, annotations: what clients pass to the model), and the text of
+/// a default `list_tasks` answer on a big account (1,000 fully filled-in tasks).
+async fn context_rows(host: &Path, cache: &Path, fake: &FakeApi) -> Vec<Row> {
+    let server = builder(host, cache, fake).start().await;
+    let tools = server.client.list_all_tools().await.expect("tools/list");
+    let visible: Vec<Value> = tools
+        .iter()
+        .map(|t| {
+            json!({ "name": t.name, "title": t.title, "description": t.description,
+                "inputSchema": t.input_schema, "annotations": t.annotations })
+        })
+        .collect();
+    let listed = serde_json::to_string(&visible).unwrap().len();
+    fake.with(|s| s.tasks.clear());
+    for i in 0..1_000 {
+        fake.seed_task(json!({
+            "area_id": AREA, "goal_id": AREA, "status": "next", "priority": (i % 5) - 2,
+            "estimate": 30, "progress": 10, "scheduled_on": "2026-12-24",
+            "sources": [{ "source": "github", "source_id": format!("issue-{i}") }],
+        }));
+    }
+    let answer = server.call("list_tasks", json!({})).await;
+    let answer = lunatask_mcp_tests::text(&answer).len();
+    fake.with(|s| s.tasks.clear());
+    let _ = server.stop().await;
+    vec![
+        Row {
+            what: format!(
+                "tools/list as a model sees it, {} tools (target ≤ 12000)",
+                tools.len()
+            ),
+            value: listed as f64,
+            unit: "chars",
+            floor: None,
+        },
+        Row {
+            what: "default list_tasks answer, 1,000-task account (target ≤ 16000)".into(),
+            value: answer as f64,
+            unit: "chars",
+            floor: None,
+        },
+    ]
+}
+
 fn builder(host: &Path, cache: &Path, fake: &FakeApi) -> HostBuilder {
     tuned(HostBuilder::new(host, cache).against(fake))
 }
@@ -815,6 +860,8 @@ async fn run() {
     });
     drop(clients);
     let _ = http.terminate().await;
+
+    rows.extend(context_rows(&host, &cache, &fake).await);
 
     let table = markdown(&rows);
     println!("{table}");
