@@ -307,6 +307,7 @@ mod tests {
             goal_id: None,
             limit: Some(3),
             min_priority: None,
+            offset: Some(6),
             scheduled_from: None,
             scheduled_to: None,
             sort: Some(bindings::Sort::ScheduledOn),
@@ -316,7 +317,7 @@ mod tests {
         };
         assert_eq!(
             arguments("list_tasks", &sorted).unwrap(),
-            json!({ "limit": 3, "sort": "scheduled_on", "status": "open" })
+            json!({ "limit": 3, "offset": 6, "sort": "scheduled_on", "status": "open" })
         );
     }
 

@@ -179,20 +179,38 @@ fn non_null_type(value: &Value) -> Value {
     }
 }
 
-/// An output schema with only the formats JSON Schema defines: the rest (schemars' `uint`,
-/// `int64`, `double`...) dropped, the ranges they implied already in `minimum`/`maximum`.
+/// An output schema with only the formats JSON Schema defines (the rest, schemars' `uint`,
+/// `int64`, `double`..., dropped: the ranges they implied are in `minimum`/`maximum`), and
+/// one type per value: results leave a field out rather than send `null` (every optional
+/// field of a result skips serializing when empty), so `["string", "null"]` is `"string"`
+/// and an `anyOf` with `null` is its other branch.
 pub fn standard_output(schema: &Value) -> Value {
     match schema {
-        Value::Object(map) => Value::Object(
-            map.iter()
-                // A property named `format` is an object, not a format.
-                .filter(|(k, v)| match (k.as_str(), v.as_str()) {
-                    ("format", Some(format)) => STANDARD_FORMATS.contains(&format),
-                    _ => true,
-                })
-                .map(|(k, v)| (k.clone(), standard_output(v)))
-                .collect(),
-        ),
+        Value::Object(map) => {
+            if let Some(any) = map.get("anyOf").and_then(Value::as_array) {
+                let inner: Vec<&Value> = any.iter().filter(|v| v["type"] != "null").collect();
+                if let [only] = inner.as_slice() {
+                    let mut merged = standard_output(only);
+                    if let (Some(d), Some(out)) = (map.get("description"), merged.as_object_mut()) {
+                        out.insert("description".into(), d.clone());
+                    }
+                    return merged;
+                }
+            }
+            Value::Object(
+                map.iter()
+                    // A property named `format` is an object, not a format.
+                    .filter(|(k, v)| match (k.as_str(), v.as_str()) {
+                        ("format", Some(format)) => STANDARD_FORMATS.contains(&format),
+                        _ => true,
+                    })
+                    .map(|(k, v)| match (k.as_str(), v) {
+                        ("type", t @ Value::Array(_)) => (k.clone(), non_null_type(t)),
+                        _ => (k.clone(), standard_output(v)),
+                    })
+                    .collect(),
+            )
+        }
         Value::Array(items) => Value::Array(items.iter().map(standard_output).collect()),
         other => other.clone(),
     }

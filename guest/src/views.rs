@@ -13,15 +13,11 @@ use crate::entities::Task;
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum Sort {
-    /// Highest priority first, then earliest scheduled.
+    // What each order means is said once, on `list_tasks.sort`.
     Priority,
-    /// Earliest scheduled first, unscheduled last.
     ScheduledOn,
-    /// Most recently completed first.
     CompletedAt,
-    /// Most recently updated first.
     UpdatedAt,
-    /// Most recently created first.
     CreatedAt,
 }
 

@@ -73,6 +73,19 @@ async fn lists_every_tool_with_schemas_and_annotations() {
             tool.name
         );
     }
+    // What a model's context pays for the catalog (the bench prints it too).
+    let visible: Vec<serde_json::Value> = tools
+        .iter()
+        .map(|t| {
+            json!({ "name": t.name, "title": t.title, "description": t.description,
+                "inputSchema": t.input_schema, "annotations": t.annotations })
+        })
+        .collect();
+    let size = serde_json::to_string(&visible).unwrap().len();
+    assert!(
+        size <= 12_000,
+        "tools/list as a model sees it: {size} characters"
+    );
     let create = tools.iter().find(|t| t.name == "create_task").unwrap();
     assert_eq!(create.input_schema["required"], json!(["area_id"]));
     assert!(create.description.as_ref().unwrap().contains("write-only"));
@@ -280,4 +293,60 @@ async fn invalid_arguments_are_rejected_before_anything_is_sent() {
         assert!(message.contains(allowed), "{message}");
     }
     assert!(fake.requests().is_empty(), "nothing reached the API");
+}
+
+/// Every structured result matches its tool's output schema, as clients that validate
+/// (the TypeScript SDK does) check it: no field is `null` where the schema has one type.
+#[tokio::test]
+async fn structured_results_match_their_output_schemas() {
+    let (fake, host) = setup().await;
+    let task = fake.seed_task(json!({ "area_id": AREA, "priority": 1 }));
+    let person = fake.seed_person(json!({}));
+    let habit = "cccccccc-0000-4000-8000-000000000001";
+    fake.with(|s| s.habits.push(habit.to_string()));
+    let tools = host.client.list_all_tools().await.unwrap();
+    let calls = [
+        ("ping", json!({})),
+        ("create_task", json!({ "area_id": AREA, "name": "x" })),
+        ("get_task", json!({ "task_id": task })),
+        ("list_tasks", json!({ "limit": 1 })),
+        (
+            "update_task",
+            json!({ "task_id": task, "clear": ["scheduled_on"] }),
+        ),
+        (
+            "create_note",
+            json!({ "name": "n", "source": "s", "source_id": "1" }),
+        ),
+        // The same source again: a duplicate, which carries no note.
+        (
+            "create_note",
+            json!({ "name": "n", "source": "s", "source_id": "1" }),
+        ),
+        ("create_journal_entry", json!({ "date_on": "2026-12-01" })),
+        ("get_person", json!({ "person_id": person })),
+        ("list_people", json!({})),
+        (
+            "track_habit",
+            json!({ "habit_id": habit, "performed_on": "2026-12-01" }),
+        ),
+        ("delete_task", json!({ "task_id": task })),
+    ];
+    for (name, args) in calls {
+        let tool = tools.iter().find(|t| t.name == name).unwrap();
+        let schema = serde_json::Value::Object(
+            tool.output_schema
+                .as_ref()
+                .expect("an output schema")
+                .as_ref()
+                .clone(),
+        );
+        let validator = jsonschema::validator_for(&schema).unwrap();
+        let result = ok(&host.call(name, args).await);
+        let errors: Vec<String> = validator
+            .iter_errors(&result)
+            .map(|e| format!("{} at {}", e, e.instance_path()))
+            .collect();
+        assert!(errors.is_empty(), "{name}: {errors:?}\n{result}");
+    }
 }

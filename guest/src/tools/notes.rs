@@ -21,7 +21,7 @@ pub fn tools() -> Vec<Tool> {
              app; the API cannot list notebooks). name and content are write-only; content is \
              Markdown (an extra empty line is a line holding a backslash and a space). With \
              source and source_id, a note in that notebook that has them gives outcome \
-             \"duplicate\" (note null: notes cannot be read) and nothing is created. Safe to \
+             \"duplicate\" (without note: notes cannot be read) and nothing is created. Safe to \
              retry.",
             Effect::Create,
             create_note,
@@ -67,7 +67,8 @@ pub struct CreateArgs {
 pub struct NoteCreated {
     /// "created", or "duplicate" when a note in the notebook already had this source/source_id.
     pub outcome: Outcome,
-    /// The note; null when LunaTask answered "duplicate" (notes cannot be looked up).
+    /// The note; absent when LunaTask answered "duplicate" (notes cannot be looked up).
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub note: Option<Note>,
     /// The source/source_id the note carries (this server's own when none was given).
     pub source: SourceKey,

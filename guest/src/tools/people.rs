@@ -36,8 +36,7 @@ pub fn tools() -> Vec<Tool> {
         Tool::new(
             "get_person",
             "Get a person",
-            "Reads one person by id: relationship strength, reconnect dates and sources (never \
-             names).",
+            "Reads one person by id: relationship, dates, sources (never names).",
             Effect::Read,
             get_person,
         ),
@@ -75,11 +74,9 @@ pub struct CreateArgs {
     pub source: Option<SourceText>,
     /// The id in that system; give with source.
     pub source_id: Option<SourceText>,
-    /// Needs the email custom field defined in the app.
     pub email: Option<Email>,
-    /// Needs the phone custom field defined in the app.
     pub phone: Option<String>,
-    /// YYYY-MM-DD; needs the birthday custom field defined in the app.
+    /// YYYY-MM-DD.
     pub birthday: Option<Date>,
 }
 
@@ -88,7 +85,8 @@ pub struct CreateArgs {
 pub struct PersonCreated {
     /// "created", or "duplicate" when a person already had this source/source_id.
     pub outcome: Outcome,
-    /// The new person, or the existing one for a duplicate (null if it could not be found).
+    /// The new person, or the existing one for a duplicate (absent if it could not be found).
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub person: Option<Person>,
     /// The source/source_id the person carries (this server's own when none was given).
     pub source: SourceKey,

@@ -23,9 +23,8 @@ pub fn tools() -> Vec<Tool> {
             "Create a task",
             "Creates a task in an area (area_id is copied from the LunaTask app: area settings, \
              Copy area ID; the API cannot list areas). name and note are write-only; note is \
-             Markdown. Defaults: status later, priority 0, motivation unknown. With source and \
-             source_id, an open task in that area that has them is returned with outcome \
-             \"duplicate\" and nothing is created. Safe to retry.",
+             Markdown. With source and source_id, an open task in that area that has them is \
+             returned with outcome \"duplicate\" and nothing is created. Safe to retry.",
             Effect::Create,
             create_task,
         ),
@@ -48,8 +47,8 @@ pub fn tools() -> Vec<Tool> {
         Tool::new(
             "get_task",
             "Get a task",
-            "Reads one task by id: status, priority, dates, area, goal and sources (never its \
-             name or note).",
+            "Reads one task by id: status, priority, dates, area, goal, sources (never its name \
+             or note).",
             Effect::Read,
             get_task,
         ),
@@ -57,8 +56,7 @@ pub fn tools() -> Vec<Tool> {
             "list_tasks",
             "List tasks",
             "Lists tasks matching every filter given, sorted by sort; at most limit (default \
-             30), and total counts every match. Narrow with filters rather than raising limit. \
-             Names and notes are never returned.",
+             30), and total counts every match. Names and notes are never returned.",
             Effect::Read,
             list_tasks,
         ),
@@ -81,8 +79,7 @@ pub struct CreateArgs {
     pub status: Option<TaskStatus>,
     /// Default unknown.
     pub motivation: Option<Motivation>,
-    /// 0 uncategorized (default), 1 urgent & important, 2 urgent & not important,
-    /// 3 important & not urgent, 4 neither.
+    /// 0 none (default), 1 urgent & important, 2 urgent only, 3 important only, 4 neither.
     pub eisenhower: Option<Eisenhower>,
     /// Estimated minutes.
     pub estimate: Option<Minutes>,
@@ -90,7 +87,7 @@ pub struct CreateArgs {
     pub priority: Option<Priority>,
     /// The day it is scheduled for, YYYY-MM-DD.
     pub scheduled_on: Option<Date>,
-    /// When it was completed, e.g. 2021-01-10T10:39:25Z.
+    /// ISO-8601 timestamp.
     pub completed_at: Option<Timestamp>,
     /// An external system; give with source_id.
     pub source: Option<SourceText>,
@@ -103,7 +100,8 @@ pub struct CreateArgs {
 pub struct TaskCreated {
     /// "created", or "duplicate" when an open task in the area already had this source/source_id.
     pub outcome: Outcome,
-    /// The new task, or the existing one for a duplicate (null if it could not be found).
+    /// The new task, or the existing one for a duplicate (absent if it could not be found).
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub task: Option<Task>,
     /// The source/source_id the task carries (this server's own when none was given).
     pub source: SourceKey,
@@ -180,8 +178,7 @@ pub struct UpdateArgs {
     /// ISO-8601 timestamp.
     #[serde(default, deserialize_with = "present")]
     pub completed_at: Option<Option<Timestamp>>,
-    /// Fields to clear (unschedule, remove the goal...); a field cannot be both set and
-    /// cleared.
+    /// Fields to clear.
     pub clear: Option<Vec<TaskClearable>>,
 }
 
@@ -338,7 +335,8 @@ pub struct ListArgs {
     pub limit: Option<Limit>,
     /// Skip this many matching tasks (for the next page).
     pub offset: Option<Offset>,
-    /// Default priority.
+    /// Default priority (highest first, then soonest scheduled); scheduled_on is soonest
+    /// first, unscheduled last; the other dates newest first.
     pub sort: Option<Sort>,
 }
 

