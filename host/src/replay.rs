@@ -6,24 +6,24 @@
 //! the final answer is sent; a client that lost its connection during the call then resumes
 //! into an empty stream and the answer is gone (rmcp logs "Resume failed ... Channel
 //! closed"). So every request stream is read to its end here, whether or not the client is
-//! still there, and its events kept for [`KEEP_FOR`] after the answer.
+//! still there (as the client reads it, then on a task of its own once the client has gone),
+//! and its events kept for [`KEEP_FOR`] after the answer.
 
 use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::pin::Pin;
 use std::sync::{Arc, Mutex, PoisonError};
+use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
 use futures::{Stream, StreamExt};
 use rmcp::model::JsonRpcMessage;
 use rmcp::transport::streamable_http_server::session::{ServerSseMessage, SessionId};
-use tokio_stream::wrappers::ReceiverStream;
 
 /// How long a finished request's events stay available for resumption (rmcp's own default
 /// for the requests it does keep).
 pub const KEEP_FOR: Duration = Duration::from_secs(60);
 /// At most this many requests' events are kept at once, the oldest finished first to go.
 const MAX_KEPT: usize = 1024;
-/// Events buffered for a client that reads slowly, before the reader waits.
-const CHANNEL: usize = 16;
 
 /// An event id as rmcp writes it: `index/http_request_id`.
 fn parse(event_id: &str) -> Option<(u64, usize)> {
@@ -50,34 +50,20 @@ pub struct Replay {
 }
 
 impl Replay {
-    /// Reads `stream` to its end on a task of its own, keeping its events, and returns a
-    /// stream of the same events for the client (which may go away at any time).
+    /// `stream` with each event kept as the client reads it; if the client goes away before
+    /// the end, the rest is read on a task of its own, so an answer produced meanwhile is
+    /// kept too. No extra hop while the client is there.
     pub fn tee(
         self: &Arc<Self>,
         session: &SessionId,
-        stream: impl Stream<Item = ServerSseMessage> + Send + 'static,
-    ) -> ReceiverStream<ServerSseMessage> {
-        let (tx, rx) = tokio::sync::mpsc::channel(CHANNEL);
-        let replay = Arc::clone(self);
-        let session = session.clone();
-        tokio::spawn(async move {
-            let mut stream = std::pin::pin!(stream);
-            let mut client = Some(tx);
-            let mut request = None;
-            while let Some(event) = stream.next().await {
-                let kept = replay.keep(&session, &event);
-                request = request.or(kept);
-                if let Some(tx) = &client
-                    && tx.send(event).await.is_err()
-                {
-                    client = None;
-                }
-            }
-            if let Some(request) = request {
-                replay.ended(&session, request);
-            }
-        });
-        ReceiverStream::new(rx)
+        stream: impl Stream<Item = ServerSseMessage> + Send + Sync + 'static,
+    ) -> Tee {
+        Tee {
+            inner: Some(Box::pin(stream)),
+            replay: Arc::clone(self),
+            session: session.clone(),
+            request: None,
+        }
     }
 
     /// Keeps `event`; returns the request it belongs to.
@@ -145,6 +131,64 @@ impl Replay {
         kept.retain(|(s, _), _| s != session);
         let mut finished = self.finished.lock().unwrap_or_else(PoisonError::into_inner);
         finished.retain(|(s, _)| s != session);
+    }
+}
+
+type Events = Pin<Box<dyn Stream<Item = ServerSseMessage> + Send + Sync>>;
+
+/// A request's event stream as the client reads it (see [`Replay::tee`]).
+pub struct Tee {
+    /// `None` once the stream has ended.
+    inner: Option<Events>,
+    replay: Arc<Replay>,
+    session: SessionId,
+    request: Option<u64>,
+}
+
+impl Stream for Tee {
+    type Item = ServerSseMessage;
+
+    fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
+        let this = &mut *self;
+        let Some(inner) = this.inner.as_mut() else {
+            return Poll::Ready(None);
+        };
+        match inner.as_mut().poll_next(cx) {
+            Poll::Ready(Some(event)) => {
+                let kept = this.replay.keep(&this.session, &event);
+                this.request = this.request.or(kept);
+                Poll::Ready(Some(event))
+            }
+            Poll::Ready(None) => {
+                this.inner = None;
+                if let Some(request) = this.request {
+                    this.replay.ended(&this.session, request);
+                }
+                Poll::Ready(None)
+            }
+            Poll::Pending => Poll::Pending,
+        }
+    }
+}
+
+impl Drop for Tee {
+    fn drop(&mut self) {
+        // The client went away mid-stream: read the rest, so that it can resume.
+        let Some(mut inner) = self.inner.take() else {
+            return;
+        };
+        let (replay, session, mut request) =
+            (Arc::clone(&self.replay), self.session.clone(), self.request);
+        if let Ok(runtime) = tokio::runtime::Handle::try_current() {
+            runtime.spawn(async move {
+                while let Some(event) = inner.next().await {
+                    request = request.or(replay.keep(&session, &event));
+                }
+                if let Some(request) = request {
+                    replay.ended(&session, request);
+                }
+            });
+        }
     }
 }
 
