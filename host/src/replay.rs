@@ -11,12 +11,13 @@
 
 use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::pin::Pin;
+use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex, PoisonError};
 use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
 use futures::{Stream, StreamExt};
-use rmcp::model::JsonRpcMessage;
+use rmcp::model::{JsonRpcMessage, ResourceContents, ServerResult};
 use rmcp::transport::streamable_http_server::session::{ServerSseMessage, SessionId};
 
 /// How long a finished request's events stay available for resumption (rmcp's own default
@@ -24,6 +25,9 @@ use rmcp::transport::streamable_http_server::session::{ServerSseMessage, Session
 pub const KEEP_FOR: Duration = Duration::from_secs(60);
 /// At most this many requests' events are kept at once, the oldest finished first to go.
 const MAX_KEPT: usize = 1024;
+/// At most about this many bytes of answers are kept at once (as the default for the bytes
+/// waiting calls may hold, `LUNATASK_MAX_PENDING_BYTES`), the oldest finished first to go.
+const MAX_BYTES: usize = 64 * 1024 * 1024;
 
 /// An event id as rmcp writes it: `index/http_request_id`.
 fn parse(event_id: &str) -> Option<(u64, usize)> {
@@ -38,6 +42,8 @@ struct Kept {
     finished: Option<Instant>,
     /// When an event last arrived, or the stream ended: eviction counts from here.
     touched: Instant,
+    /// About how much memory its events hold (see [`approximate_bytes`]).
+    bytes: usize,
 }
 
 type Key = (SessionId, u64);
@@ -45,6 +51,8 @@ type Key = (SessionId, u64);
 #[derive(Default)]
 pub struct Replay {
     kept: Mutex<HashMap<Key, Kept>>,
+    /// The sum of every kept request's `bytes`.
+    bytes: std::sync::atomic::AtomicUsize,
     /// Finished requests, oldest first, for eviction.
     finished: Mutex<VecDeque<Key>>,
 }
@@ -79,14 +87,20 @@ impl Replay {
             events: BTreeMap::new(),
             finished: None,
             touched: Instant::now(),
+            bytes: 0,
         });
-        entry.events.entry(index).or_insert_with(|| event.clone());
+        if let std::collections::btree_map::Entry::Vacant(slot) = entry.events.entry(index) {
+            let size = approximate_bytes(event);
+            entry.bytes += size;
+            self.bytes.fetch_add(size, Ordering::Relaxed);
+            slot.insert(event.clone());
+        }
         entry.touched = Instant::now();
         if is_answer && entry.finished.is_none() {
             entry.finished = Some(Instant::now());
             let mut finished = self.finished.lock().unwrap_or_else(PoisonError::into_inner);
             finished.push_back(key);
-            evict(&mut kept, &mut finished);
+            self.evict(&mut kept, &mut finished);
         }
         Some(request)
     }
@@ -102,7 +116,7 @@ impl Replay {
             entry.touched = Instant::now();
             let mut finished = self.finished.lock().unwrap_or_else(PoisonError::into_inner);
             finished.push_back(key);
-            evict(&mut kept, &mut finished);
+            self.evict(&mut kept, &mut finished);
         }
     }
 
@@ -128,7 +142,13 @@ impl Replay {
     /// Forgets every request of `session` (it has ended).
     pub fn forget(&self, session: &SessionId) {
         let mut kept = self.kept.lock().unwrap_or_else(PoisonError::into_inner);
-        kept.retain(|(s, _), _| s != session);
+        kept.retain(|(s, _), k| {
+            let keep = s != session;
+            if !keep {
+                self.bytes.fetch_sub(k.bytes, Ordering::Relaxed);
+            }
+            keep
+        });
         let mut finished = self.finished.lock().unwrap_or_else(PoisonError::into_inner);
         finished.retain(|(s, _)| s != session);
     }
@@ -192,17 +212,108 @@ impl Drop for Tee {
     }
 }
 
-/// Drops ended requests untouched for [`KEEP_FOR`], and the oldest beyond [`MAX_KEPT`].
-fn evict(kept: &mut HashMap<Key, Kept>, finished: &mut VecDeque<Key>) {
-    while let Some(oldest) = finished.front() {
-        let expired = kept
-            .get(oldest)
-            .is_none_or(|k| k.touched.elapsed() > KEEP_FOR);
-        if !expired && kept.len() <= MAX_KEPT {
-            break;
+impl Replay {
+    /// Drops ended requests untouched for [`KEEP_FOR`], and the oldest beyond [`MAX_KEPT`]
+    /// or [`MAX_BYTES`].
+    fn evict(&self, kept: &mut HashMap<Key, Kept>, finished: &mut VecDeque<Key>) {
+        while let Some(oldest) = finished.front() {
+            let expired = kept
+                .get(oldest)
+                .is_none_or(|k| k.touched.elapsed() > KEEP_FOR);
+            let over = kept.len() > MAX_KEPT || self.bytes.load(Ordering::Relaxed) > MAX_BYTES;
+            if !expired && !over {
+                break;
+            }
+            if let Some(key) = finished.pop_front()
+                && let Some(gone) = kept.remove(&key)
+            {
+                self.bytes.fetch_sub(gone.bytes, Ordering::Relaxed);
+            }
         }
-        if let Some(key) = finished.pop_front() {
-            kept.remove(&key);
+    }
+}
+
+/// About how much memory an event holds: a tool's or resource's text twice (the text and
+/// the structured copy), a small constant for the rest. Counted, not serialized: the bound
+/// must cost less than the answer.
+fn approximate_bytes(event: &ServerSseMessage) -> usize {
+    let text = match event.message.as_deref() {
+        Some(JsonRpcMessage::Response(response)) => match &response.result {
+            ServerResult::CallToolResult(result) => result
+                .content
+                .iter()
+                .filter_map(|c| c.as_text())
+                .map(|t| t.text.len() * 2)
+                .sum(),
+            ServerResult::ReadResourceResult(result) => result
+                .contents
+                .iter()
+                .map(|c| match c {
+                    ResourceContents::TextResourceContents { text, .. } => text.len(),
+                    ResourceContents::BlobResourceContents { blob, .. } => blob.len(),
+                    _ => 0,
+                })
+                .sum(),
+            _ => 0,
+        },
+        _ => 0,
+    };
+    text + 512
+}
+
+#[cfg(test)]
+mod tests {
+    use rmcp::model::{CallToolResult, ContentBlock, RequestId, ServerJsonRpcMessage};
+
+    use super::*;
+
+    fn answer(request: u64, text_bytes: usize) -> ServerSseMessage {
+        let result = CallToolResult::success(vec![ContentBlock::text("x".repeat(text_bytes))]);
+        ServerSseMessage::new(
+            format!("1/{request}"),
+            ServerJsonRpcMessage::response(
+                ServerResult::CallToolResult(result),
+                RequestId::Number(request as i64),
+            ),
+        )
+    }
+
+    #[test]
+    fn a_finished_request_is_resumed_from_after_the_last_event_seen() {
+        let replay = Replay::default();
+        let session: SessionId = "s".into();
+        let mut priming = ServerSseMessage::retry(Duration::from_secs(3));
+        priming.event_id = Some("0/7".into());
+        replay.keep(&session, &priming);
+        assert!(
+            replay.after(&session, "0/7").is_none(),
+            "still running: rmcp's"
+        );
+        replay.keep(&session, &answer(7, 10));
+        let missed = replay.after(&session, "0/7").unwrap();
+        assert_eq!(missed.len(), 1);
+        assert_eq!(missed[0].event_id.as_deref(), Some("1/7"));
+        assert_eq!(replay.after(&session, "1/7").unwrap().len(), 0);
+        assert!(
+            replay.after(&"other".into(), "0/7").is_none(),
+            "per session"
+        );
+        replay.forget(&session);
+        assert!(replay.after(&session, "0/7").is_none());
+        assert_eq!(replay.bytes.load(Ordering::Relaxed), 0);
+    }
+
+    #[test]
+    fn answers_beyond_the_byte_budget_evict_the_oldest() {
+        let replay = Replay::default();
+        let session: SessionId = "s".into();
+        let big = MAX_BYTES / 5; // counted twice: text and structured copy
+        for request in 0..3 {
+            replay.keep(&session, &answer(request, big));
         }
+        assert!(replay.after(&session, "0/0").is_none(), "the oldest went");
+        assert!(replay.after(&session, "0/1").is_some());
+        assert!(replay.after(&session, "0/2").is_some());
+        assert!(replay.bytes.load(Ordering::Relaxed) <= MAX_BYTES);
     }
 }
