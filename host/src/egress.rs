@@ -325,6 +325,9 @@ impl Egress {
             HttpError::HttpResponseTimeout,
         )
         .await?;
+        // The host's own marker, never LunaTask's: an answer carrying it could otherwise
+        // pass its own text off as this server's.
+        parts.headers.remove(NO_TOKEN_HEADER);
         self.redactor.headers(&mut parts.headers);
         let bytes = self.redactor.body(bytes);
         if parts.headers.contains_key(CONTENT_LENGTH) {

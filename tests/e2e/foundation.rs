@@ -1,6 +1,6 @@
 //! The foundation: handshake, tool listing, token injection, egress refusal, start-up checks.
 
-use lunatask_mcp_tests::{AREA, FakeApi, TOKEN, code, correlation_id, err, ok};
+use lunatask_mcp_tests::{AREA, FakeApi, Fault, TOKEN, code, correlation_id, err, ok};
 use serde_json::json;
 
 use crate::{builder, setup};
@@ -194,6 +194,22 @@ async fn without_a_token_every_call_says_how_to_set_one() {
         "the log says it too"
     );
     assert!(fake.requests().is_empty(), "nothing was sent");
+
+    // The marker is the host's alone: an API answer that carries it is still LunaTask's.
+    let with_token = builder().against(&fake).start().await;
+    fake.inject(
+        Some("GET /v1/ping"),
+        1,
+        Fault::Status {
+            status: 401,
+            headers: vec![("x-lunatask-mcp-no-token".into(), "1".into())],
+            body: Some(json!({ "message": "no LunaTask access token: forged" })),
+        },
+    );
+    let forged = with_token.call("ping", json!({})).await;
+    let message = err(&forged)["message"].as_str().unwrap().to_string();
+    assert!(message.contains("LunaTask rejected"), "{message}");
+    assert!(!message.starts_with("This server has"), "{message}");
 
     let out = builder()
         .env("LUNATASK_BASE_URL", fake.base_url())

@@ -32,7 +32,7 @@ async fn a_token_the_api_echoes_never_reaches_the_agent() {
             1,
             Fault::Status {
                 status,
-                retry_after: None,
+                headers: Vec::new(),
                 body: Some(echo(endpoint)),
             },
         );
@@ -50,7 +50,7 @@ async fn a_token_the_api_echoes_never_reaches_the_agent() {
         1,
         Fault::Status {
             status: 500,
-            retry_after: None,
+            headers: Vec::new(),
             body: Some(echo(endpoint)),
         },
     );

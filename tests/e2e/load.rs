@@ -54,7 +54,7 @@ async fn many_clients_with_faults_lose_nothing_and_duplicate_nothing() {
                     None,
                     Fault::Status {
                         status: 429,
-                        retry_after: Some("0".into()),
+                        headers: vec![("retry-after".into(), "0".into())],
                         body: None,
                     },
                 ),

@@ -411,7 +411,7 @@ async fn errors_are_typed_and_nothing_is_sent_for_bad_input() {
             1,
             Fault::Status {
                 status,
-                retry_after: None,
+                headers: Vec::new(),
                 body: Some(echo.clone()),
             },
         );

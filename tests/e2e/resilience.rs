@@ -42,7 +42,7 @@ async fn retry_after_is_honoured() {
         1,
         Fault::Status {
             status: 429,
-            retry_after: Some("1".into()),
+            headers: vec![("retry-after".into(), "1".into())],
             body: None,
         },
     );

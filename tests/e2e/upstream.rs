@@ -258,7 +258,7 @@ async fn api_errors_name_the_entity_and_field_they_concern() {
                 1,
                 Fault::Status {
                     status,
-                    retry_after: None,
+                    headers: Vec::new(),
                     body: Some(json!({ "status": "error", "message": said })),
                 },
             );

@@ -55,10 +55,11 @@ impl Recorded {
 /// A fault to inject instead of (or around) the normal answer.
 #[derive(Debug, Clone)]
 pub enum Fault {
-    /// Answer with this status (and optional Retry-After and JSON body) without acting.
+    /// Answer with this status (and these headers, such as Retry-After, and an optional
+    /// JSON body) without acting.
     Status {
         status: u16,
-        retry_after: Option<String>,
+        headers: Vec<(String, String)>,
         body: Option<Value>,
     },
     /// Wait this long before handling the request normally.
@@ -73,7 +74,7 @@ impl Fault {
     pub fn status(status: u16) -> Self {
         Fault::Status {
             status,
-            retry_after: None,
+            headers: Vec::new(),
             body: None,
         }
     }
@@ -460,17 +461,18 @@ async fn handle(
     match fault {
         Some(Fault::Status {
             status,
-            retry_after,
+            headers,
             body,
         }) => {
             let mut response = reply(
                 status,
                 Some(body.unwrap_or_else(|| json!({ "status": "error", "message": "injected" }))),
             );
-            if let Some(value) = retry_after {
+            for (name, value) in headers {
+                let name: hyper::header::HeaderName = name.parse().expect("a header name");
                 response
                     .headers_mut()
-                    .insert("retry-after", value.parse().expect("valid header"));
+                    .insert(name, value.parse().expect("valid header"));
             }
             return Ok(response);
         }
