@@ -19,6 +19,7 @@ use rmcp::service::{RxJsonRpcMessage, TxJsonRpcMessage};
 use rmcp::transport::Transport;
 use serde_json::{Value, json};
 use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
+use tokio::sync::Semaphore;
 use tokio_util::task::TaskTracker;
 
 use super::{Reader, Writer};
@@ -39,7 +40,15 @@ pub struct StdioTransport {
     /// Our own error answers, each written by a task of its own (so that `receive` stays
     /// cancel-safe), awaited before the writer is closed.
     answers: TaskTracker,
+    /// The answer to the line just read, until a slot to write it is free.
+    owed: Option<Value>,
+    /// At most [`MAX_OWED`] of our answers wait to be written: a client that sends bad lines
+    /// without reading its answers stops being read, as a client that never reads rmcp's.
+    slots: Arc<Semaphore>,
 }
+
+/// Our own answers waiting for stdout at once, at most.
+const MAX_OWED: usize = 64;
 
 impl StdioTransport {
     pub fn new(read: Reader, write: Writer, max_message_bytes: usize) -> Self {
@@ -53,6 +62,8 @@ impl StdioTransport {
             out: Arc::new(tokio::sync::Mutex::new(Some(write))),
             in_flight: Arc::default(),
             answers: TaskTracker::new(),
+            owed: None,
+            slots: Arc::new(Semaphore::new(MAX_OWED)),
         }
     }
 
@@ -62,8 +73,18 @@ impl StdioTransport {
             .unwrap_or_else(PoisonError::into_inner)
     }
 
-    /// Sends `answer` (a JSON-RPC error we make ourselves) without waiting for it.
-    fn answer(&self, answer: Value) {
+    /// Sends the owed answer (a JSON-RPC error we make ourselves) once a slot is free,
+    /// without waiting for it to be written. Cancel-safe: a wait cut short keeps it owed.
+    async fn pay_owed(&mut self) {
+        if self.owed.is_none() {
+            return;
+        }
+        let Ok(slot) = Arc::clone(&self.slots).acquire_owned().await else {
+            return;
+        };
+        let Some(answer) = self.owed.take() else {
+            return;
+        };
         let mut bytes = answer.to_string().into_bytes();
         bytes.push(b'\n');
         let out = Arc::clone(&self.out);
@@ -72,6 +93,7 @@ impl StdioTransport {
                 // A client that has gone cannot be told; the read side sees the EOF.
                 let _ = write_line(write, &bytes).await;
             }
+            drop(slot);
         });
     }
 
@@ -317,20 +339,21 @@ impl Transport<RoleServer> for StdioTransport {
 
     async fn receive(&mut self) -> Option<RxJsonRpcMessage<RoleServer>> {
         loop {
+            self.pay_owed().await;
             let read = self.lines.next().await;
             match read {
                 Line::Complete => {
                     let line = std::mem::take(&mut self.lines.line);
                     match self.decode(&line) {
                         Decoded::Message(message) => return Some(message),
-                        Decoded::Answer(answer) => self.answer(answer),
+                        Decoded::Answer(answer) => self.owed = Some(answer),
                         Decoded::Nothing => {}
                     }
                 }
                 Line::TooLong => {
                     let max = self.lines.max;
                     tracing::warn!(max, "refused a message longer than the limit");
-                    self.answer(error(
+                    self.owed = Some(error(
                         None,
                         INVALID_REQUEST,
                         format!(
@@ -338,7 +361,10 @@ impl Transport<RoleServer> for StdioTransport {
                         ),
                     ));
                 }
-                Line::End => return None,
+                Line::End => {
+                    self.pay_owed().await;
+                    return None;
+                }
                 Line::Failed(e) => {
                     tracing::error!("reading stdin failed: {e}");
                     return None;
@@ -478,6 +504,23 @@ mod tests {
                 Line::Failed(e) => panic!("{e}"),
             }
         }
+    }
+
+    /// A client that sends bad lines and never reads its answers: at most `MAX_OWED`
+    /// answers wait, and the rest of its input waits unread.
+    #[tokio::test]
+    async fn unread_answers_stop_the_reading() {
+        let input: &'static [u8] = "not json\n".repeat(1_000).leak().as_bytes();
+        let (write, _unread) = tokio::io::duplex(64);
+        let mut t = StdioTransport::new(Box::new(input), Box::new(write), 1024);
+        let read = tokio::time::timeout(std::time::Duration::from_millis(300), t.receive()).await;
+        assert!(read.is_err(), "still waiting to answer, not reading on");
+        assert!(
+            t.answers.len() <= MAX_OWED,
+            "{} answers waiting",
+            t.answers.len()
+        );
+        assert!(t.owed.is_some(), "the next answer is kept, not lost");
     }
 
     #[tokio::test]
