@@ -83,17 +83,8 @@ fn portable(schema: &Value) -> Value {
     if let Some(found) = enumeration(schema).filter(|_| strings_only) {
         return portable_enum(map, &found);
     }
-    // `anyOf: [X, null]`: X itself, under the outer description.
-    if let Some(any) = map.get("anyOf").and_then(Value::as_array) {
-        let inner: Vec<&Value> = any.iter().filter(|v| v["type"] != "null").collect();
-        if let [only] = inner.as_slice() {
-            let mut merged = portable(only);
-            if let (Some(description), Some(out)) = (map.get("description"), merged.as_object_mut())
-            {
-                out.insert("description".into(), description.clone());
-            }
-            return merged;
-        }
+    if let Some(merged) = without_null_branch(map, portable) {
+        return merged;
     }
     let mut out = Map::new();
     for (key, value) in map {
@@ -130,6 +121,21 @@ fn portable(schema: &Value) -> Value {
             .or_insert_with(|| Value::Object(Map::new()));
     }
     Value::Object(out)
+}
+
+/// `anyOf: [X, {"type": "null"}]` as `X` (rewritten by `rewrite`) under the outer
+/// description; `None` for any other schema.
+fn without_null_branch(map: &Map<String, Value>, rewrite: fn(&Value) -> Value) -> Option<Value> {
+    let any = map.get("anyOf")?.as_array()?;
+    let inner: Vec<&Value> = any.iter().filter(|v| v["type"] != "null").collect();
+    let [only] = inner.as_slice() else {
+        return None;
+    };
+    let mut merged = rewrite(only);
+    if let (Some(description), Some(out)) = (map.get("description"), merged.as_object_mut()) {
+        out.insert("description".into(), description.clone());
+    }
+    Some(merged)
 }
 
 /// An enumeration as a plain string `enum`, its cases' meanings listed in the description.
@@ -187,15 +193,8 @@ fn non_null_type(value: &Value) -> Value {
 pub fn standard_output(schema: &Value) -> Value {
     match schema {
         Value::Object(map) => {
-            if let Some(any) = map.get("anyOf").and_then(Value::as_array) {
-                let inner: Vec<&Value> = any.iter().filter(|v| v["type"] != "null").collect();
-                if let [only] = inner.as_slice() {
-                    let mut merged = standard_output(only);
-                    if let (Some(d), Some(out)) = (map.get("description"), merged.as_object_mut()) {
-                        out.insert("description".into(), d.clone());
-                    }
-                    return merged;
-                }
+            if let Some(merged) = without_null_branch(map, standard_output) {
+                return merged;
             }
             Value::Object(
                 map.iter()

@@ -142,8 +142,8 @@ const ACCEPT_BACKOFF: std::time::Duration = std::time::Duration::from_millis(20)
 async fn no_oauth() -> Response {
     (
         StatusCode::NOT_FOUND,
-        "this server offers no OAuth; send the token set in LUNATASK_MCP_AUTH_TOKEN as \
-         `Authorization: Bearer <token>`",
+        "this server offers no OAuth sign-in; where it asks for a token, send the one its \
+         operator set in LUNATASK_MCP_AUTH_TOKEN as `Authorization: Bearer <token>`",
     )
         .into_response()
 }
