@@ -32,20 +32,6 @@ impl Context {
             .filter(|id| !id.is_empty())
             .unwrap_or_else(crate::ids::uuid_v4)
     }
-
-    /// The defaults the host also uses, for the given base URL.
-    pub fn with_base_url(base_url: impl Into<String>) -> Self {
-        Self {
-            base_url: base_url.into(),
-            deadline_ms: 60_000,
-            max_retries: 3,
-            retry_base_delay_ms: 1_000,
-            retry_max_delay_ms: 30_000,
-            utc_offset_minutes: 0,
-            correlation_id: None,
-            token: None,
-        }
-    }
 }
 
 // By hand, so that the token can never reach a log line or an error through `{:?}`.

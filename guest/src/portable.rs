@@ -116,7 +116,18 @@ pub fn context_from(var: impl Fn(&str) -> Option<String>) -> Result<Context, Too
         })?;
     let base_url = var(BASE_URL_VAR).unwrap_or_else(|| DEFAULT_BASE_URL.to_string());
     check_base_url(&base_url)?;
-    let mut context = Context::with_base_url(base_url);
+    // The portable world's own defaults: no host hands it settings. They match the host's
+    // (host/src/settings.rs), where the server world's defaults live.
+    let mut context = Context {
+        base_url,
+        deadline_ms: 60_000,
+        max_retries: 3,
+        retry_base_delay_ms: 1_000,
+        retry_max_delay_ms: 30_000,
+        utc_offset_minutes: 0,
+        correlation_id: None,
+        token: None,
+    };
     if let Some(retries) = var(MAX_RETRIES_VAR) {
         context.max_retries = retries.trim().parse().map_err(|_| {
             ToolError::validation(

@@ -8,7 +8,7 @@ use std::sync::Arc;
 
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
-use crate::runtime::Stop;
+use crate::sandbox::Stop;
 
 pub struct PendingBytes {
     budget: Arc<Semaphore>,

@@ -26,10 +26,10 @@ use wasmtime_wasi_http::{
     WasiHttpHooks,
 };
 
-use crate::config::{BaseUrl, Config};
 use crate::metrics::{Metrics, endpoint_label};
 use crate::ratelimit::{Caller, RateLimiter};
 use crate::redact::Redactor;
+use crate::settings::{BaseUrl, Config};
 
 /// Sent by the guest on every attempt; logged and forwarded.
 const CORRELATION_HEADER: HeaderName = HeaderName::from_static("x-correlation-id");
@@ -57,7 +57,7 @@ pub struct Egress {
     /// Every secret the host holds, removed from answers before the guest sees them.
     redactor: Redactor,
     metrics: Metrics,
-    read_timeout: Duration,
+    first_byte_timeout: Duration,
     between_bytes_timeout: Duration,
     /// The largest request body the guest may send: its whole memory, which no body it
     /// builds can exceed; a larger one is a stream it keeps writing, refused.
@@ -82,15 +82,18 @@ impl Egress {
         if authorization.is_none() {
             tracing::warn!("{NO_TOKEN}; every call will answer authentication_error until then");
         }
-        let base_path = url::Url::parse(&config.base_url.url)
+        let base_path = url::Url::parse(&config.settings.base_url.url)
             .map(|u| u.path().trim_end_matches('/').to_string())
             .unwrap_or_default();
         Ok(Self {
-            base: config.base_url.clone(),
+            base: config.settings.base_url.clone(),
             base_path,
             authorization,
             client: pooled_client(config)?,
-            limiter: RateLimiter::new(config.rate_limit_rpm, config.rate_limit_burst),
+            limiter: RateLimiter::new(
+                config.settings.rate_limit_rpm,
+                config.settings.rate_limit_burst,
+            ),
             redactor: Redactor::new(
                 config
                     .token
@@ -99,9 +102,9 @@ impl Egress {
                     .chain(config.http_auth.as_ref().map(|t| t.expose())),
             ),
             metrics,
-            read_timeout: config.read_timeout,
-            between_bytes_timeout: config.write_timeout,
-            max_request_bytes: config.memory_limit_bytes,
+            first_byte_timeout: config.settings.first_byte_timeout,
+            between_bytes_timeout: config.settings.between_bytes_timeout,
+            max_request_bytes: config.settings.memory_limit_bytes(),
         })
     }
 
@@ -177,7 +180,7 @@ impl Egress {
         let method = request.method().as_str().to_string();
         let endpoint = endpoint_label(&method, request.uri().path(), &self.base_path);
         let first_byte = self
-            .read_timeout
+            .first_byte_timeout
             .min(deadline.saturating_duration_since(Instant::now()));
 
         let started = Instant::now();
@@ -355,7 +358,7 @@ fn header_text(value: Option<&HeaderValue>) -> String {
 fn pooled_client(config: &Config) -> anyhow::Result<PooledClient> {
     let mut roots = rustls::RootCertStore::empty();
     roots.extend(webpki_roots::TLS_SERVER_ROOTS.iter().cloned());
-    if let Some(path) = &config.ca_cert {
+    if let Some(path) = &config.settings.ca_cert {
         let pem = std::fs::read(path)
             .map_err(|e| anyhow::anyhow!("LUNATASK_CA_CERT {}: {e}", path.display()))?;
         let mut added = 0;
@@ -383,7 +386,7 @@ fn pooled_client(config: &Config) -> anyhow::Result<PooledClient> {
     let mut http = HttpConnector::new();
     http.enforce_http(false);
     http.set_nodelay(true);
-    http.set_connect_timeout(Some(config.connect_timeout));
+    http.set_connect_timeout(Some(config.settings.connect_timeout));
     let https = hyper_rustls::HttpsConnectorBuilder::new()
         .with_tls_config(tls)
         .https_or_http()

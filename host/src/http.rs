@@ -16,12 +16,12 @@ use rmcp::transport::streamable_http_server::{StreamableHttpServerConfig, Stream
 use tokio::sync::Semaphore;
 use tokio_util::sync::CancellationToken;
 
-use crate::config::Config;
 use crate::front_door::FrontDoor;
 use crate::mcp::LunaTaskServer;
 use crate::metrics::Metrics;
-use crate::secret::ApiToken;
+use crate::secret::Secret;
 use crate::sessions::Sessions;
+use crate::settings::Config;
 
 /// How long open connections may linger after the last call was answered.
 const STOP_GRACE: std::time::Duration = std::time::Duration::from_secs(2);
@@ -30,7 +30,7 @@ const STOP_GRACE: std::time::Duration = std::time::Duration::from_secs(2);
 struct Guard {
     allowed_hosts: Vec<String>,
     allowed_origins: Vec<String>,
-    auth: Option<ApiToken>,
+    auth: Option<Secret>,
 }
 
 /// Serves until `shutdown` is cancelled; announces the bound address on stderr.
@@ -40,12 +40,13 @@ pub async fn serve(
     config: &Config,
     stop: CancellationToken,
 ) -> anyhow::Result<()> {
-    let addr = config.http.expect("serve is called with an address");
+    let settings = &config.settings;
+    let addr = settings.http.expect("serve is called with an address");
     let mcp_config = StreamableHttpServerConfig::default()
-        .with_allowed_hosts(config.allowed_hosts.clone())
-        .with_allowed_origins(config.allowed_origins.clone())
+        .with_allowed_hosts(settings.allowed_hosts.clone())
+        .with_allowed_origins(settings.allowed_origins.clone())
         .enforce_origin_validation()
-        .with_max_request_body_bytes(config.max_message_bytes)
+        .with_max_request_body_bytes(settings.max_message_bytes())
         // Stateless (2026-07-28) requests: a call that sends nothing before its answer is
         // answered with one JSON body rather than an event stream; rmcp falls back to the
         // stream when something does come first. Session clients keep their event streams
@@ -53,15 +54,15 @@ pub async fn serve(
         .with_json_response(true)
         .with_cancellation_token(stop.child_token());
     let sessions = Arc::new(Sessions::new(
-        config.max_sessions,
-        config.session_idle_timeout,
+        settings.max_sessions as usize,
+        settings.session_idle_timeout,
     ));
     tokio::spawn(Arc::clone(&sessions).keep_pruned());
     let mcp =
         StreamableHttpService::new(move || Ok(server.for_new_session()), sessions, mcp_config);
     let guard = Arc::new(Guard {
-        allowed_hosts: config.allowed_hosts.clone(),
-        allowed_origins: config.allowed_origins.clone(),
+        allowed_hosts: settings.allowed_hosts.clone(),
+        allowed_origins: settings.allowed_origins.clone(),
         auth: config.http_auth.clone(),
     });
     let metrics_route = get(move || {
@@ -80,7 +81,7 @@ pub async fn serve(
         .merge(mcp)
         .route("/metrics", metrics_route)
         .layer(middleware::from_fn_with_state(
-            config.max_message_bytes,
+            settings.max_message_bytes(),
             answer_malformed_json,
         ))
         .layer(middleware::from_fn_with_state(
@@ -98,8 +99,8 @@ pub async fn serve(
     let listener = tokio::net::TcpListener::bind(addr).await?;
     let bound = listener.local_addr()?;
     let front = FrontDoor {
-        head_timeout: config.http_head_timeout,
-        idle_timeout: config.http_idle_timeout,
+        head_timeout: settings.http_head_timeout,
+        idle_timeout: settings.http_idle_timeout,
         connections: Arc::new(Semaphore::new(config.http_max_connections)),
     };
     if !bound.ip().is_loopback() && config.http_auth.is_none() {

@@ -60,13 +60,9 @@ pub fn filter(raw: &str) -> String {
     }
 }
 
-pub fn init(level: Option<&str>) {
-    let filter = EnvFilter::try_new(filter(level.unwrap_or("info"))).unwrap_or_else(|e| {
-        say(format_args!(
-            "lunatask-mcp: LUNATASK_LOG / --log is not a valid filter ({e}); using info"
-        ));
-        EnvFilter::new("info")
-    });
+/// Starts logging at `level`, which [`crate::settings`] has checked is a valid filter.
+pub fn init(level: &str) {
+    let filter = EnvFilter::try_new(filter(level)).unwrap_or_else(|_| EnvFilter::new("info"));
     tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(|| Stderr)

@@ -4,7 +4,6 @@
 
 mod admission;
 mod bindings;
-mod config;
 mod egress;
 mod front_door;
 mod http;
@@ -14,40 +13,38 @@ mod metrics;
 mod ratelimit;
 mod redact;
 mod replay;
-mod runtime;
+mod sandbox;
 mod secret;
 mod sessions;
+mod settings;
 mod stdio;
-mod supply;
 
 use std::process::ExitCode;
 use std::sync::Arc;
 
-use clap::Parser;
 use rmcp::ServiceExt;
 use tokio_util::sync::CancellationToken;
 
-use crate::config::{Cli, Command, Config, FileConfig, Secrets};
 use crate::mcp::{Catalog, LunaTaskServer};
 use crate::metrics::Metrics;
-use crate::runtime::Runtime;
+use crate::sandbox::Sandbox;
+use crate::settings::{Command, Config, Secrets};
 
 fn main() -> ExitCode {
-    let cli = Cli::parse();
-    let file = match FileConfig::for_cli(&cli) {
-        Ok(file) => file,
+    let cli = match settings::parse() {
+        Ok(cli) => cli,
         Err(e) => {
             logging::say(format_args!("lunatask-mcp: {e}"));
             return ExitCode::from(2);
         }
     };
-    // The file's log level applies from the first line, before the rest is validated.
-    logging::init(cli.log.as_deref().or(file.log.as_deref()));
+    // The file's log level applies from the first line, before the secrets are read.
+    logging::init(&cli.settings.log);
     let secrets = Secrets {
         api_token: std::env::var("LUNATASK_API_TOKEN").ok(),
         http_auth_token: std::env::var("LUNATASK_MCP_AUTH_TOKEN").ok(),
     };
-    let config = match Config::resolve(&cli, file, secrets) {
+    let config = match Config::resolve(cli.settings, secrets) {
         Ok(config) => config,
         Err(e) => {
             logging::say(format_args!("lunatask-mcp: {e}"));
@@ -85,14 +82,16 @@ const SHUTDOWN_GRACE: std::time::Duration = std::time::Duration::from_secs(10);
 async fn run(command: Command, config: Config) -> anyhow::Result<ExitCode> {
     let started = std::time::Instant::now();
     let metrics = Metrics::new();
-    let runtime = Arc::new(Runtime::new(&config, metrics.clone())?);
+    let runtime = Arc::new(Sandbox::new(&config, metrics.clone())?);
     let catalog = Arc::new(Catalog::load(&runtime).await?);
     tracing::debug!(
         ms = started.elapsed().as_secs_f64() * 1000.0,
         tools = catalog.tools.len(),
         "component ready"
     );
-    let pending = Arc::new(admission::PendingBytes::new(config.max_pending_bytes));
+    let pending = Arc::new(admission::PendingBytes::new(
+        config.settings.max_pending_bytes as usize,
+    ));
     let server = LunaTaskServer::new(Arc::clone(&runtime), catalog, pending);
     if command == Command::Check {
         return check(&server, &config).await;
@@ -101,15 +100,15 @@ async fn run(command: Command, config: Config) -> anyhow::Result<ExitCode> {
     // the transport so their answers are still delivered.
     let stop = CancellationToken::new();
     tokio::spawn(stop_after_signal(Arc::clone(&runtime), stop.clone()));
-    match config.http {
+    match config.settings.http {
         Some(_) => http::serve(server, metrics, &config, stop).await?,
-        None => serve_stdio(server, config.max_message_bytes, stop).await?,
+        None => serve_stdio(server, config.settings.max_message_bytes(), stop).await?,
     }
     tracing::info!("stopped");
     Ok(ExitCode::SUCCESS)
 }
 
-async fn stop_after_signal(runtime: Arc<Runtime>, stop: CancellationToken) {
+async fn stop_after_signal(runtime: Arc<Sandbox>, stop: CancellationToken) {
     wait_for_signal().await;
     tracing::info!("shutting down: finishing calls in flight");
     runtime.close();
@@ -151,13 +150,13 @@ async fn check(server: &LunaTaskServer, config: &Config) -> anyhow::Result<ExitC
     if result.is_error == Some(true) {
         println!(
             "lunatask-mcp check: FAILED against {}\n{text}",
-            config.base_url.url
+            config.settings.base_url.url
         );
         Ok(ExitCode::FAILURE)
     } else {
         println!(
             "lunatask-mcp check: OK, {} answered {text}",
-            config.base_url.url
+            config.settings.base_url.url
         );
         Ok(ExitCode::SUCCESS)
     }

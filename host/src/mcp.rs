@@ -18,7 +18,7 @@ use serde_json::{Map, Value, json};
 use crate::admission::PendingBytes;
 use crate::bindings;
 use crate::ratelimit::Caller;
-use crate::runtime::{Runtime, SandboxError, Stop, new_correlation_id};
+use crate::sandbox::{Sandbox, SandboxError, Stop, new_correlation_id};
 
 const INSTRUCTIONS: &str = "Tools for the user's LunaTask account: tasks, notes, journal, people \
 and habits. LunaTask encrypts names, notes and content end to end: you can write them but never \
@@ -35,7 +35,7 @@ pub struct Catalog {
 }
 
 impl Catalog {
-    pub async fn load(runtime: &Runtime) -> anyhow::Result<Self> {
+    pub async fn load(runtime: &Sandbox) -> anyhow::Result<Self> {
         let tools = runtime
             .list_tools()
             .await?
@@ -115,7 +115,7 @@ fn annotations(a: &bindings::lunatask::mcp::types::ToolAnnotations) -> ToolAnnot
 /// The MCP server: cheap to clone, one per session.
 #[derive(Clone)]
 pub struct LunaTaskServer {
-    runtime: Arc<Runtime>,
+    runtime: Arc<Sandbox>,
     catalog: Arc<Catalog>,
     pending: Arc<PendingBytes>,
     /// Whom this session's calls are made for: the rate limiter takes turns between them.
@@ -123,7 +123,7 @@ pub struct LunaTaskServer {
 }
 
 impl LunaTaskServer {
-    pub fn new(runtime: Arc<Runtime>, catalog: Arc<Catalog>, pending: Arc<PendingBytes>) -> Self {
+    pub fn new(runtime: Arc<Sandbox>, catalog: Arc<Catalog>, pending: Arc<PendingBytes>) -> Self {
         Self {
             runtime,
             catalog,

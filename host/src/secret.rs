@@ -1,23 +1,23 @@
-//! The LunaTask access token: redacted in `Debug`, zeroized on drop, and read only where
+//! A secret (the LunaTask access token, or the token HTTP clients present): redacted in `Debug`, zeroized on drop, and read only where
 //! the egress gate builds the `Authorization` header.
 
 use std::path::Path;
 
 use secrecy::{ExposeSecret, SecretString};
 
-use crate::config::ConfigError;
+use crate::settings::ConfigError;
 
-/// The API token. There is deliberately no `Display` and `Debug` prints a placeholder.
+/// A token. There is deliberately no `Display` and `Debug` prints a placeholder.
 #[derive(Clone)]
-pub struct ApiToken(SecretString);
+pub struct Secret(SecretString);
 
-impl std::fmt::Debug for ApiToken {
+impl std::fmt::Debug for Secret {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("ApiToken([redacted])")
+        f.write_str("Secret([redacted])")
     }
 }
 
-impl ApiToken {
+impl Secret {
     pub fn new(token: String) -> Self {
         Self(SecretString::from(token))
     }
@@ -85,7 +85,7 @@ mod tests {
 
     #[test]
     fn debug_never_shows_the_token() {
-        let token = ApiToken::new("tok-very-secret".into());
+        let token = Secret::new("tok-very-secret".into());
         assert!(!format!("{token:?}").contains("very-secret"));
         assert_eq!(token.bearer_header(), "bearer tok-very-secret");
     }

@@ -186,6 +186,20 @@ async fn configuration_precedence_is_flag_then_env_then_file() {
         .await;
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("max_retry"));
+    // A file value goes through the flag's own check: out of range is refused, not clamped.
+    std::fs::write(&file, "max_retries = 11\n").unwrap();
+    let out = builder()
+        .against(&fake)
+        .arg("--config")
+        .arg(file.display())
+        .run()
+        .await;
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("max_retries") && stderr.contains("11"),
+        "{stderr}"
+    );
 }
 
 #[tokio::test]

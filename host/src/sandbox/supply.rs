@@ -16,8 +16,8 @@ use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use tokio::sync::OwnedSemaphorePermit;
 use wasmtime::Store;
 
+use super::state::CallState;
 use crate::bindings::Server;
-use crate::runtime::CallState;
 
 /// How many spare instances the helper keeps ready.
 pub const SPARES: usize = 2;

@@ -1,0 +1,129 @@
+//! One call's store state: WASI with nothing granted, wasi-http through the egress gate,
+//! the memory limiter, and the host imports the guest may call.
+
+use std::time::{Duration, Instant};
+
+use wasmtime::ResourceLimiter;
+use wasmtime::component::ResourceTable;
+use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
+use wasmtime_wasi_http::{WasiHttpCtx, WasiHttpCtxView, WasiHttpView};
+
+use super::stop::Stop;
+use crate::bindings::{self, LogLevel};
+use crate::egress::CallHooks;
+use crate::metrics::Metrics;
+
+/// The store's limits, remembering the memory growth it refused: a trap after a refused
+/// growth is the memory cap at work (Rust aborts when an allocation fails), and the client
+/// should be told that and not "unreachable executed".
+pub struct CallLimits {
+    pub memory_bytes: usize,
+    pub refused_bytes: Option<usize>,
+}
+
+impl ResourceLimiter for CallLimits {
+    fn memory_growing(
+        &mut self,
+        _current: usize,
+        desired: usize,
+        maximum: Option<usize>,
+    ) -> wasmtime::Result<bool> {
+        let allowed = desired <= self.memory_bytes && maximum.is_none_or(|m| desired <= m);
+        if !allowed {
+            self.refused_bytes = Some(self.refused_bytes.unwrap_or(0).max(desired));
+        }
+        Ok(allowed)
+    }
+
+    fn table_growing(
+        &mut self,
+        _current: usize,
+        desired: usize,
+        maximum: Option<usize>,
+    ) -> wasmtime::Result<bool> {
+        Ok(maximum.is_none_or(|m| desired <= m))
+    }
+
+    // A component instance holds a few core instances (the guest plus adapter shims).
+    fn instances(&self) -> usize {
+        16
+    }
+
+    fn tables(&self) -> usize {
+        16
+    }
+
+    fn memories(&self) -> usize {
+        4
+    }
+}
+
+/// Per-call store state: WASI with nothing granted, wasi-http through the egress gate.
+pub struct CallState {
+    pub(super) wasi: WasiCtx,
+    pub(super) http: WasiHttpCtx,
+    pub(super) table: ResourceTable,
+    pub(super) hooks: CallHooks,
+    pub(super) limits: CallLimits,
+    pub(super) metrics: Metrics,
+    /// When the current call must end; read by the epoch callback.
+    pub(super) deadline: Instant,
+}
+
+impl WasiView for CallState {
+    fn ctx(&mut self) -> WasiCtxView<'_> {
+        WasiCtxView {
+            ctx: &mut self.wasi,
+            table: &mut self.table,
+        }
+    }
+}
+
+impl WasiHttpView for CallState {
+    fn http(&mut self) -> WasiHttpCtxView<'_> {
+        WasiHttpCtxView {
+            ctx: &mut self.http,
+            table: &mut self.table,
+            hooks: &mut self.hooks,
+        }
+    }
+}
+
+impl bindings::lunatask::mcp::types::Host for CallState {}
+
+impl bindings::lunatask::mcp::host::Host for CallState {
+    fn log(&mut self, level: LogLevel, correlation_id: String, message: String) {
+        let message: String = message.chars().take(2000).collect();
+        match level {
+            LogLevel::Trace => tracing::trace!(target: "guest", correlation_id, "{message}"),
+            LogLevel::Debug => tracing::debug!(target: "guest", correlation_id, "{message}"),
+            LogLevel::Info => tracing::info!(target: "guest", correlation_id, "{message}"),
+            LogLevel::Warn => tracing::warn!(target: "guest", correlation_id, "{message}"),
+            LogLevel::Error => tracing::error!(target: "guest", correlation_id, "{message}"),
+        }
+    }
+
+    fn metrics(&mut self) -> String {
+        self.metrics.json().to_string()
+    }
+}
+
+/// What a failed guest call ran into: the deadline (an epoch interrupt), the memory cap
+/// (a growth was refused), or a fault in the component. Only the trap's own short
+/// description is kept; the backtrace in `error` is not.
+pub fn classify(error: &wasmtime::Error, state: &CallState, timeout: Duration) -> Stop {
+    let trap = error.downcast_ref::<wasmtime::Trap>();
+    if trap == Some(&wasmtime::Trap::Interrupt) {
+        return Stop::Deadline(timeout);
+    }
+    if state.limits.refused_bytes.is_some() {
+        return Stop::MemoryLimit {
+            limit_bytes: state.limits.memory_bytes,
+            requested_bytes: state.limits.refused_bytes,
+        };
+    }
+    Stop::Trap(match trap {
+        Some(trap) => format!("wasm trap: {trap}"),
+        None => "the component ended the call abnormally".to_string(),
+    })
+}
