@@ -134,15 +134,6 @@ impl ToolError {
         self.outcome = Some(outcome);
         self
     }
-
-    /// The JSON object agents see as the error result's text.
-    pub fn to_json(&self, correlation_id: &str) -> serde_json::Value {
-        let mut body = serde_json::to_value(self).unwrap_or_default();
-        if let Some(map) = body.as_object_mut() {
-            map.insert("correlation_id".into(), correlation_id.into());
-        }
-        serde_json::json!({ "error": body })
-    }
 }
 
 #[cfg(test)]

@@ -1,4 +1,5 @@
-//! MCP resources: single tasks and people, task views, metrics and a discovery document.
+//! MCP resources: single tasks and people, task views and a discovery document. (The
+//! host serves `lunatask://metrics` itself: its counters are the host's.)
 //!
 //! Many MCP clients show resources to the user rather than to the agent, so every resource
 //! here is also reachable through a tool; resources add nothing a tool cannot do.
@@ -9,31 +10,22 @@ use serde_json::{Value, json};
 use crate::api::{Api, wall_now_unix};
 use crate::entities::Task;
 use crate::error::ToolError;
-use crate::server::{Resource, ResourceContents, ResourceError, ResourceTemplate, host};
-use crate::tools::{Answer, people, tasks};
+use crate::server::{Resource, ResourceContents, ResourceError, ResourceTemplate};
+use crate::tools::{people, tasks};
 use crate::validate::{Id, parse_args};
 use crate::views::View;
-use crate::{Context, log, server};
+use crate::{Context, log};
 
 const JSON: &str = "application/json";
 const DISCOVERY: &str = "lunatask://discovery";
-const METRICS: &str = "lunatask://metrics";
 
 pub fn list() -> Vec<Resource> {
-    let mut out = vec![
-        resource(
-            DISCOVERY,
-            "discovery",
-            "What this server offers",
-            "The resource templates and task views this server serves, with what each view selects.",
-        ),
-        resource(
-            METRICS,
-            "metrics",
-            "Request metrics",
-            "Requests to LunaTask per endpoint and status class: counts, retries, rate-limit waits, latency histogram and success rate.",
-        ),
-    ];
+    let mut out = vec![resource(
+        DISCOVERY,
+        "discovery",
+        "What this server offers",
+        "The resource templates and task views this server serves, with what each view selects.",
+    )];
     out.extend(View::ALL.iter().map(|v| Resource {
         uri: format!("lunatask://global/{}", v.name()),
         name: format!("global-{}", v.name()),
@@ -98,7 +90,6 @@ fn template(uri_template: &str, name: &str, title: &str, description: String) ->
 #[derive(Debug, PartialEq)]
 enum Target {
     Discovery,
-    Metrics,
     Task(String),
     Person(String),
     View { area_id: Option<String>, view: View },
@@ -124,7 +115,6 @@ fn parse(uri: &str) -> Result<Target, String> {
     };
     match parts.as_slice() {
         ["discovery"] => Ok(Target::Discovery),
-        ["metrics"] => Ok(Target::Metrics),
         ["tasks", task_id] => Ok(Target::Task(id(task_id, "task_id")?)),
         ["people", person_id] => Ok(Target::Person(id(person_id, "person_id")?)),
         ["global", name] => Ok(Target::View {
@@ -147,8 +137,6 @@ pub fn read(uri: &str, ctx: &Context) -> Result<ResourceContents, ResourceError>
     let api = Api::new(ctx, &correlation_id);
     let value = match target {
         Target::Discovery => Ok(discovery()),
-        Target::Metrics => serde_json::from_str(&host::metrics())
-            .map_err(|e| ToolError::internal(format!("unreadable metrics: {e}"))),
         Target::Task(task_id) => {
             let args = json!({ "task_id": task_id }).to_string();
             parse_args(&args)
@@ -175,10 +163,7 @@ pub fn read(uri: &str, ctx: &Context) -> Result<ResourceContents, ResourceError>
                 &correlation_id,
                 &format!("resource read failed: {:?}", error.code),
             );
-            Err(ResourceError::Failed(server::call_result(Answer {
-                outcome: Err(error),
-                correlation_id,
-            })))
+            Err(ResourceError::Failed(error.into()))
         }
     }
 }

@@ -23,11 +23,12 @@ mod bindings {
 use bindings::exports::lunatask::mcp::{resources as resource_exports, tools as tool_exports};
 pub use bindings::lunatask::mcp::host;
 pub use bindings::lunatask::mcp::types::{
-    CallContext, CallResult, Resource, ResourceContents, ResourceError, ResourceTemplate, Tool,
-    ToolAnnotations,
+    CallContext, Resource, ResourceContents, ResourceError, ResourceTemplate, Tool, ToolAnnotations,
 };
+use bindings::lunatask::mcp::types::{ErrorCode, ToolError, WriteOutcome};
 
-use crate::tools::{self, Answer};
+use crate::error::{self, Code, Outcome};
+use crate::tools;
 use crate::{Context, resources};
 
 #[cfg_attr(
@@ -41,8 +42,14 @@ impl tool_exports::Guest for Component {
         tools::all().iter().map(describe).collect()
     }
 
-    fn call_tool(name: String, arguments: String, context: CallContext) -> CallResult {
-        call_result(tools::call(&name, &arguments, &context.into()))
+    fn call_tool(
+        name: String,
+        arguments: String,
+        context: CallContext,
+    ) -> Result<String, ToolError> {
+        tools::call(&name, &arguments, &context.into())
+            .outcome
+            .map_err(ToolError::from)
     }
 }
 
@@ -95,21 +102,29 @@ pub fn describe(tool: &tools::Tool) -> Tool {
     }
 }
 
-/// The MCP result: the structured value as text too, or the error as JSON text.
-pub fn call_result(answer: Answer) -> CallResult {
-    let correlation_id = answer.correlation_id;
-    match answer.outcome {
-        Ok(text) => CallResult {
-            text: text.clone(),
-            structured: Some(text),
-            is_error: false,
-            correlation_id,
-        },
-        Err(error) => CallResult {
-            text: error.to_json(&correlation_id).to_string(),
-            structured: None,
-            is_error: true,
-            correlation_id,
-        },
+impl From<error::ToolError> for ToolError {
+    fn from(e: error::ToolError) -> Self {
+        ToolError {
+            code: match e.code {
+                Code::ValidationError => ErrorCode::ValidationError,
+                Code::AuthenticationError => ErrorCode::AuthenticationError,
+                Code::SubscriptionRequired => ErrorCode::SubscriptionRequired,
+                Code::NotFound => ErrorCode::NotFound,
+                Code::RateLimited => ErrorCode::RateLimited,
+                Code::UpstreamError => ErrorCode::UpstreamError,
+                Code::Timeout => ErrorCode::Timeout,
+                Code::NetworkError => ErrorCode::NetworkError,
+                Code::EgressDenied => ErrorCode::EgressDenied,
+                Code::InternalError => ErrorCode::InternalError,
+            },
+            message: e.message,
+            field: e.field,
+            http_status: e.http_status,
+            retryable: e.retryable,
+            outcome: e.outcome.map(|o| match o {
+                Outcome::NotApplied => WriteOutcome::NotApplied,
+                Outcome::Unknown => WriteOutcome::Unknown,
+            }),
+        }
     }
 }

@@ -1,7 +1,7 @@
 //! The host's only `bindgen!`: the `server` world from `wit/server.wit`.
 //!
 //! The world names just our own interfaces; the WASI imports the component also has are
-//! linked by hand from wasmtime-wasi and wasmtime-wasi-http (see `runtime.rs`).
+//! linked by hand from wasmtime-wasi and wasmtime-wasi-http (see `sandbox/mod.rs`).
 
 wasmtime::component::bindgen!({
     path: "../wit",
@@ -13,4 +13,4 @@ pub use exports::lunatask::mcp::resources::{
     Resource, ResourceContents, ResourceError, ResourceTemplate,
 };
 pub use lunatask::mcp::host::LogLevel;
-pub use lunatask::mcp::types::{CallContext, CallResult, Tool};
+pub use lunatask::mcp::types::{CallContext, ErrorCode, Tool, ToolError, WriteOutcome};

@@ -5,6 +5,7 @@
 mod admission;
 mod bindings;
 mod egress;
+mod errors;
 mod front_door;
 mod http;
 mod logging;
@@ -92,7 +93,7 @@ async fn run(command: Command, config: Config) -> anyhow::Result<ExitCode> {
     let pending = Arc::new(admission::PendingBytes::new(
         config.settings.max_pending_bytes as usize,
     ));
-    let server = LunaTaskServer::new(Arc::clone(&runtime), catalog, pending);
+    let server = LunaTaskServer::new(Arc::clone(&runtime), catalog, pending, metrics.clone());
     if command == Command::Check {
         return check(&server, &config).await;
     }

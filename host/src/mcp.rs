@@ -17,6 +17,8 @@ use serde_json::{Map, Value, json};
 
 use crate::admission::PendingBytes;
 use crate::bindings;
+use crate::errors::ErrorObject;
+use crate::metrics::Metrics;
 use crate::ratelimit::Caller;
 use crate::sandbox::{Sandbox, SandboxError, Stop, new_correlation_id};
 
@@ -26,8 +28,11 @@ read them back. Ids of areas, goals, notebooks and habits come from the LunaTask
 return a JSON error with a stable code (validation_error, authentication_error, not_found, \
 rate_limited, timeout, network_error, ...) and a correlation_id.";
 
+/// The one resource the host serves itself: its counters are the host's, not the guest's.
+const METRICS_URI: &str = "lunatask://metrics";
+
 /// What `tools/list` and `resources/*` answer: read from the component once at start-up,
-/// since the component's lists are fixed at build time.
+/// since the component's lists are fixed at build time, and the host's own resource.
 pub struct Catalog {
     pub tools: Vec<Tool>,
     pub resources: Vec<Resource>,
@@ -42,7 +47,7 @@ impl Catalog {
             .into_iter()
             .map(to_mcp_tool)
             .collect::<anyhow::Result<_>>()?;
-        let resources = runtime
+        let mut resources: Vec<Resource> = runtime
             .list_resources()
             .await?
             .into_iter()
@@ -53,6 +58,16 @@ impl Catalog {
                     .with_mime_type(r.mime_type)
             })
             .collect();
+        resources.insert(
+            1.min(resources.len()),
+            Resource::new(METRICS_URI, "metrics")
+                .with_title("Request metrics")
+                .with_description(
+                    "Requests to LunaTask per endpoint and status class: counts, retries, \
+                     rate-limit waits, latency histogram and success rate.",
+                )
+                .with_mime_type("application/json"),
+        );
         let templates = runtime
             .list_resource_templates()
             .await?
@@ -118,16 +133,23 @@ pub struct LunaTaskServer {
     runtime: Arc<Sandbox>,
     catalog: Arc<Catalog>,
     pending: Arc<PendingBytes>,
+    metrics: Metrics,
     /// Whom this session's calls are made for: the rate limiter takes turns between them.
     caller: Caller,
 }
 
 impl LunaTaskServer {
-    pub fn new(runtime: Arc<Sandbox>, catalog: Arc<Catalog>, pending: Arc<PendingBytes>) -> Self {
+    pub fn new(
+        runtime: Arc<Sandbox>,
+        catalog: Arc<Catalog>,
+        pending: Arc<PendingBytes>,
+        metrics: Metrics,
+    ) -> Self {
         Self {
             runtime,
             catalog,
             pending,
+            metrics,
             caller: Caller::new("session-0"),
         }
     }
@@ -153,22 +175,37 @@ impl LunaTaskServer {
         // Held until the call is answered (or dropped with it when the client cancels).
         let _pending = match self.pending.admit(arguments.len()) {
             Ok(permit) => permit,
-            Err(stop) => {
-                let error = SandboxError {
-                    correlation_id,
-                    stop,
-                };
-                return sandbox_failure(name, &error, self.writes(name));
-            }
+            Err(stop) => return self.stopped(name, &correlation_id, &stop),
         };
-        match self
+        let result = self
             .runtime
             .call_tool(&self.caller, &correlation_id, name, &arguments)
-            .await
-        {
-            Ok(result) => to_mcp_result(result),
-            Err(error) => sandbox_failure(name, &error, self.writes(name)),
+            .await;
+        let meta = Some(correlation_meta(&correlation_id));
+        match result {
+            Ok(Ok(text)) => {
+                let structured = serde_json::from_str::<Value>(&text)
+                    .ok()
+                    .filter(Value::is_object);
+                let mut out = CallToolResult::success(vec![ContentBlock::text(text)]);
+                out.structured_content = structured;
+                out.with_meta(meta)
+            }
+            Ok(Err(error)) => {
+                let body = ErrorObject::from(error).envelope(&correlation_id);
+                CallToolResult::error(vec![ContentBlock::text(body.to_string())]).with_meta(meta)
+            }
+            Err(error) => self.stopped(name, &error.correlation_id, &error.stop),
         }
+    }
+
+    /// A call the sandbox stopped or refused (deadline, memory cap, trap, overload): an
+    /// error result in the same envelope as the guest's; the server itself carries on.
+    fn stopped(&self, name: &str, correlation_id: &str, stop: &Stop) -> CallToolResult {
+        tracing::warn!(tool = name, correlation_id, error = %stop, "the sandbox stopped a tool call");
+        let body = ErrorObject::stopped(stop, self.writes(name)).envelope(correlation_id);
+        CallToolResult::error(vec![ContentBlock::text(body.to_string())])
+            .with_meta(Some(correlation_meta(correlation_id)))
     }
 
     /// Whether the tool `name` may change the user's data (its annotations say it is not
@@ -188,59 +225,6 @@ fn correlation_meta(correlation_id: &str) -> MetaObject {
     MetaObject(meta)
 }
 
-fn to_mcp_result(result: bindings::CallResult) -> CallToolResult {
-    let meta = Some(correlation_meta(&result.correlation_id));
-    let mut out = if result.is_error {
-        CallToolResult::error(vec![ContentBlock::text(result.text)])
-    } else {
-        CallToolResult::success(vec![ContentBlock::text(result.text)])
-    };
-    out.structured_content = result
-        .structured
-        .and_then(|s| serde_json::from_str::<Value>(&s).ok());
-    out.with_meta(meta)
-}
-
-/// A call the sandbox stopped (deadline, memory cap, trap): an error result in the same
-/// envelope as the guest's, under the call's correlation id; the server itself carries on.
-fn sandbox_failure(name: &str, error: &SandboxError, writes: bool) -> CallToolResult {
-    tracing::warn!(tool = name, correlation_id = error.correlation_id, error = %error, "the sandbox stopped a tool call");
-    let body = stop_error(error, writes);
-    CallToolResult::error(vec![ContentBlock::text(body.to_string())])
-        .with_meta(Some(correlation_meta(&error.correlation_id)))
-}
-
-/// The error object for a stopped call: a stable code, what was hit, the setting that
-/// changes it, and for a write whether it may have reached LunaTask.
-fn stop_error(error: &SandboxError, writes: bool) -> Value {
-    let (code, retryable) = match &error.stop {
-        Stop::Deadline(_) => ("timeout", true),
-        Stop::MemoryLimit { .. } => ("memory_limit", false),
-        Stop::Trap(_) => ("internal_error", false),
-        Stop::Instantiate(_) | Stop::ShuttingDown => ("internal_error", true),
-        Stop::Overloaded { .. } => ("overloaded", true),
-    };
-    let mut body = json!({
-        "code": code,
-        "message": error.stop.to_string(),
-        "retryable": retryable,
-        "correlation_id": error.correlation_id,
-    });
-    if let Some(setting) = error.stop.setting() {
-        body["setting"] = setting.into();
-    }
-    if writes {
-        // Stopped before it began, it sent nothing; stopped midway, a request may have
-        // reached LunaTask.
-        let began = !matches!(
-            error.stop,
-            Stop::Instantiate(_) | Stop::ShuttingDown | Stop::Overloaded { .. }
-        );
-        body["outcome"] = if began { "unknown" } else { "not_applied" }.into();
-    }
-    json!({ "error": body })
-}
-
 /// The answer to a request the client cancelled; rmcp does not send it, the client having
 /// said it no longer wants one.
 fn cancelled() -> McpError {
@@ -250,8 +234,20 @@ fn cancelled() -> McpError {
 /// A resource read the sandbox stopped: a JSON-RPC error whose data is the error object.
 fn resource_stopped(uri: &str, error: &SandboxError) -> McpError {
     tracing::warn!(uri, correlation_id = error.correlation_id, error = %error, "the sandbox stopped a resource read");
-    let body = stop_error(error, false);
+    let body = ErrorObject::stopped(&error.stop, false).envelope(&error.correlation_id);
     McpError::internal_error(error.stop.to_string(), Some(body))
+}
+
+/// A resource read the guest failed: `not_found` as MCP's resource-not-found, the rest as
+/// an internal error; either way the data is the error object.
+fn resource_failed(error: bindings::ToolError, correlation_id: &str) -> McpError {
+    let error = ErrorObject::from(error);
+    let body = error.envelope(correlation_id);
+    if error.is_not_found() {
+        McpError::resource_not_found(error.message, Some(body))
+    } else {
+        McpError::internal_error(error.message, Some(body))
+    }
 }
 
 impl ServerHandler for LunaTaskServer {
@@ -323,40 +319,36 @@ impl ServerHandler for LunaTaskServer {
         context: RequestContext<RoleServer>,
     ) -> Result<ReadResourceResponse, McpError> {
         let uri = request.uri;
+        if uri == METRICS_URI {
+            let text = self.metrics.json().to_string();
+            return Ok(text_contents(uri, "application/json".into(), text).into());
+        }
+        let correlation_id = new_correlation_id();
         let read = tokio::select! {
             biased;
             () = context.ct.cancelled() => return Err(cancelled()),
-            read = self.runtime.read_resource(&self.caller, &uri) => read,
+            read = self.runtime.read_resource(&self.caller, &correlation_id, &uri) => read,
         };
         match read.map_err(|e| resource_stopped(&uri, &e))? {
             Ok(contents) => {
-                Ok(
-                    ReadResourceResult::new(vec![ResourceContents::TextResourceContents {
-                        uri: contents.uri,
-                        mime_type: Some(contents.mime_type),
-                        text: contents.text,
-                        meta: None,
-                    }])
-                    .into(),
-                )
+                Ok(text_contents(contents.uri, contents.mime_type, contents.text).into())
             }
             Err(bindings::ResourceError::NotFound(message)) => Err(McpError::resource_not_found(
                 message,
                 Some(json!({ "uri": uri })),
             )),
-            Err(bindings::ResourceError::Failed(result)) => {
-                let error: Value = serde_json::from_str(&result.text).unwrap_or(Value::Null);
-                let code = error["error"]["code"].as_str().unwrap_or("");
-                let message = error["error"]["message"]
-                    .as_str()
-                    .unwrap_or("reading the resource failed")
-                    .to_string();
-                if code == "not_found" {
-                    Err(McpError::resource_not_found(message, Some(error)))
-                } else {
-                    Err(McpError::internal_error(message, Some(error)))
-                }
+            Err(bindings::ResourceError::Failed(error)) => {
+                Err(resource_failed(error, &correlation_id))
             }
         }
     }
+}
+
+fn text_contents(uri: String, mime_type: String, text: String) -> ReadResourceResult {
+    ReadResourceResult::new(vec![ResourceContents::TextResourceContents {
+        uri,
+        mime_type: Some(mime_type),
+        text,
+        meta: None,
+    }])
 }

@@ -14,7 +14,6 @@ use super::state::{CallLimits, CallState};
 use super::supply::Instance;
 use crate::bindings::{CallContext, ServerPre};
 use crate::egress::Egress;
-use crate::metrics::Metrics;
 use crate::ratelimit::Caller;
 use crate::settings::Settings;
 
@@ -23,7 +22,6 @@ pub struct Maker {
     pub engine: Engine,
     pub pre: ServerPre<CallState>,
     pub egress: Arc<Egress>,
-    pub metrics: Metrics,
     pub settings: Settings,
 }
 
@@ -48,7 +46,6 @@ impl Maker {
                 memory_bytes: self.settings.memory_limit_bytes(),
                 refused_bytes: None,
             },
-            metrics: self.metrics.clone(),
             deadline,
         };
         let mut store = Store::new(&self.engine, state);

@@ -27,7 +27,7 @@ use self::maker::Maker;
 use self::state::{CallState, classify};
 pub use self::stop::{SandboxError, Stop};
 use self::supply::{Instance, Supply};
-use crate::bindings::{self, CallContext, CallResult, Server, ServerPre};
+use crate::bindings::{self, CallContext, Server, ServerPre, ToolError};
 use crate::egress::Egress;
 use crate::metrics::Metrics;
 use crate::ratelimit::Caller;
@@ -43,6 +43,7 @@ const DEADLINE_GRACE: Duration = Duration::from_secs(2);
 /// The compiled component and everything a call needs.
 pub struct Sandbox {
     maker: Arc<Maker>,
+    metrics: Metrics,
     supply: Supply,
     /// One permit per concurrent call (held until its store is torn down): callers beyond
     /// the limit wait their turn.
@@ -84,7 +85,6 @@ impl Sandbox {
             engine,
             pre,
             egress,
-            metrics,
             settings: settings.clone(),
         });
         let spares = Arc::clone(&maker);
@@ -93,6 +93,7 @@ impl Sandbox {
         }))?;
         Ok(Self {
             maker,
+            metrics,
             supply,
             permits: Arc::new(Semaphore::new(slots as usize)),
             slots,
@@ -208,7 +209,7 @@ impl Sandbox {
         correlation_id: &str,
         name: &str,
         arguments: &str,
-    ) -> Result<CallResult, SandboxError> {
+    ) -> Result<Result<String, ToolError>, SandboxError> {
         let result = self
             .with_instance(caller, correlation_id, async |store, server, ctx| {
                 server
@@ -217,9 +218,7 @@ impl Sandbox {
                     .await
             })
             .await;
-        self.maker
-            .metrics
-            .tool_call(name, matches!(&result, Ok(r) if !r.is_error));
+        self.metrics.tool_call(name, matches!(&result, Ok(Ok(_))));
         result
     }
 
@@ -253,12 +252,14 @@ impl Sandbox {
         .await
     }
 
+    /// Reads the resource `uri` as the call `correlation_id`.
     pub async fn read_resource(
         &self,
         caller: &Caller,
+        correlation_id: &str,
         uri: &str,
     ) -> Result<Result<bindings::ResourceContents, bindings::ResourceError>, SandboxError> {
-        self.with_instance(caller, &new_correlation_id(), async |store, server, ctx| {
+        self.with_instance(caller, correlation_id, async |store, server, ctx| {
             server
                 .lunatask_mcp_resources()
                 .call_read_resource(store, uri, &ctx)

@@ -11,7 +11,6 @@ use wasmtime_wasi_http::{WasiHttpCtx, WasiHttpCtxView, WasiHttpView};
 use super::stop::Stop;
 use crate::bindings::{self, LogLevel};
 use crate::egress::CallHooks;
-use crate::metrics::Metrics;
 
 /// The store's limits, remembering the memory growth it refused: a trap after a refused
 /// growth is the memory cap at work (Rust aborts when an allocation fails), and the client
@@ -65,7 +64,6 @@ pub struct CallState {
     pub(super) table: ResourceTable,
     pub(super) hooks: CallHooks,
     pub(super) limits: CallLimits,
-    pub(super) metrics: Metrics,
     /// When the current call must end; read by the epoch callback.
     pub(super) deadline: Instant,
 }
@@ -101,10 +99,6 @@ impl bindings::lunatask::mcp::host::Host for CallState {
             LogLevel::Warn => tracing::warn!(target: "guest", correlation_id, "{message}"),
             LogLevel::Error => tracing::error!(target: "guest", correlation_id, "{message}"),
         }
-    }
-
-    fn metrics(&mut self) -> String {
-        self.metrics.json().to_string()
     }
 }
 

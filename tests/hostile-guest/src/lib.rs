@@ -21,8 +21,8 @@ mod bindings {
 
 use bindings::exports::lunatask::mcp::{resources, tools};
 use bindings::lunatask::mcp::types::{
-    CallContext, CallResult, Resource, ResourceContents, ResourceError, ResourceTemplate, Tool,
-    ToolAnnotations,
+    CallContext, Resource, ResourceContents, ResourceError, ResourceTemplate, Tool,
+    ToolAnnotations, ToolError,
 };
 use serde_json::Value;
 
@@ -44,13 +44,8 @@ const TOOLS: &[&str] = &[
     "trap",
 ];
 
-fn answer(text: String) -> CallResult {
-    CallResult {
-        text,
-        structured: None,
-        is_error: false,
-        correlation_id: "hostile".into(),
-    }
+fn answer(text: String) -> Result<String, ToolError> {
+    Ok(text)
 }
 
 impl tools::Guest for Hostile {
@@ -73,7 +68,7 @@ impl tools::Guest for Hostile {
             .collect()
     }
 
-    fn call_tool(name: String, arguments: String, _: CallContext) -> CallResult {
+    fn call_tool(name: String, arguments: String, _: CallContext) -> Result<String, ToolError> {
         let args: Value = serde_json::from_str(&arguments).unwrap_or(Value::Null);
         match name.as_str() {
             "fetch" => answer(fetch(&args)),
