@@ -8,11 +8,13 @@ use std::collections::BTreeMap;
 use std::time::Duration;
 
 use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, utf8_percent_encode};
+use serde::Serialize;
 use serde::de::{DeserializeOwned, IgnoredAny};
 use serde_json::Value;
 use serde_json::value::RawValue;
 use waki::ErrorCode;
 
+use crate::effect::Effect;
 use crate::error::{Code, Outcome, ToolError};
 use crate::retry::{Failure, Policy, Replay, parse_retry_after};
 use crate::{Context, log};
@@ -47,6 +49,62 @@ impl Method {
             Method::Put => "PUT",
             Method::Delete => "DELETE",
         }
+    }
+}
+
+/// One request to the API, built up before [`Api::send`] sends it.
+#[derive(Debug)]
+pub struct Request<'a> {
+    method: Method,
+    path: String,
+    query: Vec<(&'a str, &'a str)>,
+    body: Option<Vec<u8>>,
+}
+
+impl<'a> Request<'a> {
+    fn new(method: Method, path: impl Into<String>) -> Self {
+        Self {
+            method,
+            path: path.into(),
+            query: Vec::new(),
+            body: None,
+        }
+    }
+
+    pub fn get(path: impl Into<String>) -> Self {
+        Self::new(Method::Get, path)
+    }
+
+    pub fn post(path: impl Into<String>) -> Self {
+        Self::new(Method::Post, path)
+    }
+
+    pub fn put(path: impl Into<String>) -> Self {
+        Self::new(Method::Put, path)
+    }
+
+    pub fn delete(path: impl Into<String>) -> Self {
+        Self::new(Method::Delete, path)
+    }
+
+    /// Adds `key=value` to the query, escaped.
+    pub fn query(mut self, key: &'a str, value: &'a str) -> Self {
+        self.query.push((key, value));
+        self
+    }
+
+    /// Adds `key=value` when there is a value.
+    pub fn query_opt(self, key: &'a str, value: Option<&'a str>) -> Self {
+        match value {
+            Some(value) => self.query(key, value),
+            None => self,
+        }
+    }
+
+    /// The JSON body: a typed value, serialized once.
+    pub fn json(mut self, body: &impl Serialize) -> Self {
+        self.body = Some(serde_json::to_vec(body).unwrap_or_default());
+        self
     }
 }
 
@@ -90,6 +148,19 @@ impl Reply {
     }
 }
 
+/// Whether a request of a tool with `effect` may be sent again: a GET always may, a write
+/// as the effect says; a read-only tool may send nothing else.
+fn replay_for(effect: Effect, method: Method, path: &str) -> Result<Replay, ToolError> {
+    match method {
+        Method::Get => Ok(Replay::Safe),
+        _ if effect == Effect::Read => Err(ToolError::internal(format!(
+            "a read-only tool tried to send {} {path}; nothing was sent",
+            method.as_str()
+        ))),
+        _ => Ok(effect.replay()),
+    }
+}
+
 /// One attempt's failure, with what we need to report it.
 struct AttemptError {
     failure: Failure,
@@ -101,17 +172,20 @@ struct AttemptError {
 pub struct Api<'a> {
     ctx: &'a Context,
     correlation_id: &'a str,
+    /// The calling tool's effect: what it may send, and whether a write may be sent again.
+    effect: Effect,
     policy: Policy,
     /// Monotonic nanoseconds after which no new attempt or wait starts.
     deadline: u64,
 }
 
 impl<'a> Api<'a> {
-    pub fn new(ctx: &'a Context, correlation_id: &'a str) -> Self {
+    pub fn new(ctx: &'a Context, correlation_id: &'a str, effect: Effect) -> Self {
         let now = monotonic_now();
         Self {
             ctx,
             correlation_id,
+            effect,
             policy: Policy {
                 max_retries: ctx.max_retries,
                 base_delay: Duration::from_millis(ctx.retry_base_delay_ms),
@@ -132,21 +206,22 @@ impl<'a> Api<'a> {
         query: &[(&str, &str)],
         key: &str,
     ) -> Result<T, ToolError> {
-        self.send(Method::Get, path, query, None, Replay::Safe)?
-            .field(key)
+        let mut request = Request::get(path);
+        request.query = query.to_vec();
+        self.send(request)?.field(key)
     }
 
-    /// Sends one request, retrying as the policy and `replay` allow.
-    pub fn send(
-        &self,
-        method: Method,
-        path: &str,
-        query: &[(&str, &str)],
-        body: Option<&Value>,
-        replay: Replay,
-    ) -> Result<Reply, ToolError> {
-        let url = self.url(path, query);
-        let body = body.map(|b| serde_json::to_vec(b).unwrap_or_default());
+    /// Sends one request, retrying as the policy and the tool's effect allow.
+    pub fn send(&self, request: Request<'_>) -> Result<Reply, ToolError> {
+        let Request {
+            method,
+            path,
+            query,
+            body,
+        } = request;
+        let replay = replay_for(self.effect, method, &path)?;
+        let path = path.as_str();
+        let url = self.url(path, &query);
         let mut attempt = 1;
         loop {
             let started = monotonic_now();
@@ -579,4 +654,25 @@ fn sleep(duration: Duration) {
 /// A uniform random number in [0, 1) from `wasi:random`.
 fn random_unit() -> f64 {
     (wasi::random::random::get_random_u64() >> 11) as f64 / (1u64 << 53) as f64
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_tool_effect_decides_what_may_be_sent_and_sent_again() {
+        use Method::*;
+        assert_eq!(replay_for(Effect::Append, Get, "/x"), Ok(Replay::Safe));
+        assert_eq!(
+            replay_for(Effect::Append, Post, "/journal_entries"),
+            Ok(Replay::OnlyIfNotDelivered)
+        );
+        for effect in [Effect::Create, Effect::Update, Effect::Delete] {
+            assert_eq!(replay_for(effect, Put, "/x"), Ok(Replay::Safe));
+        }
+        let refused = replay_for(Effect::Read, Delete, "/tasks/x").unwrap_err();
+        assert_eq!(refused.code, Code::InternalError);
+        assert!(refused.message.contains("nothing was sent"));
+    }
 }

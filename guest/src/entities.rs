@@ -105,171 +105,111 @@ pub struct Source {
     pub source_id: Option<String>,
 }
 
-/// A task. Its `name` and `note` are write-only (end-to-end encrypted) and never appear.
-#[derive(Debug, Clone, PartialEq, Serialize, JsonSchema)]
-pub struct Task {
-    pub id: String,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub area_id: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub goal_id: Option<String>,
-    /// later, next, started ("In progress"), waiting or completed.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub status: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub previous_status: Option<String>,
-    /// Minutes.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub estimate: Option<i64>,
-    /// −2 (lowest) to 2 (highest).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub priority: Option<i64>,
-    /// Percent.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub progress: Option<i64>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub motivation: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub eisenhower: Option<i64>,
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub sources: Vec<Source>,
-    /// YYYY-MM-DD.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub scheduled_on: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub completed_at: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub created_at: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub updated_at: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub deleted_at: Option<String>,
-    #[serde(flatten)]
-    #[schemars(with = "BTreeMap<String, Value>")]
-    pub other: Other,
+/// Declares an entity once: the struct with `id`, its named fields (each left out of an
+/// answer when null or empty) and `other`, and its one-pass deserializer.
+macro_rules! entity {
+    ($(#[$meta:meta])* $entity:ident { $($(#[$field_meta:meta])* $field:ident: $ty:ty,)* }) => {
+        $(#[$meta])*
+        #[derive(Debug, Clone, PartialEq, Serialize, JsonSchema)]
+        pub struct $entity {
+            pub id: String,
+            $(
+                $(#[$field_meta])*
+                #[serde(default, skip_serializing_if = "Empty::is_empty")]
+                pub $field: $ty,
+            )*
+            #[serde(flatten)]
+            #[schemars(with = "BTreeMap<String, Value>")]
+            pub other: Other,
+        }
+        entity_from_json!($entity { required: [id], optional: [$($field),*] });
+    };
 }
 
-/// A note. Its `name` and `content` are write-only (end-to-end encrypted).
-#[derive(Debug, Clone, PartialEq, Serialize, JsonSchema)]
-pub struct Note {
-    pub id: String,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub notebook_id: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub date_on: Option<String>,
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub sources: Vec<Source>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub created_at: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub updated_at: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub deleted_at: Option<String>,
-    #[serde(flatten)]
-    #[schemars(with = "BTreeMap<String, Value>")]
-    pub other: Other,
+/// Whether a field says nothing and is left out of an answer.
+trait Empty {
+    fn is_empty(&self) -> bool;
 }
 
-/// A person. Names and custom fields are write-only (end-to-end encrypted).
-#[derive(Debug, Clone, PartialEq, Serialize, JsonSchema)]
-pub struct Person {
-    pub id: String,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub relationship_strength: Option<String>,
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub sources: Vec<Source>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub created_at: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub updated_at: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub deleted_at: Option<String>,
-    #[serde(flatten)]
-    #[schemars(with = "BTreeMap<String, Value>")]
-    pub other: Other,
+impl<T> Empty for Option<T> {
+    fn is_empty(&self) -> bool {
+        self.is_none()
+    }
 }
 
-/// A journal entry. Its `name` and `content` are write-only (end-to-end encrypted).
-#[derive(Debug, Clone, PartialEq, Serialize, JsonSchema)]
-pub struct JournalEntry {
-    pub id: String,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub date_on: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub created_at: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub updated_at: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub deleted_at: Option<String>,
-    #[serde(flatten)]
-    #[schemars(with = "BTreeMap<String, Value>")]
-    pub other: Other,
+impl<T> Empty for Vec<T> {
+    fn is_empty(&self) -> bool {
+        Vec::is_empty(self)
+    }
 }
 
-/// A note on a person's timeline. Its `content` is write-only (end-to-end encrypted).
-#[derive(Debug, Clone, PartialEq, Serialize, JsonSchema)]
-pub struct TimelineNote {
-    pub id: String,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub date_on: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub created_at: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub updated_at: Option<String>,
-    #[serde(flatten)]
-    #[schemars(with = "BTreeMap<String, Value>")]
-    pub other: Other,
-}
+entity!(
+    /// A task. Its `name` and `note` are write-only (end-to-end encrypted) and never appear.
+    Task {
+        area_id: Option<String>,
+        goal_id: Option<String>,
+        /// later, next, started ("In progress"), waiting or completed.
+        status: Option<String>,
+        previous_status: Option<String>,
+        /// Minutes.
+        estimate: Option<i64>,
+        /// −2 (lowest) to 2 (highest).
+        priority: Option<i64>,
+        /// Percent.
+        progress: Option<i64>,
+        motivation: Option<String>,
+        eisenhower: Option<i64>,
+        sources: Vec<Source>,
+        /// YYYY-MM-DD.
+        scheduled_on: Option<String>,
+        completed_at: Option<String>,
+        created_at: Option<String>,
+        updated_at: Option<String>,
+        deleted_at: Option<String>,
+    }
+);
 
-entity_from_json!(Task {
-    required: [id],
-    optional: [
-        area_id,
-        goal_id,
-        status,
-        previous_status,
-        estimate,
-        priority,
-        progress,
-        motivation,
-        eisenhower,
-        sources,
-        scheduled_on,
-        completed_at,
-        created_at,
-        updated_at,
-        deleted_at
-    ]
-});
-entity_from_json!(Note {
-    required: [id],
-    optional: [
-        notebook_id,
-        date_on,
-        sources,
-        created_at,
-        updated_at,
-        deleted_at
-    ]
-});
-entity_from_json!(Person {
-    required: [id],
-    optional: [
-        relationship_strength,
-        sources,
-        created_at,
-        updated_at,
-        deleted_at
-    ]
-});
-entity_from_json!(JournalEntry {
-    required: [id],
-    optional: [date_on, created_at, updated_at, deleted_at]
-});
-entity_from_json!(TimelineNote {
-    required: [id],
-    optional: [date_on, created_at, updated_at]
-});
+entity!(
+    /// A note. Its `name` and `content` are write-only (end-to-end encrypted).
+    Note {
+        notebook_id: Option<String>,
+        date_on: Option<String>,
+        sources: Vec<Source>,
+        created_at: Option<String>,
+        updated_at: Option<String>,
+        deleted_at: Option<String>,
+    }
+);
+
+entity!(
+    /// A person. Names and custom fields are write-only (end-to-end encrypted).
+    Person {
+        relationship_strength: Option<String>,
+        sources: Vec<Source>,
+        created_at: Option<String>,
+        updated_at: Option<String>,
+        deleted_at: Option<String>,
+    }
+);
+
+entity!(
+    /// A journal entry. Its `name` and `content` are write-only (end-to-end encrypted).
+    JournalEntry {
+        date_on: Option<String>,
+        created_at: Option<String>,
+        updated_at: Option<String>,
+        deleted_at: Option<String>,
+    }
+);
+
+entity!(
+    /// A note on a person's timeline. Its `content` is write-only (end-to-end encrypted).
+    TimelineNote {
+        date_on: Option<String>,
+        created_at: Option<String>,
+        updated_at: Option<String>,
+    }
+);
 
 impl Task {
     /// Completed by status; by `completed_at` only where the status is missing.
@@ -279,28 +219,41 @@ impl Task {
             None => self.completed_at.is_some(),
         }
     }
+}
 
-    pub fn has_source(&self, source: &str, source_id: &str) -> bool {
-        has_source(&self.sources, source, source_id)
+/// An entity linked to records elsewhere through `sources`.
+pub trait Linked {
+    fn sources(&self) -> &[Source];
+
+    /// Whether one of its sources matches both the source and the source id given (either
+    /// may be left out, matching any).
+    fn links_to(&self, source: Option<&str>, source_id: Option<&str>) -> bool {
+        if source.is_none() && source_id.is_none() {
+            return true;
+        }
+        self.sources().iter().any(|s| {
+            source.is_none_or(|want| s.source.as_deref() == Some(want))
+                && source_id.is_none_or(|want| s.source_id.as_deref() == Some(want))
+        })
     }
 }
 
-impl Note {
-    pub fn has_source(&self, source: &str, source_id: &str) -> bool {
-        has_source(&self.sources, source, source_id)
+impl Linked for Task {
+    fn sources(&self) -> &[Source] {
+        &self.sources
     }
 }
 
-impl Person {
-    pub fn has_source(&self, source: &str, source_id: &str) -> bool {
-        has_source(&self.sources, source, source_id)
+impl Linked for Note {
+    fn sources(&self) -> &[Source] {
+        &self.sources
     }
 }
 
-fn has_source(sources: &[Source], source: &str, source_id: &str) -> bool {
-    sources
-        .iter()
-        .any(|s| s.source.as_deref() == Some(source) && s.source_id.as_deref() == Some(source_id))
+impl Linked for Person {
+    fn sources(&self) -> &[Source] {
+        &self.sources
+    }
 }
 
 #[cfg(test)]

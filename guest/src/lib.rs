@@ -12,6 +12,7 @@
 
 pub mod api;
 pub mod context;
+pub mod effect;
 pub mod entities;
 pub mod error;
 pub mod ids;

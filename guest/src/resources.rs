@@ -8,6 +8,7 @@ use chrono::{DateTime, Duration, Utc};
 use serde_json::{Value, json};
 
 use crate::api::{Api, wall_now_unix};
+use crate::effect::Effect;
 use crate::entities::Task;
 use crate::error::ToolError;
 use crate::server::{Resource, ResourceContents, ResourceError, ResourceTemplate};
@@ -134,7 +135,7 @@ fn parse(uri: &str) -> Result<Target, String> {
 pub fn read(uri: &str, ctx: &Context) -> Result<ResourceContents, ResourceError> {
     let target = parse(uri).map_err(ResourceError::NotFound)?;
     let correlation_id = ctx.correlation_id();
-    let api = Api::new(ctx, &correlation_id);
+    let api = Api::new(ctx, &correlation_id, Effect::Read);
     let value = match target {
         Target::Discovery => Ok(discovery()),
         Target::Task(task_id) => {

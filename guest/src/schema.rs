@@ -95,6 +95,9 @@ fn portable(schema: &Value) -> Value {
             // Checked by the guest with an error that names the field; a model needs none of
             // them to call the tool right, and each costs context on every list.
             "default" | "pattern" | "minLength" | "maxLength" | "additionalProperties" => {}
+            // What schemars derives from how the arguments are serialized into a request
+            // (a path id is `skip_serializing`): says nothing to a caller.
+            "writeOnly" | "readOnly" => {}
             "format" if value != PORTABLE_FORMAT => {}
             "properties" => {
                 let properties = value

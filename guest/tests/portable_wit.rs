@@ -225,8 +225,14 @@ fn render() -> String {
         let mut clearable = Vec::new();
         for (field, property) in &properties {
             if field == "clear" {
-                // The tool's own `clear` list; the record gets its own below, from the
-                // fields that null clears.
+                // The tool's own `clear` list; the record gets its own below, with the
+                // same cases.
+                let items = property.get("items").cloned().unwrap_or_default();
+                let mut cases: Vec<String> = schema::enumeration(&items)
+                    .map(|found| found.cases.into_iter().map(|c| c.value).collect())
+                    .unwrap_or_default();
+                cases.sort();
+                clearable = cases;
                 continue;
             }
             let wit_type = match schema::enumeration(property) {
@@ -236,10 +242,6 @@ fn render() -> String {
                 None => scalar_type(tool.name, field, property).to_string(),
             };
             let optional = nullable(property) || !required.contains(&field.as_str());
-            // `"default": null` marks a field that null clears (see `validate::present`).
-            if property.get("default") == Some(&Value::Null) {
-                clearable.push(field.clone());
-            }
             if let Some(description) = property.get("description").and_then(Value::as_str) {
                 doc(&mut records, "        ", description);
             }

@@ -11,10 +11,10 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 use serde_json::{Map, Value};
 
-use crate::api::{Api, Method};
+use super::entity::Kind;
+use crate::api::{Api, Request};
 use crate::error::ToolError;
 use crate::ids;
-use crate::retry::Replay;
 
 /// The `source` this server puts on records it creates when the caller names none.
 pub const OWN_SOURCE: &str = "lunatask-mcp";
@@ -45,12 +45,12 @@ pub struct Created<T> {
     pub key: SourceKey,
 }
 
-/// POSTs `body` to `path`, de-duplicated by `caller_key` or our own key, and reads `key`
-/// from the answer. `find` looks the record up by its source pair after a 204.
+/// POSTs `body` to the collection of `kind`, de-duplicated by `caller_key` or our own key,
+/// and reads the new entity from the answer. `find` looks the record up by its source pair
+/// after a 204.
 pub fn create<T: DeserializeOwned>(
     api: &Api,
-    path: &str,
-    field: &str,
+    kind: &Kind,
     mut body: Map<String, Value>,
     caller_key: Option<(String, String)>,
     find: impl Fn(&Api, &SourceKey) -> Result<Option<T>, ToolError>,
@@ -63,13 +63,7 @@ pub fn create<T: DeserializeOwned>(
     let key = SourceKey { source, source_id };
 
     let reply = api
-        .send(
-            Method::Post,
-            path,
-            &[],
-            Some(&Value::Object(body)),
-            Replay::Safe,
-        )
+        .send(Request::post(kind.path).json(&body))
         .map_err(|mut error| {
             if error.outcome == Some(crate::error::Outcome::Unknown) {
                 // The key makes a retry safe: tell the agent which one to reuse.
@@ -84,7 +78,7 @@ pub fn create<T: DeserializeOwned>(
     if reply.status != 204 {
         return Ok(Created {
             outcome: Outcome::Created,
-            entity: Some(reply.field(field)?),
+            entity: Some(reply.field(kind.one)?),
             key,
         });
     }

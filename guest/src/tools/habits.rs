@@ -5,10 +5,10 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 
-use super::{Effect, Tool, not_found_names};
-use crate::api::{Api, Method, segment};
+use super::entity::name_not_found;
+use super::{Effect, Tool};
+use crate::api::{Api, Request, segment};
 use crate::error::ToolError;
-use crate::retry::Replay;
 use crate::validate::{Date, Id};
 
 pub fn tools() -> Vec<Tool> {
@@ -44,14 +44,8 @@ pub struct Tracked {
 fn track_habit(api: &Api, args: Args) -> Result<Tracked, ToolError> {
     let path = format!("/habits/{}/track", segment(args.habit_id.as_str()));
     let body = json!({ "performed_on": args.performed_on });
-    api.send(
-        Method::Post,
-        &path,
-        &[],
-        Some(&body),
-        Replay::OnlyIfNotDelivered,
-    )
-    .map_err(|e| not_found_names(e, "habit", &args.habit_id))?;
+    api.send(Request::post(path).json(&body))
+        .map_err(|e| name_not_found(e, "habit", &args.habit_id))?;
     Ok(Tracked {
         tracked: true,
         habit_id: args.habit_id.to_string(),

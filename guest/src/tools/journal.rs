@@ -1,15 +1,13 @@
 //! `create_journal_entry`. LunaTask cannot de-duplicate journal entries, so a lost answer
-//! is never blindly replayed (see [`crate::retry::Replay::OnlyIfNotDelivered`]).
+//! is never blindly replayed (its effect is [`Effect::Append`]).
 
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
-use serde_json::Map;
 
-use super::{Effect, Tool, put};
-use crate::api::{Api, Method};
+use super::{Effect, Tool};
+use crate::api::{Api, Request};
 use crate::entities::JournalEntry;
 use crate::error::ToolError;
-use crate::retry::Replay;
 use crate::validate::Date;
 
 pub fn tools() -> Vec<Tool> {
@@ -26,14 +24,16 @@ pub fn tools() -> Vec<Tool> {
 }
 
 /// Arguments of `create_journal_entry`.
-#[derive(Debug, Deserialize, JsonSchema)]
+#[derive(Debug, Deserialize, Serialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Args {
     /// The day of the entry, YYYY-MM-DD.
     pub date_on: Date,
     /// Title. Write-only.
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub name: Option<String>,
     /// Markdown body. Write-only.
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub content: Option<String>,
 }
 
@@ -44,17 +44,7 @@ pub struct Created {
 }
 
 fn create_journal_entry(api: &Api, args: Args) -> Result<Created, ToolError> {
-    let mut body = Map::new();
-    put(&mut body, "date_on", &Some(&args.date_on));
-    put(&mut body, "name", &args.name);
-    put(&mut body, "content", &args.content);
-    let reply = api.send(
-        Method::Post,
-        "/journal_entries",
-        &[],
-        Some(&body.into()),
-        Replay::OnlyIfNotDelivered,
-    )?;
+    let reply = api.send(Request::post("/journal_entries").json(&args))?;
     Ok(Created {
         journal_entry: reply.field("journal_entry")?,
     })

@@ -2,6 +2,7 @@
 //! handler, in one place. The host lists these verbatim; it adds nothing of its own.
 
 mod create;
+mod entity;
 pub mod habits;
 pub mod journal;
 pub mod notes;
@@ -15,35 +16,9 @@ use serde::de::DeserializeOwned;
 use serde_json::Value;
 
 use crate::api::Api;
+pub use crate::effect::Effect;
 use crate::error::{Code, ToolError};
-use crate::validate::Id;
 use crate::{Context, log, schema, validate};
-
-/// What a tool does to the user's data; decides its MCP annotations.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Effect {
-    /// Reads only.
-    Read,
-    /// Adds a record; a replay is de-duplicated by source/source_id.
-    Create,
-    /// Adds a record LunaTask cannot de-duplicate (journal, timeline, habit tracking).
-    Append,
-    /// Overwrites fields of a record: repeating it changes nothing more.
-    Update,
-    /// Removes a record.
-    Delete,
-}
-
-impl Effect {
-    /// MCP's `(readOnlyHint, destructiveHint, idempotentHint)` for this effect.
-    pub fn hints(self) -> (bool, bool, bool) {
-        match self {
-            Effect::Read => (true, false, true),
-            Effect::Create | Effect::Append => (false, false, false),
-            Effect::Update | Effect::Delete => (false, true, true),
-        }
-    }
-}
 
 /// Runs a tool: its structured result as JSON text, or why it failed.
 type Handler = Box<dyn Fn(&Api, &str) -> Result<String, ToolError>>;
@@ -144,9 +119,8 @@ pub struct Answer {
 /// Runs one tool call under a fresh correlation id.
 pub fn call(name: &str, arguments: &str, ctx: &Context) -> Answer {
     let correlation_id = ctx.correlation_id();
-    let api = Api::new(ctx, &correlation_id);
     let outcome = match all().into_iter().find(|t| t.name == name) {
-        Some(tool) => (tool.run)(&api, arguments),
+        Some(tool) => (tool.run)(&Api::new(ctx, &correlation_id, tool.effect), arguments),
         None => Err(ToolError::new(
             Code::ValidationError,
             format!("there is no tool named {name:?}; tools/list names them all"),
@@ -165,31 +139,6 @@ pub fn call(name: &str, arguments: &str, ctx: &Context) -> Answer {
         outcome,
         correlation_id,
     }
-}
-
-/// Names the kind and id of the entity LunaTask did not find (its 404 says neither).
-pub fn not_found_names(mut error: ToolError, what: &str, id: &Id) -> ToolError {
-    if error.code == Code::NotFound {
-        error.message = format!(
-            "LunaTask has no {what} with id {id} (404): it may have been deleted; check the id."
-        );
-    }
-    error
-}
-
-/// Update tools must change something: an empty update is a mistake, not a no-op.
-pub fn require_some_field(fields: &[(&str, bool)]) -> Result<(), ToolError> {
-    if fields.iter().any(|(_, present)| *present) {
-        return Ok(());
-    }
-    let names: Vec<&str> = fields.iter().map(|(name, _)| *name).collect();
-    Err(ToolError::validation(
-        "",
-        format!(
-            "nothing to update: give at least one of {}",
-            names.join(", ")
-        ),
-    ))
 }
 
 /// How many items a list answers when the agent gives no limit: enough for an overview,
@@ -235,15 +184,5 @@ pub fn page<T>(
                 items.len()
             )
         }),
-    }
-}
-
-/// Inserts `value` under `key` in a request body when it is set.
-pub fn put<T: Serialize>(body: &mut serde_json::Map<String, Value>, key: &str, value: &Option<T>) {
-    if let Some(value) = value {
-        body.insert(
-            key.to_string(),
-            serde_json::to_value(value).unwrap_or(Value::Null),
-        );
     }
 }

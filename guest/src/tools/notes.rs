@@ -2,14 +2,13 @@
 
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
-use serde_json::Map;
 
 use super::create::{Outcome, SourceKey, create};
-use super::{Effect, Tool, not_found_names, put, require_some_field};
-use crate::api::{Api, Method, segment};
+use super::entity::{NOTES, body_of, changes_of};
+use super::{Effect, Tool};
+use crate::api::Api;
 use crate::entities::Note;
 use crate::error::ToolError;
-use crate::retry::Replay;
 use crate::validate::{Date, Id, SourceText, source_pair};
 
 pub fn tools() -> Vec<Tool> {
@@ -45,20 +44,26 @@ pub fn tools() -> Vec<Tool> {
 }
 
 /// Arguments of `create_note`. Every field is optional.
-#[derive(Debug, Deserialize, JsonSchema)]
+#[derive(Debug, Deserialize, Serialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CreateArgs {
     /// The notebook to put the note in.
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub notebook_id: Option<Id>,
     /// Title. Write-only.
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub name: Option<String>,
     /// Markdown body. Write-only.
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub content: Option<String>,
     /// The note's date, YYYY-MM-DD.
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub date_on: Option<Date>,
     /// An external system; give with source_id.
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub source: Option<SourceText>,
     /// The id in that system; give with source.
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub source_id: Option<SourceText>,
 }
 
@@ -76,13 +81,8 @@ pub struct NoteCreated {
 
 fn create_note(api: &Api, args: CreateArgs) -> Result<NoteCreated, ToolError> {
     let caller_key = source_pair(&args.source, &args.source_id)?;
-    let mut body = Map::new();
-    put(&mut body, "notebook_id", &args.notebook_id);
-    put(&mut body, "name", &args.name);
-    put(&mut body, "content", &args.content);
-    put(&mut body, "date_on", &args.date_on);
     // LunaTask has no endpoint that lists notes, so a duplicate cannot be resolved to an id.
-    let created = create::<Note>(api, "/notes", "note", body, caller_key, |_, _| Ok(None))?;
+    let created = create::<Note>(api, &NOTES, body_of(&args)?, caller_key, |_, _| Ok(None))?;
     Ok(NoteCreated {
         outcome: created.outcome,
         note: created.entity,
@@ -91,18 +91,23 @@ fn create_note(api: &Api, args: CreateArgs) -> Result<NoteCreated, ToolError> {
 }
 
 /// Arguments of `update_note`.
-#[derive(Debug, Deserialize, JsonSchema)]
+#[derive(Debug, Deserialize, Serialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct UpdateArgs {
     /// The note to change.
+    #[serde(skip_serializing)]
     pub note_id: Id,
     /// New title. Write-only.
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub name: Option<String>,
     /// New Markdown body, replacing the whole note. Write-only.
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub content: Option<String>,
     /// Move the note to this notebook.
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub notebook_id: Option<Id>,
     /// New date, YYYY-MM-DD.
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub date_on: Option<Date>,
 }
 
@@ -113,23 +118,9 @@ pub struct NoteResult {
 }
 
 fn update_note(api: &Api, args: UpdateArgs) -> Result<NoteResult, ToolError> {
-    require_some_field(&[
-        ("name", args.name.is_some()),
-        ("content", args.content.is_some()),
-        ("notebook_id", args.notebook_id.is_some()),
-        ("date_on", args.date_on.is_some()),
-    ])?;
-    let mut body = Map::new();
-    put(&mut body, "name", &args.name);
-    put(&mut body, "content", &args.content);
-    put(&mut body, "notebook_id", &args.notebook_id);
-    put(&mut body, "date_on", &args.date_on);
-    let path = format!("/notes/{}", segment(args.note_id.as_str()));
-    let reply = api
-        .send(Method::Put, &path, &[], Some(&body.into()), Replay::Safe)
-        .map_err(|e| not_found_names(e, "note", &args.note_id))?;
+    let changes = changes_of(&args, &["note_id"])?;
     Ok(NoteResult {
-        note: reply.field("note")?,
+        note: NOTES.update(api, &args.note_id, &changes)?,
     })
 }
 
@@ -149,17 +140,8 @@ pub struct NoteDeleted {
 }
 
 fn delete_note(api: &Api, args: NoteIdArgs) -> Result<NoteDeleted, ToolError> {
-    let path = format!("/notes/{}", segment(args.note_id.as_str()));
-    let reply = api
-        .send(Method::Delete, &path, &[], None, Replay::Safe)
-        .map_err(|e| not_found_names(e, "note", &args.note_id))?;
-    let note = if reply.body.is_empty() {
-        None
-    } else {
-        Some(reply.field("note")?)
-    };
     Ok(NoteDeleted {
         deleted: true,
-        note,
+        note: NOTES.delete(api, &args.note_id)?,
     })
 }

@@ -2,14 +2,13 @@
 
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
-use serde_json::Map;
 
 use super::create::{Outcome, SourceKey, create};
-use super::{Effect, Page, Tool, not_found_names, page, put};
-use crate::api::{Api, Method, segment};
+use super::entity::{PEOPLE, body_of};
+use super::{Effect, Page, Tool, page};
+use crate::api::{Api, Request};
 use crate::entities::{Person, TimelineNote};
 use crate::error::ToolError;
-use crate::retry::Replay;
 use crate::validate::{
     Date, Email, Id, Limit, Offset, RelationshipStrength, SourceText, source_pair,
 };
@@ -61,22 +60,30 @@ pub fn tools() -> Vec<Tool> {
 }
 
 /// Arguments of `create_person`.
-#[derive(Debug, Deserialize, JsonSchema)]
+#[derive(Debug, Deserialize, Serialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CreateArgs {
     /// Write-only.
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub first_name: Option<String>,
     /// Write-only.
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub last_name: Option<String>,
     /// Default casual-friends.
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub relationship_strength: Option<RelationshipStrength>,
     /// An external system; give with source_id.
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub source: Option<SourceText>,
     /// The id in that system; give with source.
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub source_id: Option<SourceText>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub email: Option<Email>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub phone: Option<String>,
     /// YYYY-MM-DD.
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub birthday: Option<Date>,
 }
 
@@ -94,26 +101,11 @@ pub struct PersonCreated {
 
 fn create_person(api: &Api, args: CreateArgs) -> Result<PersonCreated, ToolError> {
     let caller_key = source_pair(&args.source, &args.source_id)?;
-    let mut body = Map::new();
-    put(&mut body, "first_name", &args.first_name);
-    put(&mut body, "last_name", &args.last_name);
-    put(
-        &mut body,
-        "relationship_strength",
-        &args.relationship_strength,
-    );
-    put(&mut body, "email", &args.email);
-    put(&mut body, "phone", &args.phone);
-    put(&mut body, "birthday", &args.birthday);
-    let created = create(api, "/people", "person", body, caller_key, |api, key| {
-        let people: Vec<Person> = api.get(
-            "/people",
-            &[("source", &key.source), ("source_id", &key.source_id)],
-            "people",
-        )?;
-        Ok(people
+    let created = create(api, &PEOPLE, body_of(&args)?, caller_key, |api, key| {
+        Ok(PEOPLE
+            .list::<Person>(api, Some(&key.source), Some(&key.source_id))?
             .into_iter()
-            .find(|p| p.has_source(&key.source, &key.source_id)))
+            .next())
     })?;
     Ok(PersonCreated {
         outcome: created.outcome,
@@ -138,18 +130,9 @@ pub struct PersonDeleted {
 }
 
 fn delete_person(api: &Api, args: PersonIdArgs) -> Result<PersonDeleted, ToolError> {
-    let path = format!("/people/{}", segment(args.person_id.as_str()));
-    let reply = api
-        .send(Method::Delete, &path, &[], None, Replay::Safe)
-        .map_err(|e| not_found_names(e, "person", &args.person_id))?;
-    let person = if reply.body.is_empty() {
-        None
-    } else {
-        Some(reply.field("person")?)
-    };
     Ok(PersonDeleted {
         deleted: true,
-        person,
+        person: PEOPLE.delete(api, &args.person_id)?,
     })
 }
 
@@ -160,11 +143,9 @@ pub struct PersonResult {
 }
 
 pub fn get_person(api: &Api, args: PersonIdArgs) -> Result<PersonResult, ToolError> {
-    let path = format!("/people/{}", segment(args.person_id.as_str()));
-    let person = api
-        .get(&path, &[], "person")
-        .map_err(|e| not_found_names(e, "person", &args.person_id))?;
-    Ok(PersonResult { person })
+    Ok(PersonResult {
+        person: PEOPLE.get(api, &args.person_id)?,
+    })
 }
 
 /// Arguments of `list_people`. Every filter is optional.
@@ -191,34 +172,20 @@ pub struct PeopleList {
 }
 
 fn list_people(api: &Api, args: ListArgs) -> Result<PeopleList, ToolError> {
-    let mut query: Vec<(&str, &str)> = Vec::new();
-    if let Some(source) = &args.source {
-        query.push(("source", source.as_str()));
-    }
-    if let Some(source_id) = &args.source_id {
-        query.push(("source_id", source_id.as_str()));
-    }
-    let people: Vec<Person> = api.get("/people", &query, "people")?;
+    let people: Vec<Person> = PEOPLE.list(
+        api,
+        args.source.as_ref().map(SourceText::as_str),
+        args.source_id.as_ref().map(SourceText::as_str),
+    )?;
     let strength = args
         .relationship_strength
         .map(|s| serde_json::to_value(s).unwrap_or_default());
     let mut matching: Vec<Person> = people
         .into_iter()
         .filter(|p| {
-            let source_ok = (args.source.is_none() && args.source_id.is_none())
-                || p.sources.iter().any(|s| {
-                    args.source
-                        .as_ref()
-                        .is_none_or(|want| s.source.as_deref() == Some(want.as_str()))
-                        && args
-                            .source_id
-                            .as_ref()
-                            .is_none_or(|want| s.source_id.as_deref() == Some(want.as_str()))
-                });
-            let strength_ok = strength
+            strength
                 .as_ref()
-                .is_none_or(|want| p.relationship_strength.as_deref() == want.as_str());
-            source_ok && strength_ok
+                .is_none_or(|want| p.relationship_strength.as_deref() == want.as_str())
         })
         .collect();
     matching.sort_by(|a, b| a.id.cmp(&b.id));
@@ -235,14 +202,16 @@ fn list_people(api: &Api, args: ListArgs) -> Result<PeopleList, ToolError> {
 }
 
 /// Arguments of `create_person_timeline_note`.
-#[derive(Debug, Deserialize, JsonSchema)]
+#[derive(Debug, Deserialize, Serialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct TimelineArgs {
     /// The person the note is about.
     pub person_id: Id,
     /// The note's day, YYYY-MM-DD; LunaTask defaults to today.
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub date_on: Option<Date>,
     /// Markdown. Write-only.
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub content: Option<String>,
 }
 
@@ -256,19 +225,9 @@ fn create_person_timeline_note(
     api: &Api,
     args: TimelineArgs,
 ) -> Result<TimelineCreated, ToolError> {
-    let mut body = Map::new();
-    put(&mut body, "person_id", &Some(&args.person_id));
-    put(&mut body, "date_on", &args.date_on);
-    put(&mut body, "content", &args.content);
     let reply = api
-        .send(
-            Method::Post,
-            "/person_timeline_notes",
-            &[],
-            Some(&body.into()),
-            Replay::OnlyIfNotDelivered,
-        )
-        .map_err(|e| not_found_names(e, "person", &args.person_id))?;
+        .send(Request::post("/person_timeline_notes").json(&args))
+        .map_err(|e| PEOPLE.not_found(e, &args.person_id))?;
     Ok(TimelineCreated {
         person_timeline_note: reply.field("person_timeline_note")?,
     })

@@ -2,14 +2,13 @@
 
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
-use serde_json::Map;
 
 use super::create::{Outcome, SourceKey, create};
-use super::{Effect, Page, Tool, not_found_names, page, put, require_some_field};
-use crate::api::{Api, Method, segment};
-use crate::entities::Task;
+use super::entity::{TASKS, body_of, changes_of};
+use super::{Effect, Page, Tool, page};
+use crate::api::Api;
+use crate::entities::{Linked, Task};
 use crate::error::ToolError;
-use crate::retry::Replay;
 use crate::validate::{
     Date, Eisenhower, Id, Limit, Minutes, Motivation, Offset, Priority, SourceText, TaskStatus,
     Timestamp, present, source_pair,
@@ -64,34 +63,46 @@ pub fn tools() -> Vec<Tool> {
 }
 
 /// Arguments of `create_task`.
-#[derive(Debug, Deserialize, JsonSchema)]
+#[derive(Debug, Deserialize, Serialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CreateArgs {
     /// The area (list) the task goes in.
     pub area_id: Id,
     /// A goal within that area.
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub goal_id: Option<Id>,
     /// Write-only.
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub name: Option<String>,
     /// Markdown. Write-only.
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub note: Option<String>,
     /// Default later. "started" is shown as "In progress".
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub status: Option<TaskStatus>,
     /// Default unknown.
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub motivation: Option<Motivation>,
     /// 0 none (default), 1 urgent & important, 2 urgent only, 3 important only, 4 neither.
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub eisenhower: Option<Eisenhower>,
     /// Estimated minutes.
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub estimate: Option<Minutes>,
     /// -2 lowest, -1 low, 0 normal (default), 1 high, 2 highest.
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub priority: Option<Priority>,
     /// The day it is scheduled for, YYYY-MM-DD.
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub scheduled_on: Option<Date>,
     /// ISO-8601 timestamp.
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub completed_at: Option<Timestamp>,
     /// An external system; give with source_id.
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub source: Option<SourceText>,
     /// The id in that system; give with source.
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub source_id: Option<SourceText>,
 }
 
@@ -109,22 +120,11 @@ pub struct TaskCreated {
 
 fn create_task(api: &Api, args: CreateArgs) -> Result<TaskCreated, ToolError> {
     let caller_key = source_pair(&args.source, &args.source_id)?;
-    let mut body = Map::new();
-    put(&mut body, "area_id", &Some(&args.area_id));
-    put(&mut body, "goal_id", &args.goal_id);
-    put(&mut body, "name", &args.name);
-    put(&mut body, "note", &args.note);
-    put(&mut body, "status", &args.status);
-    put(&mut body, "motivation", &args.motivation);
-    put(&mut body, "eisenhower", &args.eisenhower);
-    put(&mut body, "estimate", &args.estimate);
-    put(&mut body, "priority", &args.priority);
-    put(&mut body, "scheduled_on", &args.scheduled_on);
-    put(&mut body, "completed_at", &args.completed_at);
     let area_id = args.area_id.to_string();
-    let created = create(api, "/tasks", "task", body, caller_key, |api, key| {
+    let created = create(api, &TASKS, body_of(&args)?, caller_key, |api, key| {
         // The API de-duplicates against open tasks in the same area only.
-        Ok(find_by_source(api, key)?
+        Ok(TASKS
+            .list::<Task>(api, Some(&key.source), Some(&key.source_id))?
             .into_iter()
             .find(|t| t.area_id.as_deref() == Some(area_id.as_str()) && !t.is_completed()))
     })?;
@@ -135,50 +135,62 @@ fn create_task(api: &Api, args: CreateArgs) -> Result<TaskCreated, ToolError> {
     })
 }
 
-fn find_by_source(api: &Api, key: &SourceKey) -> Result<Vec<Task>, ToolError> {
-    let tasks: Vec<Task> = api.get(
-        "/tasks",
-        &[("source", &key.source), ("source_id", &key.source_id)],
-        "tasks",
-    )?;
-    // Filter again: correct whether or not the API applied the query.
-    Ok(tasks
-        .into_iter()
-        .filter(|t| t.has_source(&key.source, &key.source_id))
-        .collect())
-}
-
 /// Arguments of `update_task`.
-#[derive(Debug, Deserialize, JsonSchema)]
+#[derive(Debug, Deserialize, Serialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct UpdateArgs {
     /// The task to change.
+    #[serde(skip_serializing)]
     pub task_id: Id,
     /// Move the task to another area.
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub area_id: Option<Id>,
     /// Move the task to this goal.
     // `null` is also accepted as "clear", as before `clear` existed.
-    #[serde(default, deserialize_with = "present")]
+    #[serde(
+        default,
+        deserialize_with = "present",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub goal_id: Option<Option<Id>>,
     /// Write-only.
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub name: Option<String>,
     /// Markdown, replacing the old note. Write-only.
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub note: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub status: Option<TaskStatus>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub motivation: Option<Motivation>,
     /// 0..4, as in create_task.
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub eisenhower: Option<Eisenhower>,
     /// Whole minutes.
-    #[serde(default, deserialize_with = "present")]
+    #[serde(
+        default,
+        deserialize_with = "present",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub estimate: Option<Option<Minutes>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub priority: Option<Priority>,
     /// YYYY-MM-DD.
-    #[serde(default, deserialize_with = "present")]
+    #[serde(
+        default,
+        deserialize_with = "present",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub scheduled_on: Option<Option<Date>>,
     /// ISO-8601 timestamp.
-    #[serde(default, deserialize_with = "present")]
+    #[serde(
+        default,
+        deserialize_with = "present",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub completed_at: Option<Option<Timestamp>>,
     /// Fields to clear.
+    #[serde(skip_serializing)]
     pub clear: Option<Vec<TaskClearable>>,
 }
 
@@ -195,7 +207,7 @@ pub enum TaskClearable {
 impl UpdateArgs {
     /// Folds `clear` into the fields it names, as `Some(None)`; a field both set and
     /// cleared is refused.
-    fn with_clears_applied(mut self) -> Result<Self, ToolError> {
+    pub(crate) fn with_clears_applied(mut self) -> Result<Self, ToolError> {
         fn clear<T>(field: &mut Option<Option<T>>, name: &str) -> Result<(), ToolError> {
             if matches!(field, Some(Some(_))) {
                 return Err(ToolError::validation(
@@ -226,37 +238,9 @@ pub struct TaskResult {
 
 fn update_task(api: &Api, args: UpdateArgs) -> Result<TaskResult, ToolError> {
     let args = args.with_clears_applied()?;
-    require_some_field(&[
-        ("area_id", args.area_id.is_some()),
-        ("goal_id", args.goal_id.is_some()),
-        ("name", args.name.is_some()),
-        ("note", args.note.is_some()),
-        ("status", args.status.is_some()),
-        ("motivation", args.motivation.is_some()),
-        ("eisenhower", args.eisenhower.is_some()),
-        ("estimate", args.estimate.is_some()),
-        ("priority", args.priority.is_some()),
-        ("scheduled_on", args.scheduled_on.is_some()),
-        ("completed_at", args.completed_at.is_some()),
-    ])?;
-    let mut body = Map::new();
-    put(&mut body, "area_id", &args.area_id);
-    put(&mut body, "goal_id", &args.goal_id);
-    put(&mut body, "name", &args.name);
-    put(&mut body, "note", &args.note);
-    put(&mut body, "status", &args.status);
-    put(&mut body, "motivation", &args.motivation);
-    put(&mut body, "eisenhower", &args.eisenhower);
-    put(&mut body, "estimate", &args.estimate);
-    put(&mut body, "priority", &args.priority);
-    put(&mut body, "scheduled_on", &args.scheduled_on);
-    put(&mut body, "completed_at", &args.completed_at);
-    let path = format!("/tasks/{}", segment(args.task_id.as_str()));
-    let reply = api
-        .send(Method::Put, &path, &[], Some(&body.into()), Replay::Safe)
-        .map_err(|e| not_found_names(e, "task", &args.task_id))?;
+    let changes = changes_of(&args, &["task_id", "clear"])?;
     Ok(TaskResult {
-        task: reply.field("task")?,
+        task: TASKS.update(api, &args.task_id, &changes)?,
     })
 }
 
@@ -276,27 +260,16 @@ pub struct TaskDeleted {
 }
 
 fn delete_task(api: &Api, args: TaskIdArgs) -> Result<TaskDeleted, ToolError> {
-    let path = format!("/tasks/{}", segment(args.task_id.as_str()));
-    let reply = api
-        .send(Method::Delete, &path, &[], None, Replay::Safe)
-        .map_err(|e| not_found_names(e, "task", &args.task_id))?;
-    let task = if reply.body.is_empty() {
-        None
-    } else {
-        Some(reply.field("task")?)
-    };
     Ok(TaskDeleted {
         deleted: true,
-        task,
+        task: TASKS.delete(api, &args.task_id)?,
     })
 }
 
 pub fn get_task(api: &Api, args: TaskIdArgs) -> Result<TaskResult, ToolError> {
-    let path = format!("/tasks/{}", segment(args.task_id.as_str()));
-    let task = api
-        .get(&path, &[], "task")
-        .map_err(|e| not_found_names(e, "task", &args.task_id))?;
-    Ok(TaskResult { task })
+    Ok(TaskResult {
+        task: TASKS.get(api, &args.task_id)?,
+    })
 }
 
 /// Task statuses, plus "open" for all but completed.
@@ -357,14 +330,11 @@ fn list_tasks(api: &Api, args: ListArgs) -> Result<TaskList, ToolError> {
             format!("scheduled_to ({to}) is before scheduled_from ({from})"),
         ));
     }
-    let mut query: Vec<(&str, &str)> = Vec::new();
-    if let Some(source) = &args.source {
-        query.push(("source", source.as_str()));
-    }
-    if let Some(source_id) = &args.source_id {
-        query.push(("source_id", source_id.as_str()));
-    }
-    let tasks: Vec<Task> = api.get("/tasks", &query, "tasks")?;
+    let tasks: Vec<Task> = TASKS.list(
+        api,
+        args.source.as_ref().map(SourceText::as_str),
+        args.source_id.as_ref().map(SourceText::as_str),
+    )?;
     let mut matching: Vec<Task> = tasks.into_iter().filter(|t| matches(t, &args)).collect();
     views::sort(&mut matching, args.sort.unwrap_or(Sort::Priority));
     let page = page(
@@ -405,16 +375,10 @@ pub fn matches(task: &Task, args: &ListArgs) -> bool {
             .and_then(|c| chrono::DateTime::parse_from_rfc3339(c).ok())
             .is_some_and(|c| c.to_utc() >= since.utc())
     });
-    let source_ok = match (&args.source, &args.source_id) {
-        (None, None) => true,
-        (s, id) => task.sources.iter().any(|src| {
-            s.as_ref()
-                .is_none_or(|s| src.source.as_deref() == Some(s.as_str()))
-                && id
-                    .as_ref()
-                    .is_none_or(|id| src.source_id.as_deref() == Some(id.as_str()))
-        }),
-    };
+    let source_ok = task.links_to(
+        args.source.as_ref().map(SourceText::as_str),
+        args.source_id.as_ref().map(SourceText::as_str),
+    );
     eq(&args.area_id, &task.area_id)
         && eq(&args.goal_id, &task.goal_id)
         && status_ok
