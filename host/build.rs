@@ -4,7 +4,9 @@
 
 use std::env;
 use std::path::PathBuf;
-use std::process::Command;
+
+#[path = "../build/wasm_build.rs"]
+mod wasm_build;
 
 fn main() {
     let manifest_dir = PathBuf::from(env::var("CARGO_MANIFEST_DIR").expect("set by cargo"));
@@ -34,32 +36,11 @@ fn main() {
 }
 
 fn build_guest(workspace: &std::path::Path, target_dir: &std::path::Path) -> PathBuf {
-    let cargo = env::var("CARGO").unwrap_or_else(|_| "cargo".into());
-    let status = Command::new(cargo)
-        .current_dir(workspace)
-        .args([
-            "build",
-            "--package",
-            "lunatask-mcp-guest",
-            "--target",
-            "wasm32-wasip2",
-        ])
-        .args(["--profile", "guest", "--target-dir"])
-        .arg(target_dir)
-        // The outer build's flags and target are for the host, not for the guest.
-        .env_remove("CARGO_ENCODED_RUSTFLAGS")
-        .env_remove("RUSTFLAGS")
-        .env_remove("CARGO_BUILD_TARGET")
-        .env_remove("CARGO_TARGET_DIR")
-        .env_remove("CARGO_BUILD_RUSTFLAGS")
-        .env_remove("RUSTC_WORKSPACE_WRAPPER")
-        .status()
-        .expect("running cargo for the guest component");
-    if !status.success() {
-        panic!(
-            "building the guest component failed; is the target installed? \
-             Run `rustup target add wasm32-wasip2`."
-        );
-    }
+    wasm_build::build_wasm(
+        workspace,
+        target_dir,
+        &["--package", "lunatask-mcp-guest", "--profile", "guest"],
+        "the guest component",
+    );
     target_dir.join("wasm32-wasip2/guest/lunatask_mcp_guest.wasm")
 }

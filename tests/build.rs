@@ -5,7 +5,9 @@
 
 use std::env;
 use std::path::PathBuf;
-use std::process::Command;
+
+#[path = "../build/wasm_build.rs"]
+mod wasm_build;
 
 fn main() {
     let manifest_dir = PathBuf::from(env::var("CARGO_MANIFEST_DIR").expect("set by cargo"));
@@ -23,33 +25,19 @@ fn main() {
         workspace.join("guest").display()
     );
 
-    let cargo = env::var("CARGO").unwrap_or_else(|_| "cargo".into());
-    let status = Command::new(cargo)
-        .current_dir(workspace)
-        .args([
-            "build",
+    wasm_build::build_wasm(
+        workspace,
+        &target_dir,
+        &[
             "--package",
             "lunatask-mcp-hostile-guest",
             "--package",
             "lunatask-mcp-guest",
             "--features",
             "lunatask-mcp-guest/portable",
-            "--target",
-            "wasm32-wasip2",
-        ])
-        .args(["--release", "--target-dir"])
-        .arg(&target_dir)
-        .env_remove("CARGO_ENCODED_RUSTFLAGS")
-        .env_remove("RUSTFLAGS")
-        .env_remove("CARGO_BUILD_TARGET")
-        .env_remove("CARGO_TARGET_DIR")
-        .env_remove("CARGO_BUILD_RUSTFLAGS")
-        .env_remove("RUSTC_WORKSPACE_WRAPPER")
-        .status()
-        .expect("running cargo for the test components");
-    assert!(
-        status.success(),
-        "building the test components failed; run `rustup target add wasm32-wasip2`"
+            "--release",
+        ],
+        "the test components",
     );
     let out = target_dir.join("wasm32-wasip2/release");
     let hostile = out.join("lunatask_mcp_hostile_guest.wasm");

@@ -1,10 +1,7 @@
 //! The one error type every tool returns, with the stable codes agents branch on.
 
-use serde::Serialize;
-
 /// A stable, documented error code. Agents and tests branch on these, never on messages.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "snake_case")]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Code {
     /// The arguments were rejected before anything was sent.
     ValidationError,
@@ -62,8 +59,7 @@ impl Code {
 }
 
 /// Whether a failed write may or may not have been applied by the API.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "snake_case")]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Outcome {
     /// The request certainly changed nothing (refused before sending, or rejected).
     NotApplied,
@@ -71,22 +67,54 @@ pub enum Outcome {
     Unknown,
 }
 
-/// A tool failure: what went wrong, in words a person can act on.
-#[derive(Debug, Clone, PartialEq, Serialize, thiserror::Error)]
+/// Converts a [`ToolError`] into a world's WIT `tool-error` record. Each world generates
+/// its own types, with the same case names; `$tool_error`, `$code` and `$outcome` name them
+/// at the call site, and `$field: $value` fills the fields one world adds.
+#[macro_export]
+macro_rules! to_wit_error {
+    ($error:expr, $tool_error:ident, $code:ident, $outcome:ident $(, $field:ident: $value:expr)*) => {{
+        use $crate::error::{Code, Outcome};
+        let error: $crate::error::ToolError = $error;
+        $tool_error {
+            code: match error.code {
+                Code::ValidationError => $code::ValidationError,
+                Code::AuthenticationError => $code::AuthenticationError,
+                Code::SubscriptionRequired => $code::SubscriptionRequired,
+                Code::NotFound => $code::NotFound,
+                Code::RateLimited => $code::RateLimited,
+                Code::UpstreamError => $code::UpstreamError,
+                Code::Timeout => $code::Timeout,
+                Code::NetworkError => $code::NetworkError,
+                Code::EgressDenied => $code::EgressDenied,
+                Code::InternalError => $code::InternalError,
+            },
+            message: error.message,
+            field: error.field,
+            http_status: error.http_status,
+            retryable: error.retryable,
+            outcome: error.outcome.map(|outcome| match outcome {
+                Outcome::NotApplied => $outcome::NotApplied,
+                Outcome::Unknown => $outcome::Unknown,
+            }),
+            $($field: $value,)*
+        }
+    }};
+}
+
+/// A tool failure: what went wrong, in words a person can act on. Each world turns it into
+/// its WIT `tool-error` (see [`to_wit_error`]); the host renders the JSON agents see.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
 #[error("{code:?}: {message}")]
 pub struct ToolError {
     pub code: Code,
     pub message: String,
     /// The argument at fault, for validation errors.
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub field: Option<String>,
     /// The HTTP status the API answered, where there was one.
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub http_status: Option<u16>,
     /// Whether trying again later may succeed.
     pub retryable: bool,
     /// For writes that failed in transit: whether they may have been applied.
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub outcome: Option<Outcome>,
 }
 
@@ -143,10 +171,16 @@ mod tests {
     #[test]
     fn every_code_is_listed_once_and_named_as_agents_see_it() {
         for code in Code::ALL {
-            assert_eq!(
-                serde_json::to_value(code).unwrap(),
-                serde_json::Value::from(code.as_str())
-            );
+            let debug = format!("{code:?}");
+            let snake: String = debug
+                .chars()
+                .enumerate()
+                .flat_map(|(i, c)| {
+                    let gap = (i > 0 && c.is_uppercase()).then_some('_');
+                    gap.into_iter().chain(c.to_lowercase())
+                })
+                .collect();
+            assert_eq!(code.as_str(), snake);
         }
         let mut names: Vec<_> = Code::ALL.iter().map(|c| c.as_str()).collect();
         names.sort();

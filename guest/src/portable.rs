@@ -31,7 +31,7 @@ mod bindings {
 use serde::Serialize;
 use serde_json::{Map, Value};
 
-use crate::error::{Code, Outcome, ToolError};
+use crate::error::{Code, ToolError};
 use crate::{Context, ids, schema, tools};
 use bindings::{ErrorCode, WriteOutcome};
 
@@ -246,29 +246,8 @@ fn case_value(case: &str, values: &[String]) -> Result<String, ToolError> {
     allow(dead_code, reason = "reached only from the wasm exports")
 )]
 fn tool_error(error: ToolError, correlation_id: &str) -> bindings::ToolError {
-    bindings::ToolError {
-        code: match error.code {
-            Code::ValidationError => ErrorCode::ValidationError,
-            Code::AuthenticationError => ErrorCode::AuthenticationError,
-            Code::SubscriptionRequired => ErrorCode::SubscriptionRequired,
-            Code::NotFound => ErrorCode::NotFound,
-            Code::RateLimited => ErrorCode::RateLimited,
-            Code::UpstreamError => ErrorCode::UpstreamError,
-            Code::Timeout => ErrorCode::Timeout,
-            Code::NetworkError => ErrorCode::NetworkError,
-            Code::EgressDenied => ErrorCode::EgressDenied,
-            Code::InternalError => ErrorCode::InternalError,
-        },
-        message: error.message,
-        field: error.field,
-        http_status: error.http_status,
-        retryable: error.retryable,
-        outcome: error.outcome.map(|outcome| match outcome {
-            Outcome::NotApplied => WriteOutcome::NotApplied,
-            Outcome::Unknown => WriteOutcome::Unknown,
-        }),
-        correlation_id: correlation_id.to_string(),
-    }
+    use bindings::ToolError;
+    crate::to_wit_error!(error, ToolError, ErrorCode, WriteOutcome, correlation_id: correlation_id.to_string())
 }
 
 #[cfg(test)]

@@ -27,7 +27,7 @@ pub use bindings::lunatask::mcp::types::{
 };
 use bindings::lunatask::mcp::types::{ErrorCode, ToolError, WriteOutcome};
 
-use crate::error::{self, Code, Outcome};
+use crate::error;
 use crate::tools;
 use crate::{Context, resources};
 
@@ -104,27 +104,6 @@ pub fn describe(tool: &tools::Tool) -> Tool {
 
 impl From<error::ToolError> for ToolError {
     fn from(e: error::ToolError) -> Self {
-        ToolError {
-            code: match e.code {
-                Code::ValidationError => ErrorCode::ValidationError,
-                Code::AuthenticationError => ErrorCode::AuthenticationError,
-                Code::SubscriptionRequired => ErrorCode::SubscriptionRequired,
-                Code::NotFound => ErrorCode::NotFound,
-                Code::RateLimited => ErrorCode::RateLimited,
-                Code::UpstreamError => ErrorCode::UpstreamError,
-                Code::Timeout => ErrorCode::Timeout,
-                Code::NetworkError => ErrorCode::NetworkError,
-                Code::EgressDenied => ErrorCode::EgressDenied,
-                Code::InternalError => ErrorCode::InternalError,
-            },
-            message: e.message,
-            field: e.field,
-            http_status: e.http_status,
-            retryable: e.retryable,
-            outcome: e.outcome.map(|o| match o {
-                Outcome::NotApplied => WriteOutcome::NotApplied,
-                Outcome::Unknown => WriteOutcome::Unknown,
-            }),
-        }
+        crate::to_wit_error!(e, ToolError, ErrorCode, WriteOutcome)
     }
 }

@@ -7,7 +7,7 @@ use std::sync::Arc;
 use axum::Router;
 use axum::body::Body;
 use axum::extract::{Request, State};
-use axum::http::{HeaderMap, Method, StatusCode, header};
+use axum::http::{Method, StatusCode, header};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
@@ -17,6 +17,7 @@ use tokio::sync::Semaphore;
 use tokio_util::sync::CancellationToken;
 
 use crate::front_door::FrontDoor;
+use crate::guard::{AllowedHost, AllowedOrigin, host_allowed, origin_allowed};
 use crate::mcp::LunaTaskServer;
 use crate::metrics::Metrics;
 use crate::secret::Secret;
@@ -28,8 +29,8 @@ const STOP_GRACE: std::time::Duration = std::time::Duration::from_secs(2);
 
 /// What the request guards check.
 struct Guard {
-    allowed_hosts: Vec<String>,
-    allowed_origins: Vec<String>,
+    allowed_hosts: Vec<AllowedHost>,
+    allowed_origins: Vec<AllowedOrigin>,
     auth: Option<Secret>,
 }
 
@@ -43,9 +44,9 @@ pub async fn serve(
     let settings = &config.settings;
     let addr = settings.http.expect("serve is called with an address");
     let mcp_config = StreamableHttpServerConfig::default()
-        .with_allowed_hosts(settings.allowed_hosts.clone())
-        .with_allowed_origins(settings.allowed_origins.clone())
-        .enforce_origin_validation()
+        // Our guard (`check_host_and_origin`) checks every route; two checks could disagree.
+        .disable_allowed_hosts()
+        .disable_allowed_origins()
         .with_max_request_body_bytes(settings.max_message_bytes())
         // Stateless (2026-07-28) requests: a call that sends nothing before its answer is
         // answered with one JSON body rather than an event stream; rmcp falls back to the
@@ -270,139 +271,4 @@ fn too_large(error: &axum::Error) -> bool {
         source = e.source();
     }
     false
-}
-
-/// Exactly one `Host` header, a valid authority (a host and at most a numeric port, no
-/// user info, nothing after an IPv6 literal), whose host is on the allow-list.
-fn host_allowed(headers: &HeaderMap, allowed: &[String]) -> bool {
-    let mut values = headers.get_all(header::HOST).iter();
-    let (Some(value), None) = (values.next(), values.next()) else {
-        return false;
-    };
-    let Some(host) = value.to_str().ok().and_then(host_of_authority) else {
-        return false;
-    };
-    allowed.iter().any(|a| {
-        a.trim()
-            .trim_start_matches('[')
-            .trim_end_matches(']')
-            .eq_ignore_ascii_case(&host)
-    })
-}
-
-/// The host of a `Host` header value (brackets of an IPv6 literal removed), if the value is
-/// `host` or `host:port` and nothing else.
-fn host_of_authority(value: &str) -> Option<String> {
-    let authority: http::uri::Authority = value.parse().ok()?;
-    let host = authority.host();
-    // `as_str` starts with the host unless there is user info, which a Host never carries.
-    let rest = authority.as_str().strip_prefix(host)?;
-    let port_ok = match rest.strip_prefix(':') {
-        None => rest.is_empty(),
-        Some(port) => {
-            !port.is_empty() && port.len() <= 5 && port.bytes().all(|b| b.is_ascii_digit())
-        }
-    };
-    if !port_ok || host.is_empty() {
-        return None;
-    }
-    Some(
-        host.trim_start_matches('[')
-            .trim_end_matches(']')
-            .to_string(),
-    )
-}
-
-/// A request without `Origin` (not from a browser) passes; one with an `Origin` must match
-/// an allowed origin: exactly, or with any port for an entry ending in `:*`.
-fn origin_allowed(headers: &HeaderMap, allowed: &[String]) -> bool {
-    let Some(origin) = headers.get(header::ORIGIN).and_then(|v| v.to_str().ok()) else {
-        return true;
-    };
-    let origin = origin.trim_end_matches('/').to_ascii_lowercase();
-    allowed.iter().any(|entry| {
-        let entry = entry.trim_end_matches('/').to_ascii_lowercase();
-        match entry.strip_suffix(":*") {
-            Some(base) => {
-                origin == base
-                    || origin
-                        .strip_prefix(base)
-                        .and_then(|rest| rest.strip_prefix(':'))
-                        .is_some_and(|port| {
-                            !port.is_empty() && port.bytes().all(|b| b.is_ascii_digit())
-                        })
-            }
-            None => origin == entry,
-        }
-    })
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn headers(pairs: &[(&str, &str)]) -> HeaderMap {
-        let mut h = HeaderMap::new();
-        for (k, v) in pairs {
-            h.insert(
-                axum::http::HeaderName::from_bytes(k.as_bytes()).unwrap(),
-                v.parse().unwrap(),
-            );
-        }
-        h
-    }
-
-    #[test]
-    fn hosts_and_origins_are_checked_exactly() {
-        let allowed = vec!["localhost".to_string(), "127.0.0.1".into(), "::1".into()];
-        assert!(host_allowed(
-            &headers(&[("host", "127.0.0.1:8080")]),
-            &allowed
-        ));
-        assert!(host_allowed(&headers(&[("host", "[::1]:8080")]), &allowed));
-        assert!(host_allowed(&headers(&[("host", "LOCALHOST")]), &allowed));
-        assert!(!host_allowed(
-            &headers(&[("host", "evil.example:8080")]),
-            &allowed
-        ));
-        assert!(!host_allowed(
-            &headers(&[("host", "localhost.evil.example")]),
-            &allowed
-        ));
-        assert!(!host_allowed(&headers(&[]), &allowed));
-        for forged in [
-            "[::1]evil.example",
-            "localhost:evil",
-            "localhost:",
-            "user@localhost",
-            "localhost:80:80",
-            "localhost/path",
-            "",
-        ] {
-            assert!(
-                !host_allowed(&headers(&[("host", forged)]), &allowed),
-                "{forged:?}"
-            );
-        }
-        let mut twice = headers(&[("host", "localhost")]);
-        twice.append(header::HOST, "localhost".parse().unwrap());
-        assert!(!host_allowed(&twice, &allowed), "two Host headers");
-        let origins = vec![
-            "http://localhost:3000".to_string(),
-            "http://127.0.0.1:*".into(),
-        ];
-        let allowed = |origin: &str| origin_allowed(&headers(&[("origin", origin)]), &origins);
-        assert!(origin_allowed(&headers(&[]), &origins));
-        assert!(allowed("http://localhost:3000"));
-        assert!(!allowed("http://localhost:3001"));
-        assert!(allowed("http://127.0.0.1:8080"));
-        assert!(allowed("http://127.0.0.1"));
-        assert!(!allowed("http://127.0.0.1.evil.example"));
-        assert!(!allowed("http://127.0.0.1:80x"));
-        assert!(!allowed("http://evil.example"));
-        assert!(!origin_allowed(
-            &headers(&[("origin", "http://localhost:3000")]),
-            &[]
-        ));
-    }
 }

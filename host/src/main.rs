@@ -7,6 +7,7 @@ mod bindings;
 mod egress;
 mod errors;
 mod front_door;
+mod guard;
 mod http;
 mod logging;
 mod mcp;

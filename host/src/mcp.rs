@@ -41,15 +41,14 @@ pub struct Catalog {
 
 impl Catalog {
     pub async fn load(runtime: &Sandbox) -> anyhow::Result<Self> {
-        let tools = runtime
-            .list_tools()
-            .await?
+        let offered = runtime.offered().await?;
+        let tools = offered
+            .tools
             .into_iter()
             .map(to_mcp_tool)
             .collect::<anyhow::Result<_>>()?;
-        let mut resources: Vec<Resource> = runtime
-            .list_resources()
-            .await?
+        let mut resources: Vec<Resource> = offered
+            .resources
             .into_iter()
             .map(|r| {
                 Resource::new(r.uri, r.name)
@@ -68,9 +67,8 @@ impl Catalog {
                 )
                 .with_mime_type("application/json"),
         );
-        let templates = runtime
-            .list_resource_templates()
-            .await?
+        let templates = offered
+            .templates
             .into_iter()
             .map(|t| {
                 ResourceTemplate::new(t.uri_template, t.name)

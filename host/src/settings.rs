@@ -20,6 +20,7 @@ use clap::parser::ValueSource;
 use clap::{Args, CommandFactory, FromArgMatches, Parser, Subcommand};
 
 use crate::bindings::CallContext;
+use crate::guard::{AllowedHost, AllowedOrigin};
 use crate::secret::Secret;
 
 #[derive(Debug, Parser)]
@@ -161,9 +162,10 @@ pub struct Settings {
         env = "LUNATASK_MCP_ALLOWED_HOSTS",
         value_name = "HOSTS",
         value_delimiter = ',',
-        default_value = "localhost,127.0.0.1,::1"
+        default_value = "localhost,127.0.0.1,::1",
+        value_parser = AllowedHost::parse
     )]
-    pub allowed_hosts: Vec<String>,
+    pub allowed_hosts: Vec<AllowedHost>,
 
     /// Browser origins allowed to call the HTTP endpoint (`:*` allows any port); requests with
     /// any other Origin get 403
@@ -172,9 +174,10 @@ pub struct Settings {
         env = "LUNATASK_MCP_ALLOWED_ORIGINS",
         value_name = "ORIGINS",
         value_delimiter = ',',
-        default_value = "http://localhost:*,http://127.0.0.1:*,http://[::1]:*"
+        default_value = "http://localhost:*,http://127.0.0.1:*,http://[::1]:*",
+        value_parser = AllowedOrigin::parse
     )]
-    pub allowed_origins: Vec<String>,
+    pub allowed_origins: Vec<AllowedOrigin>,
 
     /// Extra CA certificates (PEM) to trust for the API, e.g. a corporate proxy's
     #[arg(long, env = "LUNATASK_CA_CERT", value_name = "PATH")]
@@ -642,7 +645,13 @@ mod tests {
         assert_eq!(s.max_retries, 1, "the flag wins over the file");
         assert_eq!(s.between_bytes_timeout, Duration::from_millis(2500));
         assert_eq!(s.utc_offset, -330);
-        assert_eq!(s.allowed_hosts, ["a.example", "b.example"]);
+        assert_eq!(
+            s.allowed_hosts,
+            [
+                AllowedHost::parse("a.example").unwrap(),
+                AllowedHost::parse("b.example").unwrap()
+            ]
+        );
         assert_eq!(s.call_timeout, Duration::from_secs(60), "the default stays");
 
         // The flag's own range applies to the file: nothing is clamped.

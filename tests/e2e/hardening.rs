@@ -512,17 +512,6 @@ async fn sessions_are_capped_and_forgotten_when_idle() {
     }
 }
 
-/// The server's resident memory, from /proc.
-fn rss_kib(pid: u32) -> u64 {
-    std::fs::read_to_string(format!("/proc/{pid}/status"))
-        .unwrap()
-        .lines()
-        .find_map(|l| l.strip_prefix("VmRSS:"))
-        .and_then(|v| v.split_whitespace().next())
-        .and_then(|v| v.parse().ok())
-        .unwrap()
-}
-
 /// A flood of abandoned sessions is forgotten once idle, without any new session to prompt
 /// it, and most of the memory it took is given back to the system.
 #[tokio::test]
@@ -537,24 +526,24 @@ async fn abandoned_sessions_give_their_memory_back() {
     let pid = http.child.id().unwrap();
     let web = reqwest::Client::new();
     open_session(&web, &http.url).await;
-    let before = rss_kib(pid);
+    let before = lunatask_mcp_tests::memory_kib(pid, "VmRSS");
     for _ in 0..1500 {
         assert_eq!(open_session(&web, &http.url).await.0, 200);
     }
-    let flooded = rss_kib(pid);
+    let flooded = lunatask_mcp_tests::memory_kib(pid, "VmRSS");
     let grew = flooded.saturating_sub(before);
     // Each session holds tens of KiB: the flood must show, or this test proves nothing.
     assert!(grew > 20_000, "1,500 sessions took only {grew} KiB");
     let settled = async {
         loop {
             tokio::time::sleep(Duration::from_millis(250)).await;
-            if rss_kib(pid) < before + grew / 3 {
+            if lunatask_mcp_tests::memory_kib(pid, "VmRSS") < before + grew / 3 {
                 return;
             }
         }
     };
     let returned = tokio::time::timeout(Duration::from_secs(10), settled).await;
-    let after = rss_kib(pid);
+    let after = lunatask_mcp_tests::memory_kib(pid, "VmRSS");
     assert!(
         returned.is_ok(),
         "RSS {before} KiB before, {flooded} after 1,500 sessions, still {after} after expiry"

@@ -17,15 +17,6 @@ const CALLS_PER_CLIENT: usize = 30;
 const FAULT_EVERY: usize = 4;
 const MAX_RETRIES: usize = 6;
 
-fn rss_kib(pid: u32) -> u64 {
-    std::fs::read_to_string(format!("/proc/{pid}/status"))
-        .unwrap_or_default()
-        .lines()
-        .find(|l| l.starts_with("VmRSS:"))
-        .and_then(|l| l.split_whitespace().nth(1)?.parse().ok())
-        .unwrap_or(0)
-}
-
 #[tokio::test]
 async fn many_clients_with_faults_lose_nothing_and_duplicate_nothing() {
     let fake = Arc::new(FakeApi::start(TOKEN).await);
@@ -128,7 +119,7 @@ async fn many_clients_with_faults_lose_nothing_and_duplicate_nothing() {
             (latencies, failures, created)
         }));
         if c == 1 {
-            warm_rss = rss_kib(pid);
+            warm_rss = lunatask_mcp_tests::memory_kib(pid, "VmRSS");
         }
     }
     let mut latencies = Vec::new();
@@ -142,7 +133,7 @@ async fn many_clients_with_faults_lose_nothing_and_duplicate_nothing() {
     }
     running.store(false, Ordering::SeqCst);
     let faults = chaos.await.unwrap();
-    let end_rss = rss_kib(pid);
+    let end_rss = lunatask_mcp_tests::memory_kib(pid, "VmRSS");
     latencies.sort();
     let p99 = latencies[latencies.len() * 99 / 100];
     let peak = std::fs::read_to_string(format!("/proc/{pid}/status"))

@@ -299,6 +299,17 @@ impl Host {
     }
 }
 
+/// A process's memory figure from /proc in KiB: `VmRSS` (resident now) or `VmHWM` (the
+/// resident peak); 0 once the process is gone.
+pub fn memory_kib(pid: u32, field: &str) -> u64 {
+    std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .unwrap_or_default()
+        .lines()
+        .find_map(|l| l.strip_prefix(field)?.strip_prefix(':'))
+        .and_then(|v| v.split_whitespace().next()?.parse().ok())
+        .unwrap_or(0)
+}
+
 /// A server on stdio spoken to with raw lines.
 pub struct RawStdio {
     pub child: tokio::process::Child,

@@ -193,11 +193,22 @@ impl Sandbox {
         Some(QueuePlace(queued))
     }
 
-    pub async fn list_tools(&self) -> Result<Vec<bindings::Tool>, SandboxError> {
+    /// What the component offers, read once (in one instance) at start-up.
+    pub async fn offered(&self) -> Result<Offered, SandboxError> {
         self.with_instance(
             &catalog_caller(),
             &new_correlation_id(),
-            async |store, server, _| server.lunatask_mcp_tools().call_list_tools(store).await,
+            async |store, server, _| {
+                let resources = server.lunatask_mcp_resources();
+                Ok(Offered {
+                    tools: server
+                        .lunatask_mcp_tools()
+                        .call_list_tools(&mut *store)
+                        .await?,
+                    resources: resources.call_list_resources(&mut *store).await?,
+                    templates: resources.call_list_resource_templates(&mut *store).await?,
+                })
+            },
         )
         .await
     }
@@ -222,36 +233,6 @@ impl Sandbox {
         result
     }
 
-    pub async fn list_resources(&self) -> Result<Vec<bindings::Resource>, SandboxError> {
-        self.with_instance(
-            &catalog_caller(),
-            &new_correlation_id(),
-            async |store, server, _| {
-                server
-                    .lunatask_mcp_resources()
-                    .call_list_resources(store)
-                    .await
-            },
-        )
-        .await
-    }
-
-    pub async fn list_resource_templates(
-        &self,
-    ) -> Result<Vec<bindings::ResourceTemplate>, SandboxError> {
-        self.with_instance(
-            &catalog_caller(),
-            &new_correlation_id(),
-            async |store, server, _| {
-                server
-                    .lunatask_mcp_resources()
-                    .call_list_resource_templates(store)
-                    .await
-            },
-        )
-        .await
-    }
-
     /// Reads the resource `uri` as the call `correlation_id`.
     pub async fn read_resource(
         &self,
@@ -267,6 +248,13 @@ impl Sandbox {
         })
         .await
     }
+}
+
+/// The component's tools, resources and resource templates, as it lists them.
+pub struct Offered {
+    pub tools: Vec<bindings::Tool>,
+    pub resources: Vec<bindings::Resource>,
+    pub templates: Vec<bindings::ResourceTemplate>,
 }
 
 /// Who the catalog reads (tools, resources, templates) are made for; they send nothing.

@@ -514,16 +514,6 @@ async fn floor_throughput(web: &reqwest::Client, base_url: &str, concurrency: us
     (per_worker * concurrency) as f64 / started.elapsed().as_secs_f64()
 }
 
-fn rss_kib(pid: u32, field: &str) -> f64 {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
-    status
-        .lines()
-        .find(|l| l.starts_with(field))
-        .and_then(|l| l.split_whitespace().nth(1))
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(0.0)
-}
-
 fn main() {
     let args: Vec<String> = std::env::args().collect();
     match args.get(1).map(String::as_str) {
@@ -806,7 +796,7 @@ async fn run() {
     let http = builder(&host, &cache, &fake).start_http().await;
     let pid = http.child.id().expect("pid");
     tokio::time::sleep(Duration::from_millis(300)).await;
-    let idle = rss_kib(pid, "VmRSS:");
+    let idle = lunatask_mcp_tests::memory_kib(pid, "VmRSS") as f64;
     let mcp_url = format!("{}/mcp", http.url);
     // Two kinds of client: a session (2025-06-18, answers as event streams) and stateless
     // (2026-07-28, quick answers as plain JSON; that revision has no `ping` request).
@@ -835,7 +825,7 @@ async fn run() {
             floor: Some(floor),
         });
     }
-    let peak = rss_kib(pid, "VmHWM:");
+    let peak = lunatask_mcp_tests::memory_kib(pid, "VmHWM") as f64;
     rows.push(Row {
         what: "resident memory, idle".into(),
         value: idle / 1024.0,
