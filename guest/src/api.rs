@@ -15,7 +15,7 @@ use serde_json::value::RawValue;
 use waki::ErrorCode;
 
 use crate::effect::Effect;
-use crate::error::{Code, Outcome, ToolError};
+use crate::error::{Code, ToolError, WriteOutcome};
 use crate::retry::{Failure, Policy, Replay, parse_retry_after};
 use crate::{Context, log};
 
@@ -283,9 +283,9 @@ impl<'a> Api<'a> {
             || matches!(failure.failure, Failure::Status(s) if s >= 500);
         if is_write && error.outcome.is_none() {
             error = error.with_outcome(if delivered_maybe {
-                Outcome::Unknown
+                WriteOutcome::Unknown
             } else {
-                Outcome::NotApplied
+                WriteOutcome::NotApplied
             });
         }
         if is_write && replay == Replay::OnlyIfNotDelivered && delivered_maybe {

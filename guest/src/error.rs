@@ -60,7 +60,7 @@ impl Code {
 
 /// Whether a failed write may or may not have been applied by the API.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Outcome {
+pub enum WriteOutcome {
     /// The request certainly changed nothing (refused before sending, or rejected).
     NotApplied,
     /// The request may have been applied: the answer was lost. Check before retrying.
@@ -73,28 +73,27 @@ pub enum Outcome {
 #[macro_export]
 macro_rules! to_wit_error {
     ($error:expr, $tool_error:ident, $code:ident, $outcome:ident $(, $field:ident: $value:expr)*) => {{
-        use $crate::error::{Code, Outcome};
         let error: $crate::error::ToolError = $error;
         $tool_error {
             code: match error.code {
-                Code::ValidationError => $code::ValidationError,
-                Code::AuthenticationError => $code::AuthenticationError,
-                Code::SubscriptionRequired => $code::SubscriptionRequired,
-                Code::NotFound => $code::NotFound,
-                Code::RateLimited => $code::RateLimited,
-                Code::UpstreamError => $code::UpstreamError,
-                Code::Timeout => $code::Timeout,
-                Code::NetworkError => $code::NetworkError,
-                Code::EgressDenied => $code::EgressDenied,
-                Code::InternalError => $code::InternalError,
+                $crate::error::Code::ValidationError => $code::ValidationError,
+                $crate::error::Code::AuthenticationError => $code::AuthenticationError,
+                $crate::error::Code::SubscriptionRequired => $code::SubscriptionRequired,
+                $crate::error::Code::NotFound => $code::NotFound,
+                $crate::error::Code::RateLimited => $code::RateLimited,
+                $crate::error::Code::UpstreamError => $code::UpstreamError,
+                $crate::error::Code::Timeout => $code::Timeout,
+                $crate::error::Code::NetworkError => $code::NetworkError,
+                $crate::error::Code::EgressDenied => $code::EgressDenied,
+                $crate::error::Code::InternalError => $code::InternalError,
             },
             message: error.message,
             field: error.field,
             http_status: error.http_status,
             retryable: error.retryable,
             outcome: error.outcome.map(|outcome| match outcome {
-                Outcome::NotApplied => $outcome::NotApplied,
-                Outcome::Unknown => $outcome::Unknown,
+                $crate::error::WriteOutcome::NotApplied => $outcome::NotApplied,
+                $crate::error::WriteOutcome::Unknown => $outcome::Unknown,
             }),
             $($field: $value,)*
         }
@@ -115,7 +114,7 @@ pub struct ToolError {
     /// Whether trying again later may succeed.
     pub retryable: bool,
     /// For writes that failed in transit: whether they may have been applied.
-    pub outcome: Option<Outcome>,
+    pub outcome: Option<WriteOutcome>,
 }
 
 impl ToolError {
@@ -158,7 +157,7 @@ impl ToolError {
         self
     }
 
-    pub fn with_outcome(mut self, outcome: Outcome) -> Self {
+    pub fn with_outcome(mut self, outcome: WriteOutcome) -> Self {
         self.outcome = Some(outcome);
         self
     }

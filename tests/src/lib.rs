@@ -338,6 +338,12 @@ impl RawStdio {
         self.stdin = None;
     }
 
+    /// The next line on stdout, as it came (the bench checks ids without parsing).
+    pub async fn next_line(&mut self) -> String {
+        let line = self.lines.next_line().await.expect("read stdout");
+        line.expect("the server closed stdout")
+    }
+
     /// The next message on stdout (which must be JSON).
     pub async fn next_message(&mut self) -> Value {
         let read = async {

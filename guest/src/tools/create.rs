@@ -22,7 +22,7 @@ pub const OWN_SOURCE: &str = "lunatask-mcp";
 /// What a create did.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, JsonSchema)]
 #[serde(rename_all = "snake_case")]
-pub enum Outcome {
+pub enum CreateOutcome {
     /// A new record was created (possibly by an earlier attempt of this same call whose
     /// answer was lost; it was created once).
     Created,
@@ -39,7 +39,7 @@ pub struct SourceKey {
 
 /// The result of [`create`].
 pub struct Created<T> {
-    pub outcome: Outcome,
+    pub outcome: CreateOutcome,
     /// The record; `None` when LunaTask offers no way to look it up (notes).
     pub entity: Option<T>,
     pub key: SourceKey,
@@ -65,7 +65,7 @@ pub fn create<T: DeserializeOwned>(
     let reply = api
         .send(Request::post(kind.path).json(&body))
         .map_err(|mut error| {
-            if error.outcome == Some(crate::error::Outcome::Unknown) {
+            if error.outcome == Some(crate::error::WriteOutcome::Unknown) {
                 // The key makes a retry safe: tell the agent which one to reuse.
                 error.message.push_str(&format!(
                     ". It may have been created; calling again with source {:?} and source_id \
@@ -77,7 +77,7 @@ pub fn create<T: DeserializeOwned>(
         })?;
     if reply.status != 204 {
         return Ok(Created {
-            outcome: Outcome::Created,
+            outcome: CreateOutcome::Created,
             entity: Some(reply.field(kind.one)?),
             key,
         });
@@ -85,9 +85,9 @@ pub fn create<T: DeserializeOwned>(
     // 204: a record with this pair exists. With our own fresh key, only an earlier attempt
     // of this call can have made it.
     let outcome = if ours {
-        Outcome::Created
+        CreateOutcome::Created
     } else {
-        Outcome::Duplicate
+        CreateOutcome::Duplicate
     };
     Ok(Created {
         outcome,

@@ -3,7 +3,7 @@
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
-use super::create::{Outcome, SourceKey, create};
+use super::create::{CreateOutcome, SourceKey, create};
 use super::entity::{NOTES, body_of, changes_of};
 use super::{Effect, Tool};
 use crate::api::Api;
@@ -71,7 +71,7 @@ pub struct CreateArgs {
 #[derive(Debug, Serialize, JsonSchema)]
 pub struct NoteCreated {
     /// "created", or "duplicate" when a note in the notebook already had this source/source_id.
-    pub outcome: Outcome,
+    pub outcome: CreateOutcome,
     /// The note; absent when LunaTask answered "duplicate" (notes cannot be looked up).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub note: Option<Note>,

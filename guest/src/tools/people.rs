@@ -3,7 +3,7 @@
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
-use super::create::{Outcome, SourceKey, create};
+use super::create::{CreateOutcome, SourceKey, create};
 use super::entity::{PEOPLE, body_of};
 use super::{Effect, Page, Tool, page};
 use crate::api::{Api, Request};
@@ -91,7 +91,7 @@ pub struct CreateArgs {
 #[derive(Debug, Serialize, JsonSchema)]
 pub struct PersonCreated {
     /// "created", or "duplicate" when a person already had this source/source_id.
-    pub outcome: Outcome,
+    pub outcome: CreateOutcome,
     /// The new person, or the existing one for a duplicate (absent if it could not be found).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub person: Option<Person>,

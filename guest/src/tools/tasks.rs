@@ -3,7 +3,7 @@
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
-use super::create::{Outcome, SourceKey, create};
+use super::create::{CreateOutcome, SourceKey, create};
 use super::entity::{TASKS, body_of, changes_of};
 use super::{Effect, Page, Tool, page};
 use crate::api::Api;
@@ -110,7 +110,7 @@ pub struct CreateArgs {
 #[derive(Debug, Serialize, JsonSchema)]
 pub struct TaskCreated {
     /// "created", or "duplicate" when an open task in the area already had this source/source_id.
-    pub outcome: Outcome,
+    pub outcome: CreateOutcome,
     /// The new task, or the existing one for a duplicate (absent if it could not be found).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub task: Option<Task>,

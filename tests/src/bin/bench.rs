@@ -12,7 +12,7 @@ use std::process::Stdio;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use lunatask_mcp_tests::{AREA, FakeApi, HostBuilder, TOKEN, stateless_post};
+use lunatask_mcp_tests::{AREA, FakeApi, HostBuilder, RawStdio, TOKEN, stateless_post};
 use rmcp::RoleClient;
 use rmcp::model::CallToolRequestParams;
 use rmcp::service::RunningService;
@@ -179,43 +179,11 @@ fn answers(line: &str, id: &Value) -> bool {
 }
 
 /// Newline-delimited JSON-RPC over the server's stdin and stdout.
-struct RawStdio {
-    _child: tokio::process::Child,
-    stdin: tokio::process::ChildStdin,
-    lines: tokio::io::Lines<BufReader<tokio::process::ChildStdout>>,
-}
-
-impl RawStdio {
-    async fn start(b: HostBuilder) -> Self {
-        let mut cmd = b.command();
-        cmd.stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .kill_on_drop(true);
-        let mut child = cmd.spawn().expect("spawn");
-        let mut raw = Self {
-            stdin: child.stdin.take().unwrap(),
-            lines: BufReader::new(child.stdout.take().unwrap()).lines(),
-            _child: child,
-        };
-        raw.request(&initialize()).await;
-        raw.send(&json!({"jsonrpc":"2.0","method":"notifications/initialized"}))
-            .await;
-        raw
-    }
-
-    async fn send(&mut self, message: &Value) {
-        let line = format!("{message}\n");
-        self.stdin.write_all(line.as_bytes()).await.unwrap();
-        self.stdin.flush().await.unwrap();
-    }
-}
-
 impl RawClient for RawStdio {
     async fn receive(&mut self, message: &Value) -> String {
-        self.send(message).await;
+        self.send(message.to_string().as_bytes()).await;
         loop {
-            let line = self.lines.next_line().await.unwrap().expect("server open");
+            let line = self.next_line().await;
             if answers(&line, &message["id"]) {
                 return line;
             }
@@ -602,7 +570,7 @@ fn client_child(args: &[String]) {
                 if let [ca] = ca {
                     b = b.env("LUNATASK_CA_CERT", ca);
                 }
-                latencies(&mut RawStdio::start(tuned(b)).await, tool).await
+                latencies(&mut tuned(b).start_raw().await, tool).await
             }
             [kind, url, tool] if kind == "http" => {
                 latencies(&mut RawHttp::start(url.clone()).await, tool).await
