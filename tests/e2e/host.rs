@@ -144,8 +144,7 @@ async fn invalid_configuration_stops_start_up_naming_the_setting() {
 #[tokio::test]
 async fn configuration_precedence_is_flag_then_env_then_file() {
     let fake = FakeApi::start(TOKEN).await;
-    let dir = std::env::temp_dir().join(format!("lunatask-cfg-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
+    let dir = lunatask_mcp_tests::scratch_dir("cfg");
     let file = dir.join("config.toml");
     // The file names a dead port; the environment's base URL (the fake) wins over it.
     std::fs::write(
@@ -205,8 +204,7 @@ async fn configuration_precedence_is_flag_then_env_then_file() {
 #[tokio::test]
 async fn the_token_can_come_from_a_file_and_a_shared_file_is_warned_about() {
     let fake = FakeApi::start(TOKEN).await;
-    let dir = std::env::temp_dir().join(format!("lunatask-tok-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
+    let dir = lunatask_mcp_tests::scratch_dir("tok");
     let path = dir.join("token");
     std::fs::write(&path, format!("{TOKEN}\n")).unwrap();
     use std::os::unix::fs::PermissionsExt;

@@ -4,22 +4,20 @@
 # (each entry says why). Any other failure, or a stale entry, fails.
 #   usage: tests/interop/conformance.sh HOST_BINARY FAKE_API_BINARY
 set -euo pipefail
-host=$(realpath "$1")
-fake_bin=$(realpath "$2")
 here=$(cd "$(dirname "$0")" && pwd)
-work=$(realpath "${CONFORMANCE_WORK:-target/conformance}")
-mkdir -p "$work"
-
-# The suite needs Node.js 22; this machine's may be older. A registry package ships one.
 # shellcheck source=common.sh
 source "$here/common.sh"
-use_node22 "$work"
+# The suite needs Node.js 22; this machine's may be older. A registry package ships one.
+interop_setup "${CONFORMANCE_WORK:-target/conformance}" "$@"
 
 start_fake "$fake_bin" "$work/fake.url"
 server_pid=
 cleanup() { kill "$fake_pid" ${server_pid:+"$server_pid"} 2>/dev/null || true; }
 trap cleanup EXIT
 
+# Emptied first: the redirection below happens in the background child, and until then a
+# previous run's log (and its port) would be read.
+: > "$work/server.log"
 LUNATASK_API_TOKEN=lt-test-token-9f3a1c7e5b2d \
 LUNATASK_BASE_URL=$(head -n1 "$work/fake.url") \
 LUNATASK_CACHE_DIR="$work/cache" \

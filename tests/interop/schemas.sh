@@ -4,15 +4,10 @@
 # printed (tests/interop/ts_client.mjs).
 #   usage: tests/interop/schemas.sh HOST_BINARY FAKE_API_BINARY
 set -euo pipefail
-host=$(realpath "$1")
-fake_bin=$(realpath "$2")
 here=$(cd "$(dirname "$0")" && pwd)
-work=$(realpath "${SCHEMAS_WORK:-target/interop-schemas}")
-mkdir -p "$work"
-
 # shellcheck source=common.sh
 source "$here/common.sh"
-use_node22 "$work"
+interop_setup "${SCHEMAS_WORK:-target/interop-schemas}" "$@"
 if [[ ! -d "$work/clients/node_modules/@modelcontextprotocol/inspector" ]]; then
   mkdir -p "$work/clients"
   (cd "$work/clients" && npm install --silent --no-audit --no-fund \

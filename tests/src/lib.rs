@@ -299,6 +299,13 @@ impl Host {
     }
 }
 
+/// A fresh folder for one test's files, `name` and this process's id in its name.
+pub fn scratch_dir(name: &str) -> std::path::PathBuf {
+    let dir = std::env::temp_dir().join(format!("lunatask-{name}-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("create a scratch folder");
+    dir
+}
+
 /// A process's memory figure from /proc in KiB: `VmRSS` (resident now) or `VmHWM` (the
 /// resident peak); 0 once the process is gone.
 pub fn memory_kib(pid: u32, field: &str) -> u64 {
