@@ -136,15 +136,10 @@ async fn many_clients_with_faults_lose_nothing_and_duplicate_nothing() {
     let end_rss = lunatask_mcp_tests::memory_kib(pid, "VmRSS");
     latencies.sort();
     let p99 = latencies[latencies.len() * 99 / 100];
-    let peak = std::fs::read_to_string(format!("/proc/{pid}/status"))
-        .unwrap_or_default()
-        .lines()
-        .find(|l| l.starts_with("VmHWM:"))
-        .map(str::to_string)
-        .unwrap_or_default();
+    let peak = lunatask_mcp_tests::memory_kib(pid, "VmHWM");
     println!(
         "load: {} calls, {} failures, {faults} faults injected, {} API requests, p99 {p99:?}, \
-         RSS {warm_rss} KiB → {end_rss} KiB, {peak}, {:?}",
+         RSS {warm_rss} KiB → {end_rss} KiB, peak {peak} KiB, {:?}",
         latencies.len(),
         failures.len(),
         fake.requests().len(),

@@ -117,17 +117,8 @@ impl HostBuilder {
             .spawn()
             .expect("spawn lunatask-mcp");
         let log = Arc::new(Mutex::new(Vec::new()));
-        if let Some(mut stderr) = stderr {
-            let log = Arc::clone(&log);
-            tokio::spawn(async move {
-                let mut buf = [0u8; 8192];
-                while let Ok(n) = stderr.read(&mut buf).await {
-                    if n == 0 {
-                        break;
-                    }
-                    log.lock().unwrap().extend_from_slice(&buf[..n]);
-                }
-            });
+        if let Some(stderr) = stderr {
+            keep_log(stderr, Arc::clone(&log), |_| {});
         }
         let client = match ().serve(transport).await {
             Ok(client) => client,
@@ -150,33 +141,22 @@ impl HostBuilder {
             .stderr(Stdio::piped())
             .kill_on_drop(true);
         let mut child = cmd.spawn().expect("spawn lunatask-mcp --http");
-        let mut stderr = child.stderr.take().expect("piped stderr");
+        let stderr = child.stderr.take().expect("piped stderr");
         let log = Arc::new(Mutex::new(Vec::new()));
         let (tx, rx) = tokio::sync::oneshot::channel::<String>();
-        {
-            let log = Arc::clone(&log);
-            tokio::spawn(async move {
-                let mut tx = Some(tx);
-                let mut buf = [0u8; 8192];
-                while let Ok(n) = stderr.read(&mut buf).await {
-                    if n == 0 {
-                        break;
-                    }
-                    let mut log = log.lock().unwrap();
-                    log.extend_from_slice(&buf[..n]);
-                    let text = String::from_utf8_lossy(&log);
-                    // Only whole lines: a read may end mid-line.
-                    if let Some(line) = text
-                        .split_inclusive('\n')
-                        .find(|l| l.ends_with('\n') && l.contains("listening on http://"))
-                        && let Some(tx) = tx.take()
-                    {
-                        let url = line.split("listening on ").nth(1).unwrap_or("").trim();
-                        let _ = tx.send(url.trim_end_matches("/mcp").to_string());
-                    }
-                }
-            });
-        }
+        let mut tx = Some(tx);
+        keep_log(stderr, Arc::clone(&log), move |log| {
+            let text = String::from_utf8_lossy(log);
+            // Only whole lines: a read may end mid-line.
+            if let Some(line) = text
+                .split_inclusive('\n')
+                .find(|l| l.ends_with('\n') && l.contains("listening on http://"))
+                && let Some(tx) = tx.take()
+            {
+                let url = line.split("listening on ").nth(1).unwrap_or("").trim();
+                let _ = tx.send(url.trim_end_matches("/mcp").to_string());
+            }
+        });
         let url = tokio::time::timeout(std::time::Duration::from_secs(60), rx)
             .await
             .unwrap_or_else(|_| {
@@ -297,6 +277,26 @@ impl Host {
         tokio::time::sleep(std::time::Duration::from_millis(50)).await;
         String::from_utf8_lossy(&self.log.lock().unwrap()).into_owned()
     }
+}
+
+/// Copies the server's stderr into `log` as it comes, calling `seen` with all of it after
+/// each read.
+fn keep_log(
+    mut stderr: impl tokio::io::AsyncRead + Unpin + Send + 'static,
+    log: Arc<Mutex<Vec<u8>>>,
+    mut seen: impl FnMut(&[u8]) + Send + 'static,
+) {
+    tokio::spawn(async move {
+        let mut buf = [0u8; 8192];
+        while let Ok(n) = stderr.read(&mut buf).await {
+            if n == 0 {
+                break;
+            }
+            let mut log = log.lock().unwrap();
+            log.extend_from_slice(&buf[..n]);
+            seen(&log);
+        }
+    });
 }
 
 /// A fresh folder for one test's files, `name` and this process's id in its name.
