@@ -17,6 +17,7 @@ use waki::ErrorCode;
 use crate::effect::Effect;
 use crate::error::{Code, ToolError, WriteOutcome};
 use crate::retry::{Failure, Policy, Replay, parse_retry_after};
+use crate::stream::{Elements, ShapeError};
 use crate::{Context, log};
 
 /// Everything but unreserved characters is escaped, `.` included, so an id can never
@@ -161,6 +162,31 @@ fn replay_for(effect: Effect, method: Method, path: &str) -> Result<Replay, Tool
     }
 }
 
+/// How much of a streamed answer is read at once: small against the sandbox's memory, large
+/// enough that a long list takes few host calls.
+const STREAM_CHUNK: u64 = 64 * 1024;
+
+/// A successful attempt: the answer read whole, or left open to stream.
+enum Answered {
+    Read(Reply),
+    Open {
+        status: u16,
+        response: waki::Response,
+    },
+}
+
+/// Why reading a streamed list stopped.
+enum ListError {
+    Shape(ShapeError),
+    Tool(ToolError),
+}
+
+impl From<ShapeError> for ListError {
+    fn from(e: ShapeError) -> Self {
+        ListError::Shape(e)
+    }
+}
+
 /// One attempt's failure, with what we need to report it.
 struct AttemptError {
     failure: Failure,
@@ -213,6 +239,72 @@ impl<'a> Api<'a> {
 
     /// Sends one request, retrying as the policy and the tool's effect allow.
     pub fn send(&self, request: Request<'_>) -> Result<Reply, ToolError> {
+        match self.exchange(request, false)? {
+            Answered::Read(reply) => Ok(reply),
+            Answered::Open { .. } => unreachable!("a reply is read whole unless asked"),
+        }
+    }
+
+    /// GETs `request` and hands `each` every element of the list under `key`, parsed, as the
+    /// answer streams in: memory holds a chunk and one element, never the whole list (see
+    /// [`crate::stream`]). A failure before the answer starts is retried as any GET; once
+    /// elements have been handed on, a broken answer is an error, not a second pass.
+    pub fn each<T: DeserializeOwned>(
+        &self,
+        request: Request<'_>,
+        key: &str,
+        mut each: impl FnMut(T),
+    ) -> Result<(), ToolError> {
+        let Answered::Open { status, response } = self.exchange(request, true)? else {
+            unreachable!("a GET asked to stay open stays open")
+        };
+        let shape = |e: ShapeError| {
+            ToolError::new(Code::UpstreamError, format!("LunaTask's answer {e}"))
+                .with_status(status)
+        };
+        let token = self.ctx.token.as_deref().map(str::as_bytes);
+        let mut elements = Elements::new(key);
+        loop {
+            let chunk = response.chunk(STREAM_CHUNK).map_err(|e| {
+                ToolError::new(
+                    Code::NetworkError,
+                    format!("the connection to LunaTask broke while reading the answer: {e}"),
+                )
+                .with_status(status)
+            })?;
+            let Some(chunk) = chunk else { break };
+            elements
+                .feed(&chunk, |text: &[u8]| {
+                    // The portable world's own token, should an answer echo it (see `attempt`).
+                    let text = match token {
+                        Some(token) if contains(text, token) => {
+                            std::borrow::Cow::Owned(without_secret(text.to_vec(), token))
+                        }
+                        _ => std::borrow::Cow::Borrowed(text),
+                    };
+                    let item = serde_json::from_slice(&text).map_err(|e| {
+                        ListError::Tool(
+                            ToolError::new(
+                                Code::UpstreamError,
+                                format!("LunaTask's `{key}` has an unexpected shape: {e}"),
+                            )
+                            .with_status(status),
+                        )
+                    })?;
+                    each(item);
+                    Ok(())
+                })
+                .map_err(|e| match e {
+                    ListError::Shape(e) => shape(e),
+                    ListError::Tool(e) => e,
+                })?;
+        }
+        elements.finish().map_err(shape)
+    }
+
+    /// Sends a request, retrying as the policy and the tool's effect allow; with `open`, a
+    /// 2xx answer's body is left to be read as it streams.
+    fn exchange(&self, request: Request<'_>, open: bool) -> Result<Answered, ToolError> {
         let Request {
             method,
             path,
@@ -231,6 +323,7 @@ impl<'a> Api<'a> {
                 Subject::of_path(path),
                 body.as_deref(),
                 attempt,
+                open,
             );
             let elapsed_ms = (monotonic_now() - started) / 1_000_000;
             // A success is logged by the host's egress gate (endpoint, status, time), so only
@@ -316,7 +409,8 @@ impl<'a> Api<'a> {
         subject: Subject,
         body: Option<&[u8]>,
         attempt: u32,
-    ) -> Result<Reply, AttemptError> {
+        open: bool,
+    ) -> Result<Answered, AttemptError> {
         let client = waki::Client::new();
         let mut request = match method {
             Method::Get => client.get(url),
@@ -347,6 +441,9 @@ impl<'a> Api<'a> {
             .header("retry-after")
             .and_then(|v| v.to_str().ok())
             .and_then(|v| parse_retry_after(v, wall_now_unix()));
+        if open && (200..300).contains(&status) {
+            return Ok(Answered::Open { status, response });
+        }
         let body = response.body().map_err(|e| AttemptError {
             failure: Failure::Ambiguous,
             error: ToolError::new(
@@ -363,7 +460,7 @@ impl<'a> Api<'a> {
             None => body,
         };
         if (200..300).contains(&status) {
-            return Ok(Reply { status, body });
+            return Ok(Answered::Read(Reply { status, body }));
         }
         let error = if no_token {
             let message = serde_json::from_slice::<Value>(&body)
@@ -525,6 +622,11 @@ const MIN_SECRET_LEN: usize = 6;
 /// `body` with every occurrence of `secret` replaced by `[redacted]`. By hand, not with a
 /// search crate: it runs only in the portable world, and the component's size matters more
 /// than the speed of a scan that almost always finds nothing.
+/// Whether `secret` (long enough to be one) occurs in `text`.
+fn contains(text: &[u8], secret: &[u8]) -> bool {
+    secret.len() >= MIN_SECRET_LEN && text.windows(secret.len()).any(|w| w == secret)
+}
+
 fn without_secret(body: Vec<u8>, secret: &[u8]) -> Vec<u8> {
     let found = |at: usize| body[at..].starts_with(secret);
     if secret.len() < MIN_SECRET_LEN || !(0..body.len()).any(found) {
@@ -597,8 +699,9 @@ fn transport_error(err: anyhow::Error) -> AttemptError {
             Failure::Oversized,
             Code::UpstreamError,
             format!(
-                "LunaTask's answer was larger than the host reads ({}); it was not retried, \
-                 since it would be as large again",
+                "LunaTask's answer was larger than the host reads ({}; with lunatask-mcp, \
+                 LUNATASK_MAX_ANSWER_BYTES raises it); it was not retried, since it would be as \
+                 large again",
                 limit.map_or("its limit".to_string(), |bytes| format!("{bytes} bytes"))
             ),
         ),

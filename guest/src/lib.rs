@@ -19,6 +19,7 @@ pub mod ids;
 pub mod log;
 pub mod retry;
 pub mod schema;
+pub mod stream;
 pub mod tools;
 pub mod validate;
 pub mod views;

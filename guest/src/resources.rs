@@ -12,9 +12,10 @@ use crate::effect::Effect;
 use crate::entities::Task;
 use crate::error::ToolError;
 use crate::server::{Resource, ResourceContents, ResourceError, ResourceTemplate};
+use crate::tools::entity::TASKS;
 use crate::tools::{people, tasks};
 use crate::validate::{Id, parse_args};
-use crate::views::View;
+use crate::views::{self, View};
 use crate::{Context, log};
 
 const JSON: &str = "application/json";
@@ -179,14 +180,17 @@ fn read_view(
     area_id: Option<String>,
     view: View,
 ) -> Result<Value, ToolError> {
-    let all: Vec<Task> = api.get("/tasks", &[], "tasks")?;
-    let in_scope: Vec<Task> = all
-        .into_iter()
-        .filter(|t| area_id.is_none() || t.area_id == area_id)
-        .collect();
     let now = DateTime::<Utc>::from_timestamp(wall_now_unix(), 0).unwrap_or_default();
     let today = (now + Duration::minutes(i64::from(ctx.utc_offset_minutes))).date_naive();
-    let selected = view.apply(in_scope, today, now);
+    // Only the view's tasks are kept as the account's list streams in.
+    let mut selected: Vec<Task> = Vec::new();
+    TASKS.each(api, None, None, |t: Task| {
+        let in_scope = area_id.is_none() || t.area_id == area_id;
+        if in_scope && view.selects(&t, today, now) {
+            selected.push(t);
+        }
+    })?;
+    views::sort(&mut selected, view.order());
     Ok(json!({
         "view": view.name(),
         "area_id": area_id,

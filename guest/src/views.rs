@@ -72,38 +72,49 @@ impl View {
 
     /// The tasks in this view, in its order. `today` is the user's local date.
     pub fn apply(self, tasks: Vec<Task>, today: NaiveDate, now: DateTime<Utc>) -> Vec<Task> {
-        let scheduled = |t: &Task| t.scheduled_on.as_deref().and_then(parse_date);
         let mut out: Vec<Task> = tasks
             .into_iter()
-            .filter(|t| t.deleted_at.is_none())
-            .filter(|t| match self {
-                View::RecentCompletions => {
-                    t.is_completed()
-                        && completed_at(t)
-                            .is_some_and(|c| c <= now && now - c <= Duration::hours(72))
-                }
-                _ if t.is_completed() => false,
-                View::Now => {
-                    t.scheduled_on.is_none()
-                        && (t.status.as_deref() == Some("started")
-                            || t.priority == Some(2)
-                            || t.motivation.as_deref() == Some("must")
-                            || t.eisenhower == Some(1))
-                }
-                View::Today => scheduled(t) == Some(today),
-                View::Overdue => scheduled(t).is_some_and(|d| d < today),
-                View::Next7Days => {
-                    scheduled(t).is_some_and(|d| d > today && d <= today + Duration::days(7))
-                }
-                View::HighPriority => t.priority.unwrap_or(0) >= 1,
-            })
+            .filter(|t| self.selects(t, today, now))
             .collect();
-        match self {
-            View::Overdue => sort(&mut out, Sort::ScheduledOn),
-            View::RecentCompletions => sort(&mut out, Sort::CompletedAt),
-            _ => sort(&mut out, Sort::Priority),
-        }
+        sort(&mut out, self.order());
         out
+    }
+
+    /// Whether `task` is in this view.
+    pub fn selects(self, t: &Task, today: NaiveDate, now: DateTime<Utc>) -> bool {
+        let scheduled = |t: &Task| t.scheduled_on.as_deref().and_then(parse_date);
+        if t.deleted_at.is_some() {
+            return false;
+        }
+        match self {
+            View::RecentCompletions => {
+                t.is_completed()
+                    && completed_at(t).is_some_and(|c| c <= now && now - c <= Duration::hours(72))
+            }
+            _ if t.is_completed() => false,
+            View::Now => {
+                t.scheduled_on.is_none()
+                    && (t.status.as_deref() == Some("started")
+                        || t.priority == Some(2)
+                        || t.motivation.as_deref() == Some("must")
+                        || t.eisenhower == Some(1))
+            }
+            View::Today => scheduled(t) == Some(today),
+            View::Overdue => scheduled(t).is_some_and(|d| d < today),
+            View::Next7Days => {
+                scheduled(t).is_some_and(|d| d > today && d <= today + Duration::days(7))
+            }
+            View::HighPriority => t.priority.unwrap_or(0) >= 1,
+        }
+    }
+
+    /// The order the view's tasks come in.
+    pub fn order(self) -> Sort {
+        match self {
+            View::Overdue => Sort::ScheduledOn,
+            View::RecentCompletions => Sort::CompletedAt,
+            _ => Sort::Priority,
+        }
     }
 }
 

@@ -40,10 +40,6 @@ const ATTEMPT_HEADER: HeaderName = HeaderName::from_static("x-lunatask-mcp-attem
 /// bursts of calls, short enough to let servers' own keep-alive limits win rarely.
 const POOL_IDLE_TIMEOUT: Duration = Duration::from_secs(60);
 
-/// The largest answer read from the API. LunaTask's largest answers (every task) are far
-/// smaller; anything bigger is a fault, refused before it fills the guest's memory.
-const MAX_ANSWER_BYTES: usize = 32 * 1024 * 1024;
-
 type PooledClient = Client<HttpsConnector<HttpConnector>, WasiBody>;
 
 /// The gate's app-wide state, shared by every call.
@@ -62,6 +58,8 @@ pub struct Egress {
     /// The largest request body the guest may send: its whole memory, which no body it
     /// builds can exceed; a larger one is a stream it keeps writing, refused.
     max_request_bytes: usize,
+    /// LUNATASK_MAX_ANSWER_BYTES: the largest answer read; the guest then streams it.
+    max_answer_bytes: usize,
 }
 
 impl Egress {
@@ -105,6 +103,7 @@ impl Egress {
             first_byte_timeout: config.settings.first_byte_timeout,
             between_bytes_timeout: config.settings.between_bytes_timeout,
             max_request_bytes: config.settings.memory_limit_bytes(),
+            max_answer_bytes: config.settings.max_answer_bytes as usize,
         })
     }
 
@@ -322,9 +321,9 @@ impl Egress {
         let (mut parts, body) = response.into_parts();
         let bytes = collect_bounded(
             TimedBody::new(body, self.between_bytes_timeout),
-            MAX_ANSWER_BYTES,
+            self.max_answer_bytes,
             deadline,
-            HttpError::HttpResponseBodySize(Some(MAX_ANSWER_BYTES as u64)),
+            HttpError::HttpResponseBodySize(Some(self.max_answer_bytes as u64)),
             HttpError::HttpResponseTimeout,
         )
         .await?;

@@ -195,6 +195,11 @@ pub struct Settings {
     #[arg(long, env = "LUNATASK_MAX_MESSAGE_BYTES", value_name = "BYTES", default_value_t = 4 * 1024 * 1024, value_parser = clap::value_parser!(u64).range(1024..=4_294_967_295))]
     pub max_message_bytes: u64,
 
+    /// Largest answer read from the API, in bytes: a whole account's list of tasks is one
+    /// answer (about 450 bytes a task), held by the host while the call streams it
+    #[arg(long, env = "LUNATASK_MAX_ANSWER_BYTES", value_name = "BYTES", default_value_t = 256 * 1024 * 1024, value_parser = clap::value_parser!(u64).range(1024..=4_294_967_295))]
+    pub max_answer_bytes: u64,
+
     /// Bytes of arguments all calls in progress may hold together, at least the largest
     /// message; beyond it a call is refused as overloaded
     #[arg(long, env = "LUNATASK_MAX_PENDING_BYTES", value_name = "BYTES", default_value_t = 64 * 1024 * 1024, value_parser = clap::value_parser!(u64).range(1024..=4_294_967_295))]

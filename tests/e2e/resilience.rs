@@ -304,19 +304,28 @@ async fn a_create_that_may_have_happened_says_how_to_retry_safely() {
     );
 }
 
-/// An answer over the host's 32 MiB cap is refused before it reaches the guest, and not
-/// asked for again: it would be as large the next time. A write refused this way may have
-/// been applied, and says so.
+/// An answer over the host's cap (`LUNATASK_MAX_ANSWER_BYTES`, here 4 MiB) is refused
+/// before it reaches the guest, and not asked for again: it would be as large the next
+/// time. A write refused this way may have been applied, and says so.
 #[tokio::test]
 async fn an_oversized_answer_is_refused_once_and_a_write_says_it_may_have_applied() {
-    let (fake, host) = setup().await;
-    let blob = "x".repeat(33 * 1024 * 1024);
+    let fake = FakeApi::start(TOKEN).await;
+    let host = builder()
+        .against(&fake)
+        .env("LUNATASK_MAX_ANSWER_BYTES", (4 * 1024 * 1024).to_string())
+        .start()
+        .await;
+    let blob = "x".repeat(5 * 1024 * 1024);
     let id = fake.seed_task(json!({ "area_id": AREA, "blob": blob }));
 
     let read = host.call("get_task", json!({ "task_id": id })).await;
     assert_eq!(code(&read), "upstream_error", "{}", err(&read));
     let message = err(&read)["message"].as_str().unwrap().to_string();
-    assert!(message.contains("larger than the host reads"), "{message}");
+    assert!(
+        message.contains("larger than the host reads")
+            && message.contains("LUNATASK_MAX_ANSWER_BYTES"),
+        "{message}"
+    );
     assert_eq!(err(&read)["retryable"], false);
     assert_eq!(
         fake.requests_to(&format!("GET /v1/tasks/{id}")).len(),

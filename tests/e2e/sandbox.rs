@@ -226,20 +226,23 @@ async fn a_trap_in_the_component_is_a_bug_with_its_correlation_id() {
     );
 }
 
-/// The real guest on an account larger than its memory: a clear `memory_limit` naming the
+/// The real guest on an answer larger than its memory: a clear `memory_limit` naming the
 /// setting, for tools and resources alike, under the correlation id the requests carried.
 #[tokio::test]
 async fn a_list_beyond_the_memory_cap_says_which_setting_to_raise() {
     let fake = FakeApi::start(TOKEN).await;
-    for i in 0..20_000 {
-        fake.seed_task(json!({ "area_id": AREA, "priority": i % 5 - 2 }));
+    // A list streams in whatever the account's size; what an answer returns must fit. Here
+    // a thousand tasks of 16 KiB each (a field LunaTask may add, passed through).
+    let field = "x".repeat(16 * 1024);
+    for _ in 0..1_000 {
+        fake.seed_task(json!({ "area_id": AREA, "priority": 2, "added_later": field }));
     }
     let host = crate::builder()
         .against(&fake)
         .env("LUNATASK_MEMORY_LIMIT_MIB", "8")
         .start()
         .await;
-    let result = host.call("list_tasks", json!({})).await;
+    let result = host.call("list_tasks", json!({ "limit": 1000 })).await;
     let error = assert_stopped(&result, "memory_limit", Some("LUNATASK_MEMORY_LIMIT_MIB"));
     assert!(
         error["message"].as_str().unwrap().contains("(8 MiB)"),
@@ -257,7 +260,7 @@ async fn a_list_beyond_the_memory_cap_says_which_setting_to_raise() {
         "the failure is reported under the id its request carried"
     );
 
-    let read = host.read("lunatask://global/today").await;
+    let read = host.read("lunatask://global/high-priority").await;
     let rmcp::service::ServiceError::McpError(error) = read.expect_err("the read fails") else {
         panic!("expected a JSON-RPC error");
     };

@@ -81,22 +81,36 @@ impl Kind {
         }
     }
 
-    /// Every entity of this kind, narrowed to a source and source id where given. Filtered
-    /// again here: correct whether or not the API applied the query.
+    /// Hands `each` every entity of this kind, narrowed to a source and source id where
+    /// given, as the list streams in. Filtered again here: correct whether or not the API
+    /// applied the query.
+    pub fn each<T: DeserializeOwned + Linked>(
+        &self,
+        api: &Api,
+        source: Option<&str>,
+        source_id: Option<&str>,
+        mut each: impl FnMut(T),
+    ) -> Result<(), ToolError> {
+        let request = Request::get(self.path)
+            .query_opt("source", source)
+            .query_opt("source_id", source_id);
+        api.each(request, self.many, |e: T| {
+            if e.links_to(source, source_id) {
+                each(e);
+            }
+        })
+    }
+
+    /// [`Kind::each`], collected.
     pub fn list<T: DeserializeOwned + Linked>(
         &self,
         api: &Api,
         source: Option<&str>,
         source_id: Option<&str>,
     ) -> Result<Vec<T>, ToolError> {
-        let request = Request::get(self.path)
-            .query_opt("source", source)
-            .query_opt("source_id", source_id);
-        let all: Vec<T> = api.send(request)?.field(self.many)?;
-        Ok(all
-            .into_iter()
-            .filter(|e| e.links_to(source, source_id))
-            .collect())
+        let mut all = Vec::new();
+        self.each(api, source, source_id, |e| all.push(e))?;
+        Ok(all)
     }
 
     /// Names the kind and id of the entity LunaTask did not find.

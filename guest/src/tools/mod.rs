@@ -2,7 +2,7 @@
 //! handler, in one place. The host lists these verbatim; it adds nothing of its own.
 
 mod create;
-mod entity;
+pub mod entity;
 pub mod habits;
 pub mod journal;
 pub mod notes;
@@ -160,17 +160,61 @@ pub struct Page {
     pub hint: Option<String>,
 }
 
-/// Cuts `items` (already filtered and sorted) to the page `offset`/`limit` asks for.
+/// The first `keep` of everything pushed, in the order `sort` gives, holding at most about
+/// twice that many at any time however many are pushed; `total` counts them all.
+pub struct Top<T, S: Fn(&mut Vec<T>)> {
+    keep: usize,
+    items: Vec<T>,
+    sort: S,
+    pub total: usize,
+}
+
+impl<T, S: Fn(&mut Vec<T>)> Top<T, S> {
+    /// Room for the page `offset`/`limit` asks for.
+    pub fn for_page(
+        offset: Option<validate::Offset>,
+        limit: Option<validate::Limit>,
+        sort: S,
+    ) -> Self {
+        let keep =
+            offset.map_or(0, |o| o.0 as usize) + limit.map_or(DEFAULT_LIMIT, |l| l.0 as usize);
+        Self {
+            keep,
+            items: Vec::new(),
+            sort,
+            total: 0,
+        }
+    }
+
+    pub fn push(&mut self, item: T) {
+        self.total += 1;
+        self.items.push(item);
+        if self.items.len() >= 2 * self.keep.max(32) {
+            (self.sort)(&mut self.items);
+            self.items.truncate(self.keep);
+        }
+    }
+
+    /// The first `keep`, sorted.
+    pub fn into_sorted(mut self) -> Vec<T> {
+        (self.sort)(&mut self.items);
+        self.items.truncate(self.keep);
+        self.items
+    }
+}
+
+/// Cuts `items` (the first matches, sorted, at least to the end of the page) to the page
+/// `offset`/`limit` asks for, of `total` matches in all.
 pub fn page<T>(
     items: &mut Vec<T>,
+    total: usize,
     offset: Option<validate::Offset>,
     limit: Option<validate::Limit>,
     narrow: &str,
 ) -> Page {
-    let total = items.len();
     let offset = offset.map_or(0, |o| o.0 as usize).min(total);
     let limit = limit.map_or(DEFAULT_LIMIT, |l| l.0 as usize);
-    items.drain(..offset);
+    items.drain(..offset.min(items.len()));
     items.truncate(limit);
     let next = offset + items.len();
     let more = next < total;

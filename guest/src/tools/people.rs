@@ -5,7 +5,7 @@ use serde::{Deserialize, Serialize};
 
 use super::create::{CreateOutcome, SourceKey, create};
 use super::entity::{PEOPLE, body_of};
-use super::{Effect, Page, Tool, page};
+use super::{Effect, Page, Tool, Top, page};
 use crate::api::{Api, Request};
 use crate::entities::{Person, TimelineNote};
 use crate::error::ToolError;
@@ -172,33 +172,36 @@ pub struct PeopleList {
 }
 
 fn list_people(api: &Api, args: ListArgs) -> Result<PeopleList, ToolError> {
-    let people: Vec<Person> = PEOPLE.list(
-        api,
-        args.source.as_ref().map(SourceText::as_str),
-        args.source_id.as_ref().map(SourceText::as_str),
-    )?;
     let strength = args
         .relationship_strength
         .map(|s| serde_json::to_value(s).unwrap_or_default());
-    let mut matching: Vec<Person> = people
-        .into_iter()
-        .filter(|p| {
-            strength
+    // Only the matches that can reach the page are kept as the list streams in.
+    let mut top = Top::for_page(args.offset, args.limit, |people: &mut Vec<Person>| {
+        people.sort_by(|a, b| a.id.cmp(&b.id))
+    });
+    PEOPLE.each(
+        api,
+        args.source.as_ref().map(SourceText::as_str),
+        args.source_id.as_ref().map(SourceText::as_str),
+        |person: Person| {
+            let strength_ok = strength
                 .as_ref()
-                .is_none_or(|want| p.relationship_strength.as_deref() == want.as_str())
-        })
-        .collect();
-    matching.sort_by(|a, b| a.id.cmp(&b.id));
+                .is_none_or(|want| person.relationship_strength.as_deref() == want.as_str());
+            if strength_ok {
+                top.push(person);
+            }
+        },
+    )?;
+    let total = top.total;
+    let mut people = top.into_sorted();
     let page = page(
-        &mut matching,
+        &mut people,
+        total,
         args.offset,
         args.limit,
         "relationship_strength or source/source_id",
     );
-    Ok(PeopleList {
-        people: matching,
-        page,
-    })
+    Ok(PeopleList { people, page })
 }
 
 /// Arguments of `create_person_timeline_note`.

@@ -5,7 +5,7 @@ use serde::{Deserialize, Serialize};
 
 use super::create::{CreateOutcome, SourceKey, create};
 use super::entity::{TASKS, body_of, changes_of};
-use super::{Effect, Page, Tool, page};
+use super::{Effect, Page, Tool, Top, page};
 use crate::api::Api;
 use crate::entities::{Linked, Task};
 use crate::error::ToolError;
@@ -330,23 +330,31 @@ fn list_tasks(api: &Api, args: ListArgs) -> Result<TaskList, ToolError> {
             format!("scheduled_to ({to}) is before scheduled_from ({from})"),
         ));
     }
-    let tasks: Vec<Task> = TASKS.list(
+    // Only the matches that can reach the page are kept as the list streams in.
+    let by = args.sort.unwrap_or(Sort::Priority);
+    let mut top = Top::for_page(args.offset, args.limit, |tasks: &mut Vec<Task>| {
+        views::sort(tasks, by)
+    });
+    TASKS.each(
         api,
         args.source.as_ref().map(SourceText::as_str),
         args.source_id.as_ref().map(SourceText::as_str),
+        |task: Task| {
+            if matches(&task, &args) {
+                top.push(task);
+            }
+        },
     )?;
-    let mut matching: Vec<Task> = tasks.into_iter().filter(|t| matches(t, &args)).collect();
-    views::sort(&mut matching, args.sort.unwrap_or(Sort::Priority));
+    let total = top.total;
+    let mut tasks = top.into_sorted();
     let page = page(
-        &mut matching,
+        &mut tasks,
+        total,
         args.offset,
         args.limit,
         "status, area_id, scheduled_from/scheduled_to or completed_since",
     );
-    Ok(TaskList {
-        tasks: matching,
-        page,
-    })
+    Ok(TaskList { tasks, page })
 }
 
 /// Whether `task` passes every filter in `args`.
