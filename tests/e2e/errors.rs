@@ -1,10 +1,8 @@
 //! Every tool maps every documented LunaTask error status to its stable code, with the
 //! HTTP status, and never hides a failure as a success.
 
-use lunatask_mcp_tests::{AREA, FakeApi, Fault, TOKEN, err};
+use lunatask_mcp_tests::{AREA, Fault, err};
 use serde_json::{Value, json};
-
-use crate::builder;
 
 const ID: &str = "0b5d5a9e-7c1b-4f0e-9d1a-2f4b6c8d0e12";
 
@@ -34,12 +32,7 @@ fn every_tool() -> Vec<(&'static str, Value)> {
 
 #[tokio::test]
 async fn every_tool_maps_every_error_status_to_its_code() {
-    let fake = FakeApi::start(TOKEN).await;
-    let host = builder()
-        .against(&fake)
-        .env("LUNATASK_MAX_RETRIES", "0")
-        .start()
-        .await;
+    let (fake, host) = crate::serve_with(&[("LUNATASK_MAX_RETRIES", "0")]).await;
     let statuses = [
         (400, "validation_error"),
         (401, "authentication_error"),

@@ -248,14 +248,12 @@ async fn read_until_closed(tcp: &mut tokio::net::TcpStream, limit: Duration) -> 
 async fn idle_and_slow_connections_are_closed_at_their_timeouts() {
     use tokio::io::AsyncWriteExt;
 
-    let fake = FakeApi::start(TOKEN).await;
-    let http = builder()
-        .against(&fake)
-        .env("LUNATASK_MCP_HTTP_HEAD_TIMEOUT", "1")
-        .env("LUNATASK_MCP_HTTP_IDLE_TIMEOUT", "3")
-        .env("LUNATASK_MCP_AUTH_TOKEN", "endpoint-secret")
-        .start_http()
-        .await;
+    let (_fake, http) = crate::serve_http_with(&[
+        ("LUNATASK_MCP_HTTP_HEAD_TIMEOUT", "1"),
+        ("LUNATASK_MCP_HTTP_IDLE_TIMEOUT", "3"),
+        ("LUNATASK_MCP_AUTH_TOKEN", "endpoint-secret"),
+    ])
+    .await;
     let addr = http.url.trim_start_matches("http://").to_string();
     let mut silent = tokio::net::TcpStream::connect(&addr).await.unwrap();
     let mut slow = tokio::net::TcpStream::connect(&addr).await.unwrap();
@@ -316,13 +314,11 @@ async fn idle_and_slow_connections_are_closed_at_their_timeouts() {
 async fn connections_beyond_the_cap_are_refused_at_once() {
     use tokio::io::AsyncWriteExt;
 
-    let fake = FakeApi::start(TOKEN).await;
-    let http = builder()
-        .against(&fake)
-        .env("LUNATASK_MCP_HTTP_MAX_CONNECTIONS", "4")
-        .env("LUNATASK_MCP_HTTP_HEAD_TIMEOUT", "30")
-        .start_http()
-        .await;
+    let (_fake, http) = crate::serve_http_with(&[
+        ("LUNATASK_MCP_HTTP_MAX_CONNECTIONS", "4"),
+        ("LUNATASK_MCP_HTTP_HEAD_TIMEOUT", "30"),
+    ])
+    .await;
     let addr = http.url.trim_start_matches("http://").to_string();
     let mut held = Vec::new();
     for _ in 0..4 {
@@ -477,13 +473,11 @@ async fn open_session(web: &reqwest::Client, url: &str) -> (u16, Option<String>)
 /// for LUNATASK_MCP_SESSION_IDLE_TIMEOUT; beyond the cap a new session is refused.
 #[tokio::test]
 async fn sessions_are_capped_and_forgotten_when_idle() {
-    let fake = FakeApi::start(TOKEN).await;
-    let http = builder()
-        .against(&fake)
-        .env("LUNATASK_MCP_MAX_SESSIONS", "2")
-        .env("LUNATASK_MCP_SESSION_IDLE_TIMEOUT", "1")
-        .start_http()
-        .await;
+    let (_fake, http) = crate::serve_http_with(&[
+        ("LUNATASK_MCP_MAX_SESSIONS", "2"),
+        ("LUNATASK_MCP_SESSION_IDLE_TIMEOUT", "1"),
+    ])
+    .await;
     let web = reqwest::Client::new();
     for _ in 0..2 {
         let (status, id) = open_session(&web, &http.url).await;
@@ -516,13 +510,11 @@ async fn sessions_are_capped_and_forgotten_when_idle() {
 /// it, and most of the memory it took is given back to the system.
 #[tokio::test]
 async fn abandoned_sessions_give_their_memory_back() {
-    let fake = FakeApi::start(TOKEN).await;
-    let http = builder()
-        .against(&fake)
-        .env("LUNATASK_MCP_SESSION_IDLE_TIMEOUT", "1")
-        .env("LUNATASK_MCP_MAX_SESSIONS", "5000")
-        .start_http()
-        .await;
+    let (_fake, http) = crate::serve_http_with(&[
+        ("LUNATASK_MCP_SESSION_IDLE_TIMEOUT", "1"),
+        ("LUNATASK_MCP_MAX_SESSIONS", "5000"),
+    ])
+    .await;
     let pid = http.child.id().unwrap();
     let web = reqwest::Client::new();
     open_session(&web, &http.url).await;
@@ -558,13 +550,11 @@ async fn the_rate_limit_is_fair_between_sessions_and_cancelled_calls_are_not_sen
     use rmcp::model::{CallToolRequest, CallToolRequestParams, ClientRequest};
     use rmcp::service::PeerRequestOptions;
 
-    let fake = FakeApi::start(TOKEN).await;
-    let http = builder()
-        .against(&fake)
-        .env("LUNATASK_RATE_LIMIT_RPM", "30")
-        .env("LUNATASK_RATE_LIMIT_BURST", "1")
-        .start_http()
-        .await;
+    let (fake, http) = crate::serve_http_with(&[
+        ("LUNATASK_RATE_LIMIT_RPM", "30"),
+        ("LUNATASK_RATE_LIMIT_BURST", "1"),
+    ])
+    .await;
     let greedy = http.client(None).await.unwrap();
     let polite = http.client(None).await.unwrap();
     let ping =

@@ -10,12 +10,7 @@ use crate::{builder, setup};
 
 #[tokio::test]
 async fn the_token_appears_nowhere_at_the_most_verbose_level() {
-    let fake = FakeApi::start(TOKEN).await;
-    let host = builder()
-        .against(&fake)
-        .env("LUNATASK_LOG", "trace")
-        .start()
-        .await;
+    let (fake, host) = crate::serve_with(&[("LUNATASK_LOG", "trace")]).await;
     let mut outputs = Vec::new();
     outputs.push(text(&host.call("ping", json!({})).await));
     outputs.push(text(
@@ -301,12 +296,8 @@ async fn assert_ping_answers(client: &rmcp::service::RunningService<rmcp::RoleCl
 
 #[tokio::test]
 async fn http_serves_mcp_metrics_and_health_behind_its_guards() {
-    let fake = FakeApi::start(TOKEN).await;
-    let http = builder()
-        .against(&fake)
-        .env("LUNATASK_MCP_AUTH_TOKEN", "endpoint-secret")
-        .start_http()
-        .await;
+    let (_fake, http) =
+        crate::serve_http_with(&[("LUNATASK_MCP_AUTH_TOKEN", "endpoint-secret")]).await;
     let web = reqwest::Client::new();
 
     // Health needs no auth; /mcp and /metrics do.
@@ -419,12 +410,7 @@ async fn a_stateless_call_is_answered_with_plain_json() {
 /// goes on.
 #[tokio::test]
 async fn http_bodies_that_are_not_json_rpc_get_json_rpc_errors() {
-    let fake = FakeApi::start(TOKEN).await;
-    let http = builder()
-        .against(&fake)
-        .env("LUNATASK_MAX_MESSAGE_BYTES", "2048")
-        .start_http()
-        .await;
+    let (_fake, http) = crate::serve_http_with(&[("LUNATASK_MAX_MESSAGE_BYTES", "2048")]).await;
     let web = reqwest::Client::new();
     let post = |content_type: &'static str, body: &'static str| {
         web.post(format!("{}/mcp", http.url))
@@ -624,12 +610,7 @@ async fn stdio_over_a_unix_socket_pair_works() {
 /// the second reaches the API only after the first is done.
 #[tokio::test]
 async fn calls_beyond_the_concurrency_limit_wait_their_turn() {
-    let fake = FakeApi::start(TOKEN).await;
-    let host = builder()
-        .against(&fake)
-        .env("LUNATASK_MAX_CONCURRENT_CALLS", "1")
-        .start()
-        .await;
+    let (fake, host) = crate::serve_with(&[("LUNATASK_MAX_CONCURRENT_CALLS", "1")]).await;
     fake.inject(
         Some("GET /v1/ping"),
         1,

@@ -70,12 +70,8 @@ fn events(text: &str) -> Vec<(Option<String>, String)> {
 
 #[tokio::test]
 async fn ending_a_session_answers_204_and_oauth_discovery_404() {
-    let fake = FakeApi::start(TOKEN).await;
-    let http = builder()
-        .against(&fake)
-        .env("LUNATASK_MCP_AUTH_TOKEN", "endpoint-secret")
-        .start_http()
-        .await;
+    let (_fake, http) =
+        crate::serve_http_with(&[("LUNATASK_MCP_AUTH_TOKEN", "endpoint-secret")]).await;
     let web = reqwest::Client::new();
     let url = format!("{}/mcp", http.url);
     for path in [

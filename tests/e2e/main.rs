@@ -21,7 +21,7 @@ mod upstream;
 
 use std::path::PathBuf;
 
-use lunatask_mcp_tests::{FakeApi, Host, HostBuilder, TOKEN};
+use lunatask_mcp_tests::{FakeApi, Host, HostBuilder, HttpHost, TOKEN};
 
 /// A builder for the binary under test, sharing one component cache per test run.
 pub fn builder() -> HostBuilder {
@@ -30,6 +30,25 @@ pub fn builder() -> HostBuilder {
         std::path::Path::new(env!("CARGO_BIN_EXE_lunatask-mcp")),
         &cache,
     )
+}
+
+/// A fake API and a server connected to it over stdio, with these settings.
+pub async fn serve_with(env: &[(&str, &str)]) -> (FakeApi, Host) {
+    let fake = FakeApi::start(TOKEN).await;
+    let host = with_env(builder().against(&fake), env).start().await;
+    (fake, host)
+}
+
+/// A fake API and a server connected to it serving Streamable HTTP, with these settings.
+pub async fn serve_http_with(env: &[(&str, &str)]) -> (FakeApi, HttpHost) {
+    let fake = FakeApi::start(TOKEN).await;
+    let http = with_env(builder().against(&fake), env).start_http().await;
+    (fake, http)
+}
+
+fn with_env(builder: HostBuilder, env: &[(&str, &str)]) -> HostBuilder {
+    env.iter()
+        .fold(builder, |b, (key, value)| b.env(key, value))
 }
 
 /// A fake API and a server connected to it.

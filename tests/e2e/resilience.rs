@@ -31,12 +31,7 @@ async fn a_503_is_retried_under_one_correlation_id() {
 
 #[tokio::test]
 async fn retry_after_is_honoured() {
-    let fake = FakeApi::start(TOKEN).await;
-    let host = builder()
-        .against(&fake)
-        .env("LUNATASK_RETRY_MAX_DELAY", "5")
-        .start()
-        .await;
+    let (fake, host) = crate::serve_with(&[("LUNATASK_RETRY_MAX_DELAY", "5")]).await;
     fake.inject(
         Some("GET /v1/ping"),
         1,
@@ -58,12 +53,7 @@ async fn retry_after_is_honoured() {
 
 #[tokio::test]
 async fn persistent_5xx_ends_after_the_configured_attempts() {
-    let fake = FakeApi::start(TOKEN).await;
-    let host = builder()
-        .against(&fake)
-        .env("LUNATASK_MAX_RETRIES", "2")
-        .start()
-        .await;
+    let (fake, host) = crate::serve_with(&[("LUNATASK_MAX_RETRIES", "2")]).await;
     fake.inject(None, 10, Fault::status(500));
     let result = host.call("ping", json!({})).await;
     assert_eq!(code(&result), "upstream_error");
@@ -167,13 +157,11 @@ async fn a_journal_entry_is_never_replayed_after_an_ambiguous_failure() {
 
 #[tokio::test]
 async fn a_read_timeout_gives_a_timeout_error_in_bounded_time() {
-    let fake = FakeApi::start(TOKEN).await;
-    let host = builder()
-        .against(&fake)
-        .env("LUNATASK_HTTP_TIMEOUT_READ", "0.3")
-        .env("LUNATASK_MAX_RETRIES", "1")
-        .start()
-        .await;
+    let (fake, host) = crate::serve_with(&[
+        ("LUNATASK_HTTP_TIMEOUT_READ", "0.3"),
+        ("LUNATASK_MAX_RETRIES", "1"),
+    ])
+    .await;
     fake.inject(None, 5, Fault::Delay(Duration::from_secs(5)));
     let started = Instant::now();
     let result = host.call("ping", json!({})).await;
@@ -241,13 +229,11 @@ async fn an_answer_that_stalls_mid_body_times_out_between_bytes() {
 
 #[tokio::test]
 async fn concurrent_calls_share_the_rate_limit() {
-    let fake = FakeApi::start(TOKEN).await;
-    let host = builder()
-        .against(&fake)
-        .env("LUNATASK_RATE_LIMIT_RPM", "600")
-        .env("LUNATASK_RATE_LIMIT_BURST", "2")
-        .start()
-        .await;
+    let (fake, host) = crate::serve_with(&[
+        ("LUNATASK_RATE_LIMIT_RPM", "600"),
+        ("LUNATASK_RATE_LIMIT_BURST", "2"),
+    ])
+    .await;
     let started = Instant::now();
     let calls = (0..8).map(|_| host.call("ping", json!({})));
     for result in futures::future::join_all(calls).await {
@@ -274,12 +260,7 @@ async fn concurrent_calls_share_the_rate_limit() {
 
 #[tokio::test]
 async fn a_create_that_may_have_happened_says_how_to_retry_safely() {
-    let fake = FakeApi::start(TOKEN).await;
-    let host = builder()
-        .against(&fake)
-        .env("LUNATASK_MAX_RETRIES", "1")
-        .start()
-        .await;
+    let (fake, host) = crate::serve_with(&[("LUNATASK_MAX_RETRIES", "1")]).await;
     // Applied, but every answer lost.
     fake.inject(Some("POST /v1/tasks"), 2, Fault::DropAfterApply);
     let result = host.call("create_task", json!({ "area_id": AREA })).await;

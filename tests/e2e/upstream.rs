@@ -204,12 +204,7 @@ async fn the_fake_refuses_what_a_strict_server_refuses() {
 /// (which names the field) and a hint that fits; the custom-field hint only for people.
 #[tokio::test]
 async fn api_errors_name_the_entity_and_field_they_concern() {
-    let fake = FakeApi::start(TOKEN).await;
-    let host = builder()
-        .against(&fake)
-        .env("LUNATASK_MAX_RETRIES", "0")
-        .start()
-        .await;
+    let (fake, host) = crate::serve_with(&[("LUNATASK_MAX_RETRIES", "0")]).await;
     let id = "0b5d5a9e-7c1b-4f0e-9d1a-2f4b6c8d0e12";
     let cases: [(&str, Value, &str, &str); 7] = [
         ("create_task", json!({ "area_id": AREA }), "task", "area_id"),
