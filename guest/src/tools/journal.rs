@@ -24,16 +24,15 @@ pub fn tools() -> Vec<Tool> {
 }
 
 /// Arguments of `create_journal_entry`.
+#[serde_with::skip_serializing_none]
 #[derive(Debug, Deserialize, Serialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Args {
     /// The day of the entry, YYYY-MM-DD.
     pub date_on: Date,
     /// Title. Write-only.
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub name: Option<String>,
     /// Markdown body. Write-only.
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub content: Option<String>,
 }
 

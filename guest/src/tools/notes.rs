@@ -44,26 +44,21 @@ pub fn tools() -> Vec<Tool> {
 }
 
 /// Arguments of `create_note`. Every field is optional.
+#[serde_with::skip_serializing_none]
 #[derive(Debug, Deserialize, Serialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CreateArgs {
     /// The notebook to put the note in.
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub notebook_id: Option<Id>,
     /// Title. Write-only.
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub name: Option<String>,
     /// Markdown body. Write-only.
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub content: Option<String>,
     /// The note's date, YYYY-MM-DD.
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub date_on: Option<Date>,
     /// An external system; give with source_id.
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub source: Option<SourceText>,
     /// The id in that system; give with source.
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub source_id: Option<SourceText>,
 }
 
@@ -91,6 +86,7 @@ fn create_note(api: &Api, args: CreateArgs) -> Result<NoteCreated, ToolError> {
 }
 
 /// Arguments of `update_note`.
+#[serde_with::skip_serializing_none]
 #[derive(Debug, Deserialize, Serialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct UpdateArgs {
@@ -98,16 +94,12 @@ pub struct UpdateArgs {
     #[serde(skip_serializing)]
     pub note_id: Id,
     /// New title. Write-only.
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub name: Option<String>,
     /// New Markdown body, replacing the whole note. Write-only.
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub content: Option<String>,
     /// Move the note to this notebook.
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub notebook_id: Option<Id>,
     /// New date, YYYY-MM-DD.
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub date_on: Option<Date>,
 }
 

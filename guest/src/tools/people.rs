@@ -60,30 +60,23 @@ pub fn tools() -> Vec<Tool> {
 }
 
 /// Arguments of `create_person`.
+#[serde_with::skip_serializing_none]
 #[derive(Debug, Deserialize, Serialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CreateArgs {
     /// Write-only.
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub first_name: Option<String>,
     /// Write-only.
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub last_name: Option<String>,
     /// Default casual-friends.
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub relationship_strength: Option<RelationshipStrength>,
     /// An external system; give with source_id.
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub source: Option<SourceText>,
     /// The id in that system; give with source.
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub source_id: Option<SourceText>,
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub email: Option<Email>,
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub phone: Option<String>,
     /// YYYY-MM-DD.
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub birthday: Option<Date>,
 }
 
@@ -205,16 +198,15 @@ fn list_people(api: &Api, args: ListArgs) -> Result<PeopleList, ToolError> {
 }
 
 /// Arguments of `create_person_timeline_note`.
+#[serde_with::skip_serializing_none]
 #[derive(Debug, Deserialize, Serialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct TimelineArgs {
     /// The person the note is about.
     pub person_id: Id,
     /// The note's day, YYYY-MM-DD; LunaTask defaults to today.
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub date_on: Option<Date>,
     /// Markdown. Write-only.
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub content: Option<String>,
 }
 

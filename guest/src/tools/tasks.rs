@@ -63,46 +63,35 @@ pub fn tools() -> Vec<Tool> {
 }
 
 /// Arguments of `create_task`.
+#[serde_with::skip_serializing_none]
 #[derive(Debug, Deserialize, Serialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CreateArgs {
     /// The area (list) the task goes in.
     pub area_id: Id,
     /// A goal within that area.
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub goal_id: Option<Id>,
     /// Write-only.
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub name: Option<String>,
     /// Markdown. Write-only.
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub note: Option<String>,
     /// Default later. "started" is shown as "In progress".
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub status: Option<TaskStatus>,
     /// Default unknown.
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub motivation: Option<Motivation>,
     /// 0 none (default), 1 urgent & important, 2 urgent only, 3 important only, 4 neither.
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub eisenhower: Option<Eisenhower>,
     /// Estimated minutes.
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub estimate: Option<Minutes>,
     /// -2 lowest, -1 low, 0 normal (default), 1 high, 2 highest.
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub priority: Option<Priority>,
     /// The day it is scheduled for, YYYY-MM-DD.
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub scheduled_on: Option<Date>,
     /// ISO-8601 timestamp.
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub completed_at: Option<Timestamp>,
     /// An external system; give with source_id.
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub source: Option<SourceText>,
     /// The id in that system; give with source.
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub source_id: Option<SourceText>,
 }
 
@@ -136,6 +125,7 @@ fn create_task(api: &Api, args: CreateArgs) -> Result<TaskCreated, ToolError> {
 }
 
 /// Arguments of `update_task`.
+#[serde_with::skip_serializing_none]
 #[derive(Debug, Deserialize, Serialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct UpdateArgs {
@@ -143,51 +133,28 @@ pub struct UpdateArgs {
     #[serde(skip_serializing)]
     pub task_id: Id,
     /// Move the task to another area.
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub area_id: Option<Id>,
     /// Move the task to this goal.
     // `null` is also accepted as "clear", as before `clear` existed.
-    #[serde(
-        default,
-        deserialize_with = "present",
-        skip_serializing_if = "Option::is_none"
-    )]
+    #[serde(default, deserialize_with = "present")]
     pub goal_id: Option<Option<Id>>,
     /// Write-only.
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub name: Option<String>,
     /// Markdown, replacing the old note. Write-only.
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub note: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub status: Option<TaskStatus>,
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub motivation: Option<Motivation>,
     /// 0..4, as in create_task.
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub eisenhower: Option<Eisenhower>,
     /// Whole minutes.
-    #[serde(
-        default,
-        deserialize_with = "present",
-        skip_serializing_if = "Option::is_none"
-    )]
+    #[serde(default, deserialize_with = "present")]
     pub estimate: Option<Option<Minutes>>,
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub priority: Option<Priority>,
     /// YYYY-MM-DD.
-    #[serde(
-        default,
-        deserialize_with = "present",
-        skip_serializing_if = "Option::is_none"
-    )]
+    #[serde(default, deserialize_with = "present")]
     pub scheduled_on: Option<Option<Date>>,
     /// ISO-8601 timestamp.
-    #[serde(
-        default,
-        deserialize_with = "present",
-        skip_serializing_if = "Option::is_none"
-    )]
+    #[serde(default, deserialize_with = "present")]
     pub completed_at: Option<Option<Timestamp>>,
     /// Fields to clear.
     #[serde(skip_serializing)]
