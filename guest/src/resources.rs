@@ -1,5 +1,6 @@
-//! MCP resources: single tasks and people, task views and a discovery document. (The
-//! host serves `lunatask://metrics` itself: its counters are the host's.)
+//! MCP resources: single tasks and people, task views, metrics and a discovery document.
+//! `lunatask://metrics` is described here with the rest but read by the host, whose
+//! counters it shows.
 //!
 //! Many MCP clients show resources to the user rather than to the agent, so every resource
 //! here is also reachable through a tool; resources add nothing a tool cannot do.
@@ -20,14 +21,23 @@ use crate::{Context, log};
 
 const JSON: &str = "application/json";
 const DISCOVERY: &str = "lunatask://discovery";
+const METRICS: &str = "lunatask://metrics";
 
 pub fn list() -> Vec<Resource> {
-    let mut out = vec![resource(
-        DISCOVERY,
-        "discovery",
-        "What this server offers",
-        "The resource templates and task views this server serves, with what each view selects.",
-    )];
+    let mut out = vec![
+        resource(
+            DISCOVERY,
+            "discovery",
+            "What this server offers",
+            "The resource templates and task views this server serves, with what each view selects.",
+        ),
+        resource(
+            METRICS,
+            "metrics",
+            "Request metrics",
+            "Requests to LunaTask per endpoint and status class: counts, retries, rate-limit waits, latency histogram and success rate.",
+        ),
+    ];
     out.extend(View::ALL.iter().map(|v| Resource {
         uri: format!("lunatask://global/{}", v.name()),
         name: format!("global-{}", v.name()),

@@ -70,17 +70,7 @@ impl View {
         }
     }
 
-    /// The tasks in this view, in its order. `today` is the user's local date.
-    pub fn apply(self, tasks: Vec<Task>, today: NaiveDate, now: DateTime<Utc>) -> Vec<Task> {
-        let mut out: Vec<Task> = tasks
-            .into_iter()
-            .filter(|t| self.selects(t, today, now))
-            .collect();
-        sort(&mut out, self.order());
-        out
-    }
-
-    /// Whether `task` is in this view.
+    /// Whether `task` is in this view; `today` is the user's local date.
     pub fn selects(self, t: &Task, today: NaiveDate, now: DateTime<Utc>) -> bool {
         let scheduled = |t: &Task| t.scheduled_on.as_deref().and_then(parse_date);
         if t.deleted_at.is_some() {
@@ -185,7 +175,7 @@ mod tests {
         let now = DateTime::parse_from_rfc3339("2024-05-10T12:00:00Z")
             .unwrap()
             .to_utc();
-        let tasks = vec![
+        let tasks = [
             task("today", |t| t.scheduled_on = Some("2024-05-10".into())),
             task("today-done", |t| {
                 t.scheduled_on = Some("2024-05-10".into());
@@ -205,7 +195,16 @@ mod tests {
                 t.scheduled_on = Some("2024-05-11".into());
             }),
         ];
-        let view = |v: View| ids(&v.apply(tasks.clone(), today, now)).join(",");
+        // As the view resources read them: the tasks selected, in the view's order.
+        let view = |v: View| {
+            let mut selected: Vec<Task> = tasks
+                .iter()
+                .filter(|t| v.selects(t, today, now))
+                .cloned()
+                .collect();
+            sort(&mut selected, v.order());
+            ids(&selected).join(",")
+        };
         assert_eq!(view(View::Today), "today");
         assert_eq!(view(View::Overdue), "overdue");
         assert_eq!(view(View::Next7Days), "started-scheduled,in-7");

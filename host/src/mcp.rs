@@ -28,11 +28,12 @@ read them back. Ids of areas, goals, notebooks and habits come from the LunaTask
 return a JSON error with a stable code (validation_error, authentication_error, not_found, \
 rate_limited, timeout, network_error, ...) and a correlation_id.";
 
-/// The one resource the host serves itself: its counters are the host's, not the guest's.
+/// The one resource the host reads itself (the guest lists and describes it): its counters
+/// are the host's, not the guest's.
 const METRICS_URI: &str = "lunatask://metrics";
 
 /// What `tools/list` and `resources/*` answer: read from the component once at start-up,
-/// since the component's lists are fixed at build time, and the host's own resource.
+/// since the component's lists are fixed at build time.
 pub struct Catalog {
     pub tools: Vec<Tool>,
     pub resources: Vec<Resource>,
@@ -47,7 +48,7 @@ impl Catalog {
             .into_iter()
             .map(to_mcp_tool)
             .collect::<anyhow::Result<_>>()?;
-        let mut resources: Vec<Resource> = offered
+        let resources: Vec<Resource> = offered
             .resources
             .into_iter()
             .map(|r| {
@@ -57,16 +58,6 @@ impl Catalog {
                     .with_mime_type(r.mime_type)
             })
             .collect();
-        resources.insert(
-            1.min(resources.len()),
-            Resource::new(METRICS_URI, "metrics")
-                .with_title("Request metrics")
-                .with_description(
-                    "Requests to LunaTask per endpoint and status class: counts, retries, \
-                     rate-limit waits, latency histogram and success rate.",
-                )
-                .with_mime_type("application/json"),
-        );
         let templates = offered
             .templates
             .into_iter()

@@ -29,6 +29,19 @@ async fn resources_and_templates_are_listed() {
 
     // Every listed resource can be read, and discovery promises only what exists.
     let discovery = host.read("lunatask://discovery").await.unwrap();
+    let promised: Vec<&str> = discovery["resources"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|r| r["uri"].as_str())
+        .collect();
+    assert_eq!(promised, uris, "discovery lists what resources/list lists");
+    for uri in &uris {
+        host.read(uri).await.unwrap();
+    }
+    // The host's own counters, which it reads itself.
+    let metrics = host.read("lunatask://metrics").await.unwrap();
+    assert!(metrics["endpoints"].is_object(), "{metrics}");
     for view in discovery["views"].as_array().unwrap() {
         let name = view["name"].as_str().unwrap();
         host.read(&format!("lunatask://global/{name}"))
