@@ -241,7 +241,7 @@ impl<'a> Api<'a> {
     pub fn send(&self, request: Request<'_>) -> Result<Reply, ToolError> {
         match self.exchange(request, false)? {
             Answered::Read(reply) => Ok(reply),
-            Answered::Open { .. } => unreachable!("a reply is read whole unless asked"),
+            Answered::Open { .. } => Err(ToolError::internal("an answer was left unread")),
         }
     }
 
@@ -255,8 +255,9 @@ impl<'a> Api<'a> {
         key: &str,
         mut each: impl FnMut(T),
     ) -> Result<(), ToolError> {
-        let Answered::Open { status, response } = self.exchange(request, true)? else {
-            unreachable!("a GET asked to stay open stays open")
+        let (status, response) = match self.exchange(request, true)? {
+            Answered::Open { status, response } => (status, response),
+            Answered::Read(_) => return Err(ToolError::internal("a list answer was read whole")),
         };
         let shape = |e: ShapeError| {
             ToolError::new(Code::UpstreamError, format!("LunaTask's answer {e}"))
