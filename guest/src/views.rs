@@ -5,12 +5,12 @@ use std::cmp::Ordering;
 
 use chrono::{DateTime, Duration, NaiveDate, Utc};
 use schemars::JsonSchema;
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 
 use crate::entities::Task;
 
 /// How `list_tasks` orders its result.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, JsonSchema)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize, JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum Sort {
     // What each order means is said once, on `list_tasks.sort`.

@@ -12,6 +12,85 @@ use crate::entities::Linked;
 use crate::error::{Code, ToolError};
 use crate::validate::Id;
 
+/// Declares, once for every kind, the types of the tools each kind has and the handlers
+/// that need nothing but the kind: `$Ids` names one (`{"task_id"}`), `$One` holds one
+/// (`{"task"}`), `$Deleted` answers `delete` (`{"deleted", "task"}`) and `$Created` a create
+/// (`{"outcome", "task", "source"}`, from [`Created`](super::create::Created)), and the
+/// `get` (for kinds the API can read back) and `delete` handlers. The field names are the
+/// kind's own because agents read them.
+macro_rules! entity_io {
+    (
+        $kind:path => $Entity:ty, $field:ident by $id:ident;
+        $Ids:ident, $One:ident, $Deleted:ident, $Created:ident;
+        duplicate: $duplicate:literal, record: $record:literal;
+        $(get: $get:ident,)? delete: $delete:ident $(,)?
+    ) => {
+        args! {
+            /// Arguments naming one record.
+            pub struct $Ids {
+                pub $id: $crate::validate::Id,
+            }
+        }
+
+        /// One record.
+        #[derive(Debug, serde::Serialize, schemars::JsonSchema)]
+        pub struct $One {
+            pub $field: $Entity,
+        }
+
+        /// The result of a delete.
+        #[derive(Debug, serde::Serialize, schemars::JsonSchema)]
+        pub struct $Deleted {
+            pub deleted: bool,
+            /// The deleted record (with deleted_at), when LunaTask returned it.
+            pub $field: Option<$Entity>,
+        }
+
+        /// The result of a create.
+        #[derive(Debug, serde::Serialize, schemars::JsonSchema)]
+        pub struct $Created {
+            #[doc = $duplicate]
+            pub outcome: $crate::tools::create::CreateOutcome,
+            #[doc = $record]
+            #[serde(skip_serializing_if = "Option::is_none")]
+            pub $field: Option<$Entity>,
+            /// The source/source_id the record carries (this server's own when none was given).
+            pub source: $crate::tools::create::SourceKey,
+        }
+
+        impl From<$crate::tools::create::Created<$Entity>> for $Created {
+            fn from(created: $crate::tools::create::Created<$Entity>) -> Self {
+                Self {
+                    outcome: created.outcome,
+                    $field: created.entity,
+                    source: created.key,
+                }
+            }
+        }
+
+        $(
+            pub fn $get(
+                api: &$crate::api::Api,
+                args: $Ids,
+            ) -> Result<$One, $crate::error::ToolError> {
+                Ok($One {
+                    $field: $kind.get(api, &args.$id)?,
+                })
+            }
+        )?
+
+        fn $delete(
+            api: &$crate::api::Api,
+            args: $Ids,
+        ) -> Result<$Deleted, $crate::error::ToolError> {
+            Ok($Deleted {
+                deleted: true,
+                $field: $kind.delete(api, &args.$id)?,
+            })
+        }
+    };
+}
+
 /// Where LunaTask serves one kind of entity, and what its answers call it.
 pub struct Kind {
     /// The kind as a person says it, for messages: "task".

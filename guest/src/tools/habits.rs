@@ -2,7 +2,7 @@
 //! replayed after a lost answer.
 
 use schemars::JsonSchema;
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 use serde_json::json;
 
 use super::entity::name_not_found;
@@ -23,14 +23,14 @@ pub fn tools() -> Vec<Tool> {
     )]
 }
 
-/// Arguments of `track_habit`.
-#[derive(Debug, Deserialize, JsonSchema)]
-#[serde(deny_unknown_fields)]
-pub struct Args {
-    /// The habit's id.
-    pub habit_id: Id,
-    /// The day it was performed, YYYY-MM-DD.
-    pub performed_on: Date,
+args! {
+    /// Arguments of `track_habit`.
+    pub struct Args {
+        /// The habit's id.
+        pub habit_id: Id,
+        /// The day it was performed, YYYY-MM-DD.
+        pub performed_on: Date,
+    }
 }
 
 /// The result of `track_habit`.

@@ -2,7 +2,7 @@
 //! is never blindly replayed (its effect is [`Effect::Append`]).
 
 use schemars::JsonSchema;
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 
 use super::{Effect, Tool};
 use crate::api::{Api, Request};
@@ -23,17 +23,16 @@ pub fn tools() -> Vec<Tool> {
     )]
 }
 
-/// Arguments of `create_journal_entry`.
-#[serde_with::skip_serializing_none]
-#[derive(Debug, Deserialize, Serialize, JsonSchema)]
-#[serde(deny_unknown_fields)]
-pub struct Args {
-    /// The day of the entry, YYYY-MM-DD.
-    pub date_on: Date,
-    /// Title. Write-only.
-    pub name: Option<String>,
-    /// Markdown body. Write-only.
-    pub content: Option<String>,
+args! {
+    /// Arguments of `create_journal_entry`.
+    pub struct Args {
+        /// The day of the entry, YYYY-MM-DD.
+        pub date_on: Date,
+        /// Title. Write-only.
+        pub name: Option<String>,
+        /// Markdown body. Write-only.
+        pub content: Option<String>,
+    }
 }
 
 /// The result of `create_journal_entry`.

@@ -1,8 +1,23 @@
 //! The tool registry: every tool's name, title, description, schemas, annotations and
 //! handler, in one place. The host lists these verbatim; it adds nothing of its own.
 
-mod create;
+/// Declares a tool's argument type. Every one goes through here so that none can forget to
+/// be strict: an unknown or misspelled argument is refused, never ignored. Each is also
+/// schema'd (its `inputSchema`) and serializes without the fields not given (what
+/// [`entity::body_of`] sends).
+macro_rules! args {
+    ($(#[$meta:meta])* pub struct $name:ident $body:tt) => {
+        #[serde_with::skip_serializing_none]
+        #[derive(Debug, serde::Deserialize, serde::Serialize, schemars::JsonSchema)]
+        #[serde(deny_unknown_fields)]
+        $(#[$meta])*
+        pub struct $name $body
+    };
+}
+
+#[macro_use]
 pub mod entity;
+mod create;
 pub mod habits;
 pub mod journal;
 pub mod notes;

@@ -1,15 +1,20 @@
 //! Note tools: create, update, delete. The API has no way to read notes back.
 
-use schemars::JsonSchema;
-use serde::{Deserialize, Serialize};
-
-use super::create::{CreateOutcome, SourceKey, create};
+use super::create::create;
 use super::entity::{NOTES, body_of, changes_of};
 use super::{Effect, Tool};
 use crate::api::Api;
 use crate::entities::Note;
 use crate::error::ToolError;
 use crate::validate::{Date, Id, SourceText, source_pair};
+
+entity_io! {
+    NOTES => Note, note by note_id;
+    NoteIdArgs, NoteResult, NoteDeleted, NoteCreated;
+    duplicate: "\"created\", or \"duplicate\" when a note in the notebook already had this source/source_id.",
+    record: "The note; absent when LunaTask answered \"duplicate\" (notes cannot be looked up).";
+    delete: delete_note,
+}
 
 pub fn tools() -> Vec<Tool> {
     vec![
@@ -43,97 +48,51 @@ pub fn tools() -> Vec<Tool> {
     ]
 }
 
-/// Arguments of `create_note`. Every field is optional.
-#[serde_with::skip_serializing_none]
-#[derive(Debug, Deserialize, Serialize, JsonSchema)]
-#[serde(deny_unknown_fields)]
-pub struct CreateArgs {
-    /// The notebook to put the note in.
-    pub notebook_id: Option<Id>,
-    /// Title. Write-only.
-    pub name: Option<String>,
-    /// Markdown body. Write-only.
-    pub content: Option<String>,
-    /// The note's date, YYYY-MM-DD.
-    pub date_on: Option<Date>,
-    /// An external system; give with source_id.
-    pub source: Option<SourceText>,
-    /// The id in that system; give with source.
-    pub source_id: Option<SourceText>,
-}
-
-/// The result of `create_note`.
-#[derive(Debug, Serialize, JsonSchema)]
-pub struct NoteCreated {
-    /// "created", or "duplicate" when a note in the notebook already had this source/source_id.
-    pub outcome: CreateOutcome,
-    /// The note; absent when LunaTask answered "duplicate" (notes cannot be looked up).
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub note: Option<Note>,
-    /// The source/source_id the note carries (this server's own when none was given).
-    pub source: SourceKey,
+args! {
+    /// Arguments of `create_note`. Every field is optional.
+    pub struct CreateArgs {
+        /// The notebook to put the note in.
+        pub notebook_id: Option<Id>,
+        /// Title. Write-only.
+        pub name: Option<String>,
+        /// Markdown body. Write-only.
+        pub content: Option<String>,
+        /// The note's date, YYYY-MM-DD.
+        pub date_on: Option<Date>,
+        /// An external system; give with source_id.
+        pub source: Option<SourceText>,
+        /// The id in that system; give with source.
+        pub source_id: Option<SourceText>,
+    }
 }
 
 fn create_note(api: &Api, args: CreateArgs) -> Result<NoteCreated, ToolError> {
     let caller_key = source_pair(&args.source, &args.source_id)?;
     // LunaTask has no endpoint that lists notes, so a duplicate cannot be resolved to an id.
     let created = create::<Note>(api, &NOTES, body_of(&args)?, caller_key, |_, _| Ok(None))?;
-    Ok(NoteCreated {
-        outcome: created.outcome,
-        note: created.entity,
-        source: created.key,
-    })
+    Ok(created.into())
 }
 
-/// Arguments of `update_note`.
-#[serde_with::skip_serializing_none]
-#[derive(Debug, Deserialize, Serialize, JsonSchema)]
-#[serde(deny_unknown_fields)]
-pub struct UpdateArgs {
-    /// The note to change.
-    #[serde(skip_serializing)]
-    pub note_id: Id,
-    /// New title. Write-only.
-    pub name: Option<String>,
-    /// New Markdown body, replacing the whole note. Write-only.
-    pub content: Option<String>,
-    /// Move the note to this notebook.
-    pub notebook_id: Option<Id>,
-    /// New date, YYYY-MM-DD.
-    pub date_on: Option<Date>,
-}
-
-/// A single note.
-#[derive(Debug, Serialize, JsonSchema)]
-pub struct NoteResult {
-    pub note: Note,
+args! {
+    /// Arguments of `update_note`.
+    pub struct UpdateArgs {
+        /// The note to change.
+        #[serde(skip_serializing)]
+        pub note_id: Id,
+        /// New title. Write-only.
+        pub name: Option<String>,
+        /// New Markdown body, replacing the whole note. Write-only.
+        pub content: Option<String>,
+        /// Move the note to this notebook.
+        pub notebook_id: Option<Id>,
+        /// New date, YYYY-MM-DD.
+        pub date_on: Option<Date>,
+    }
 }
 
 fn update_note(api: &Api, args: UpdateArgs) -> Result<NoteResult, ToolError> {
     let changes = changes_of(&args, &["note_id"])?;
     Ok(NoteResult {
         note: NOTES.update(api, &args.note_id, &changes)?,
-    })
-}
-
-/// Arguments naming one note.
-#[derive(Debug, Deserialize, JsonSchema)]
-#[serde(deny_unknown_fields)]
-pub struct NoteIdArgs {
-    pub note_id: Id,
-}
-
-/// The result of `delete_note`.
-#[derive(Debug, Serialize, JsonSchema)]
-pub struct NoteDeleted {
-    pub deleted: bool,
-    /// The deleted note (with deleted_at), when LunaTask returned it.
-    pub note: Option<Note>,
-}
-
-fn delete_note(api: &Api, args: NoteIdArgs) -> Result<NoteDeleted, ToolError> {
-    Ok(NoteDeleted {
-        deleted: true,
-        note: NOTES.delete(api, &args.note_id)?,
     })
 }

@@ -1,9 +1,9 @@
 //! People tools: create, delete, get, list, and notes on a person's timeline.
 
 use schemars::JsonSchema;
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 
-use super::create::{CreateOutcome, SourceKey, create};
+use super::create::create;
 use super::entity::{PEOPLE, body_of};
 use super::{Effect, Page, Tool, Top, page};
 use crate::api::{Api, Request};
@@ -12,6 +12,14 @@ use crate::error::ToolError;
 use crate::validate::{
     Date, Email, Id, Limit, Offset, RelationshipStrength, SourceText, source_pair,
 };
+
+entity_io! {
+    PEOPLE => Person, person by person_id;
+    PersonIdArgs, PersonResult, PersonDeleted, PersonCreated;
+    duplicate: "\"created\", or \"duplicate\" when a person already had this source/source_id.",
+    record: "The new person, or the existing one for a duplicate (absent if it could not be found).";
+    get: get_person, delete: delete_person,
+}
 
 pub fn tools() -> Vec<Tool> {
     vec![
@@ -59,37 +67,24 @@ pub fn tools() -> Vec<Tool> {
     ]
 }
 
-/// Arguments of `create_person`.
-#[serde_with::skip_serializing_none]
-#[derive(Debug, Deserialize, Serialize, JsonSchema)]
-#[serde(deny_unknown_fields)]
-pub struct CreateArgs {
-    /// Write-only.
-    pub first_name: Option<String>,
-    /// Write-only.
-    pub last_name: Option<String>,
-    /// Default casual-friends.
-    pub relationship_strength: Option<RelationshipStrength>,
-    /// An external system; give with source_id.
-    pub source: Option<SourceText>,
-    /// The id in that system; give with source.
-    pub source_id: Option<SourceText>,
-    pub email: Option<Email>,
-    pub phone: Option<String>,
-    /// YYYY-MM-DD.
-    pub birthday: Option<Date>,
-}
-
-/// The result of `create_person`.
-#[derive(Debug, Serialize, JsonSchema)]
-pub struct PersonCreated {
-    /// "created", or "duplicate" when a person already had this source/source_id.
-    pub outcome: CreateOutcome,
-    /// The new person, or the existing one for a duplicate (absent if it could not be found).
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub person: Option<Person>,
-    /// The source/source_id the person carries (this server's own when none was given).
-    pub source: SourceKey,
+args! {
+    /// Arguments of `create_person`.
+    pub struct CreateArgs {
+        /// Write-only.
+        pub first_name: Option<String>,
+        /// Write-only.
+        pub last_name: Option<String>,
+        /// Default casual-friends.
+        pub relationship_strength: Option<RelationshipStrength>,
+        /// An external system; give with source_id.
+        pub source: Option<SourceText>,
+        /// The id in that system; give with source.
+        pub source_id: Option<SourceText>,
+        pub email: Option<Email>,
+        pub phone: Option<String>,
+        /// YYYY-MM-DD.
+        pub birthday: Option<Date>,
+    }
 }
 
 fn create_person(api: &Api, args: CreateArgs) -> Result<PersonCreated, ToolError> {
@@ -100,60 +95,22 @@ fn create_person(api: &Api, args: CreateArgs) -> Result<PersonCreated, ToolError
             .into_iter()
             .next())
     })?;
-    Ok(PersonCreated {
-        outcome: created.outcome,
-        person: created.entity,
-        source: created.key,
-    })
+    Ok(created.into())
 }
 
-/// Arguments naming one person.
-#[derive(Debug, Deserialize, JsonSchema)]
-#[serde(deny_unknown_fields)]
-pub struct PersonIdArgs {
-    pub person_id: Id,
-}
-
-/// The result of `delete_person`.
-#[derive(Debug, Serialize, JsonSchema)]
-pub struct PersonDeleted {
-    pub deleted: bool,
-    /// The deleted person (with deleted_at), when LunaTask returned it.
-    pub person: Option<Person>,
-}
-
-fn delete_person(api: &Api, args: PersonIdArgs) -> Result<PersonDeleted, ToolError> {
-    Ok(PersonDeleted {
-        deleted: true,
-        person: PEOPLE.delete(api, &args.person_id)?,
-    })
-}
-
-/// A single person.
-#[derive(Debug, Serialize, JsonSchema)]
-pub struct PersonResult {
-    pub person: Person,
-}
-
-pub fn get_person(api: &Api, args: PersonIdArgs) -> Result<PersonResult, ToolError> {
-    Ok(PersonResult {
-        person: PEOPLE.get(api, &args.person_id)?,
-    })
-}
-
-/// Arguments of `list_people`. Every filter is optional.
-#[derive(Debug, Deserialize, JsonSchema)]
-#[serde(deny_unknown_fields)]
-pub struct ListArgs {
-    /// Only people linked to this external system.
-    pub source: Option<SourceText>,
-    /// Only people with this external id.
-    pub source_id: Option<SourceText>,
-    pub relationship_strength: Option<RelationshipStrength>,
-    /// At most this many people (default 30).
-    pub limit: Option<Limit>,
-    /// Skip this many matching people (for the next page).
-    pub offset: Option<Offset>,
+args! {
+    /// Arguments of `list_people`. Every filter is optional.
+    pub struct ListArgs {
+        /// Only people linked to this external system.
+        pub source: Option<SourceText>,
+        /// Only people with this external id.
+        pub source_id: Option<SourceText>,
+        pub relationship_strength: Option<RelationshipStrength>,
+        /// At most this many people (default 30).
+        pub limit: Option<Limit>,
+        /// Skip this many matching people (for the next page).
+        pub offset: Option<Offset>,
+    }
 }
 
 /// The result of `list_people`.
@@ -197,17 +154,16 @@ fn list_people(api: &Api, args: ListArgs) -> Result<PeopleList, ToolError> {
     Ok(PeopleList { people, page })
 }
 
-/// Arguments of `create_person_timeline_note`.
-#[serde_with::skip_serializing_none]
-#[derive(Debug, Deserialize, Serialize, JsonSchema)]
-#[serde(deny_unknown_fields)]
-pub struct TimelineArgs {
-    /// The person the note is about.
-    pub person_id: Id,
-    /// The note's day, YYYY-MM-DD; LunaTask defaults to today.
-    pub date_on: Option<Date>,
-    /// Markdown. Write-only.
-    pub content: Option<String>,
+args! {
+    /// Arguments of `create_person_timeline_note`.
+    pub struct TimelineArgs {
+        /// The person the note is about.
+        pub person_id: Id,
+        /// The note's day, YYYY-MM-DD; LunaTask defaults to today.
+        pub date_on: Option<Date>,
+        /// Markdown. Write-only.
+        pub content: Option<String>,
+    }
 }
 
 /// The result of `create_person_timeline_note`.

@@ -1,16 +1,16 @@
 //! `ping`: checks that LunaTask is reachable and accepts the token.
 
 use schemars::JsonSchema;
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 
 use super::{Effect, Tool};
 use crate::api::Api;
 use crate::error::ToolError;
 
-/// No arguments.
-#[derive(Debug, Deserialize, JsonSchema)]
-#[serde(deny_unknown_fields)]
-pub struct Args {}
+args! {
+    /// No arguments.
+    pub struct Args {}
+}
 
 /// LunaTask's answer to a ping.
 #[derive(Debug, Serialize, JsonSchema)]

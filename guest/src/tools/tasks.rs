@@ -3,7 +3,7 @@
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
-use super::create::{CreateOutcome, SourceKey, create};
+use super::create::create;
 use super::entity::{TASKS, body_of, changes_of};
 use super::{Effect, Page, Tool, Top, page};
 use crate::api::Api;
@@ -14,6 +14,14 @@ use crate::validate::{
     Timestamp, present, source_pair,
 };
 use crate::views::{self, Sort};
+
+entity_io! {
+    TASKS => Task, task by task_id;
+    TaskIdArgs, TaskResult, TaskDeleted, TaskCreated;
+    duplicate: "\"created\", or \"duplicate\" when an open task in the area already had this source/source_id.",
+    record: "The new task, or the existing one for a duplicate (absent if it could not be found).";
+    get: get_task, delete: delete_task,
+}
 
 pub fn tools() -> Vec<Tool> {
     vec![
@@ -62,49 +70,36 @@ pub fn tools() -> Vec<Tool> {
     ]
 }
 
-/// Arguments of `create_task`.
-#[serde_with::skip_serializing_none]
-#[derive(Debug, Deserialize, Serialize, JsonSchema)]
-#[serde(deny_unknown_fields)]
-pub struct CreateArgs {
-    /// The area (list) the task goes in.
-    pub area_id: Id,
-    /// A goal within that area.
-    pub goal_id: Option<Id>,
-    /// Write-only.
-    pub name: Option<String>,
-    /// Markdown. Write-only.
-    pub note: Option<String>,
-    /// Default later. "started" is shown as "In progress".
-    pub status: Option<TaskStatus>,
-    /// Default unknown.
-    pub motivation: Option<Motivation>,
-    /// 0 none (default), 1 urgent & important, 2 urgent only, 3 important only, 4 neither.
-    pub eisenhower: Option<Eisenhower>,
-    /// Estimated minutes.
-    pub estimate: Option<Minutes>,
-    /// -2 lowest, -1 low, 0 normal (default), 1 high, 2 highest.
-    pub priority: Option<Priority>,
-    /// The day it is scheduled for, YYYY-MM-DD.
-    pub scheduled_on: Option<Date>,
-    /// ISO-8601 timestamp.
-    pub completed_at: Option<Timestamp>,
-    /// An external system; give with source_id.
-    pub source: Option<SourceText>,
-    /// The id in that system; give with source.
-    pub source_id: Option<SourceText>,
-}
-
-/// The result of `create_task`.
-#[derive(Debug, Serialize, JsonSchema)]
-pub struct TaskCreated {
-    /// "created", or "duplicate" when an open task in the area already had this source/source_id.
-    pub outcome: CreateOutcome,
-    /// The new task, or the existing one for a duplicate (absent if it could not be found).
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub task: Option<Task>,
-    /// The source/source_id the task carries (this server's own when none was given).
-    pub source: SourceKey,
+args! {
+    /// Arguments of `create_task`.
+    pub struct CreateArgs {
+        /// The area (list) the task goes in.
+        pub area_id: Id,
+        /// A goal within that area.
+        pub goal_id: Option<Id>,
+        /// Write-only.
+        pub name: Option<String>,
+        /// Markdown. Write-only.
+        pub note: Option<String>,
+        /// Default later. "started" is shown as "In progress".
+        pub status: Option<TaskStatus>,
+        /// Default unknown.
+        pub motivation: Option<Motivation>,
+        /// 0 none (default), 1 urgent & important, 2 urgent only, 3 important only, 4 neither.
+        pub eisenhower: Option<Eisenhower>,
+        /// Estimated minutes.
+        pub estimate: Option<Minutes>,
+        /// -2 lowest, -1 low, 0 normal (default), 1 high, 2 highest.
+        pub priority: Option<Priority>,
+        /// The day it is scheduled for, YYYY-MM-DD.
+        pub scheduled_on: Option<Date>,
+        /// ISO-8601 timestamp.
+        pub completed_at: Option<Timestamp>,
+        /// An external system; give with source_id.
+        pub source: Option<SourceText>,
+        /// The id in that system; give with source.
+        pub source_id: Option<SourceText>,
+    }
 }
 
 fn create_task(api: &Api, args: CreateArgs) -> Result<TaskCreated, ToolError> {
@@ -117,48 +112,43 @@ fn create_task(api: &Api, args: CreateArgs) -> Result<TaskCreated, ToolError> {
             .into_iter()
             .find(|t| t.area_id.as_deref() == Some(area_id.as_str()) && !t.is_completed()))
     })?;
-    Ok(TaskCreated {
-        outcome: created.outcome,
-        task: created.entity,
-        source: created.key,
-    })
+    Ok(created.into())
 }
 
-/// Arguments of `update_task`.
-#[serde_with::skip_serializing_none]
-#[derive(Debug, Deserialize, Serialize, JsonSchema)]
-#[serde(deny_unknown_fields)]
-pub struct UpdateArgs {
-    /// The task to change.
-    #[serde(skip_serializing)]
-    pub task_id: Id,
-    /// Move the task to another area.
-    pub area_id: Option<Id>,
-    /// Move the task to this goal.
-    // `null` is also accepted as "clear", as before `clear` existed.
-    #[serde(default, deserialize_with = "present")]
-    pub goal_id: Option<Option<Id>>,
-    /// Write-only.
-    pub name: Option<String>,
-    /// Markdown, replacing the old note. Write-only.
-    pub note: Option<String>,
-    pub status: Option<TaskStatus>,
-    pub motivation: Option<Motivation>,
-    /// 0..4, as in create_task.
-    pub eisenhower: Option<Eisenhower>,
-    /// Whole minutes.
-    #[serde(default, deserialize_with = "present")]
-    pub estimate: Option<Option<Minutes>>,
-    pub priority: Option<Priority>,
-    /// YYYY-MM-DD.
-    #[serde(default, deserialize_with = "present")]
-    pub scheduled_on: Option<Option<Date>>,
-    /// ISO-8601 timestamp.
-    #[serde(default, deserialize_with = "present")]
-    pub completed_at: Option<Option<Timestamp>>,
-    /// Fields to clear.
-    #[serde(skip_serializing)]
-    pub clear: Option<Vec<TaskClearable>>,
+args! {
+    /// Arguments of `update_task`.
+    pub struct UpdateArgs {
+        /// The task to change.
+        #[serde(skip_serializing)]
+        pub task_id: Id,
+        /// Move the task to another area.
+        pub area_id: Option<Id>,
+        /// Move the task to this goal.
+        // `null` is also accepted as "clear", as before `clear` existed.
+        #[serde(default, deserialize_with = "present")]
+        pub goal_id: Option<Option<Id>>,
+        /// Write-only.
+        pub name: Option<String>,
+        /// Markdown, replacing the old note. Write-only.
+        pub note: Option<String>,
+        pub status: Option<TaskStatus>,
+        pub motivation: Option<Motivation>,
+        /// 0..4, as in create_task.
+        pub eisenhower: Option<Eisenhower>,
+        /// Whole minutes.
+        #[serde(default, deserialize_with = "present")]
+        pub estimate: Option<Option<Minutes>>,
+        pub priority: Option<Priority>,
+        /// YYYY-MM-DD.
+        #[serde(default, deserialize_with = "present")]
+        pub scheduled_on: Option<Option<Date>>,
+        /// ISO-8601 timestamp.
+        #[serde(default, deserialize_with = "present")]
+        pub completed_at: Option<Option<Timestamp>>,
+        /// Fields to clear.
+        #[serde(skip_serializing)]
+        pub clear: Option<Vec<TaskClearable>>,
+    }
 }
 
 /// The fields of a task that `update_task` can clear.
@@ -197,12 +187,6 @@ impl UpdateArgs {
     }
 }
 
-/// A single task.
-#[derive(Debug, Serialize, JsonSchema)]
-pub struct TaskResult {
-    pub task: Task,
-}
-
 fn update_task(api: &Api, args: UpdateArgs) -> Result<TaskResult, ToolError> {
     let args = args.with_clears_applied()?;
     let changes = changes_of(&args, &["task_id", "clear"])?;
@@ -211,36 +195,8 @@ fn update_task(api: &Api, args: UpdateArgs) -> Result<TaskResult, ToolError> {
     })
 }
 
-/// Arguments naming one task.
-#[derive(Debug, Deserialize, JsonSchema)]
-#[serde(deny_unknown_fields)]
-pub struct TaskIdArgs {
-    pub task_id: Id,
-}
-
-/// The result of `delete_task`.
-#[derive(Debug, Serialize, JsonSchema)]
-pub struct TaskDeleted {
-    pub deleted: bool,
-    /// The deleted task (with deleted_at), when LunaTask returned it.
-    pub task: Option<Task>,
-}
-
-fn delete_task(api: &Api, args: TaskIdArgs) -> Result<TaskDeleted, ToolError> {
-    Ok(TaskDeleted {
-        deleted: true,
-        task: TASKS.delete(api, &args.task_id)?,
-    })
-}
-
-pub fn get_task(api: &Api, args: TaskIdArgs) -> Result<TaskResult, ToolError> {
-    Ok(TaskResult {
-        task: TASKS.get(api, &args.task_id)?,
-    })
-}
-
 /// Task statuses, plus "open" for all but completed.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, JsonSchema)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize, JsonSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum StatusFilter {
     Open,
@@ -251,33 +207,34 @@ pub enum StatusFilter {
     Completed,
 }
 
-/// Arguments of `list_tasks`. Every filter is optional.
-#[derive(Debug, Default, Deserialize, JsonSchema)]
-#[serde(deny_unknown_fields)]
-pub struct ListArgs {
-    pub area_id: Option<Id>,
-    pub goal_id: Option<Id>,
-    /// A status, or "open" for every status but completed.
-    pub status: Option<StatusFilter>,
-    /// Only tasks with at least this priority.
-    pub min_priority: Option<Priority>,
-    /// Only tasks scheduled on or after this date.
-    pub scheduled_from: Option<Date>,
-    /// Only tasks scheduled on or before this date.
-    pub scheduled_to: Option<Date>,
-    /// Only tasks completed at or after this time.
-    pub completed_since: Option<Timestamp>,
-    /// Only tasks linked to this external system.
-    pub source: Option<SourceText>,
-    /// Only tasks with this external id.
-    pub source_id: Option<SourceText>,
-    /// At most this many tasks (default 30).
-    pub limit: Option<Limit>,
-    /// Skip this many matching tasks (for the next page).
-    pub offset: Option<Offset>,
-    /// Default priority (highest first, then soonest scheduled); scheduled_on is soonest
-    /// first, unscheduled last; the other dates newest first.
-    pub sort: Option<Sort>,
+args! {
+    /// Arguments of `list_tasks`. Every filter is optional.
+    #[derive(Default)]
+    pub struct ListArgs {
+        pub area_id: Option<Id>,
+        pub goal_id: Option<Id>,
+        /// A status, or "open" for every status but completed.
+        pub status: Option<StatusFilter>,
+        /// Only tasks with at least this priority.
+        pub min_priority: Option<Priority>,
+        /// Only tasks scheduled on or after this date.
+        pub scheduled_from: Option<Date>,
+        /// Only tasks scheduled on or before this date.
+        pub scheduled_to: Option<Date>,
+        /// Only tasks completed at or after this time.
+        pub completed_since: Option<Timestamp>,
+        /// Only tasks linked to this external system.
+        pub source: Option<SourceText>,
+        /// Only tasks with this external id.
+        pub source_id: Option<SourceText>,
+        /// At most this many tasks (default 30).
+        pub limit: Option<Limit>,
+        /// Skip this many matching tasks (for the next page).
+        pub offset: Option<Offset>,
+        /// Default priority (highest first, then soonest scheduled); scheduled_on is soonest
+        /// first, unscheduled last; the other dates newest first.
+        pub sort: Option<Sort>,
+    }
 }
 
 /// The result of `list_tasks`.
