@@ -1,6 +1,7 @@
 //! Request metrics per endpoint and status class, kept in a Prometheus registry and
 //! rendered as Prometheus text (for `/metrics`) or JSON (for `lunatask://metrics`).
 
+use prometheus::core::Collector;
 use prometheus::{Encoder, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, Opts, Registry};
 use serde_json::{Map, Value, json};
 
@@ -8,6 +9,10 @@ use serde_json::{Map, Value, json};
 const LATENCY_BUCKETS: &[f64] = &[
     0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0,
 ];
+
+/// Guest memory buckets in bytes: 1 MiB (the component's own start) to 1 GiB (above the
+/// largest `LUNATASK_MEMORY_LIMIT_MIB` worth setting).
+const MEMORY_BUCKETS_MIB: &[f64] = &[1.0, 2.0, 4.0, 8.0, 16.0, 32.0, 64.0, 128.0, 256.0, 1024.0];
 
 #[derive(Clone)]
 pub struct Metrics {
@@ -18,6 +23,7 @@ pub struct Metrics {
     denied: IntCounter,
     rate_limit_waits: IntCounter,
     tool_calls: IntCounterVec,
+    guest_memory: HistogramVec,
 }
 
 impl Metrics {
@@ -65,6 +71,21 @@ impl Metrics {
             &["tool", "outcome"],
         )
         .expect("valid metric");
+        let guest_memory = HistogramVec::new(
+            HistogramOpts::new(
+                "guest_memory_peak_bytes",
+                "The largest linear memory a call's sandbox instance reached, by tool \
+                 (\"resource\" for resource reads)",
+            )
+            .buckets(
+                MEMORY_BUCKETS_MIB
+                    .iter()
+                    .map(|m| m * 1024.0 * 1024.0)
+                    .collect(),
+            ),
+            &["call"],
+        )
+        .expect("valid metric");
         for metric in [
             Box::new(requests.clone()) as Box<dyn prometheus::core::Collector>,
             Box::new(retries.clone()),
@@ -72,6 +93,7 @@ impl Metrics {
             Box::new(denied.clone()),
             Box::new(rate_limit_waits.clone()),
             Box::new(tool_calls.clone()),
+            Box::new(guest_memory.clone()),
             Box::new(crate::logging::dropped_lines()),
         ] {
             registry.register(metric).expect("metric names are unique");
@@ -84,6 +106,7 @@ impl Metrics {
             denied,
             rate_limit_waits,
             tool_calls,
+            guest_memory,
         }
     }
 
@@ -113,6 +136,14 @@ impl Metrics {
     pub fn tool_call(&self, tool: &str, ok: bool) {
         let outcome = if ok { "ok" } else { "error" };
         self.tool_calls.with_label_values(&[tool, outcome]).inc();
+    }
+
+    /// How much memory one call's instance reached; `call` is a tool name (tools come from
+    /// the component's own list, so the label's values are bounded) or "resource".
+    pub fn guest_memory_peak(&self, call: &str, bytes: usize) {
+        self.guest_memory
+            .with_label_values(&[call])
+            .observe(bytes as f64);
     }
 
     /// Prometheus text exposition format.
@@ -188,9 +219,41 @@ impl Metrics {
         }
         json!({
             "endpoints": endpoints,
+            "guest_memory_peak_bytes": self.guest_memory_json(),
             "egress_denied": self.denied.get(),
             "rate_limit_waits": self.rate_limit_waits.get(),
         })
+    }
+
+    /// Per call kind: how many calls, and the mean and bucketed peak of their guest memory.
+    fn guest_memory_json(&self) -> Value {
+        let mut calls = Map::new();
+        for metric in self
+            .guest_memory
+            .collect()
+            .iter()
+            .flat_map(|f| f.get_metric())
+        {
+            let Some(call) = metric.get_label().iter().find(|l| l.name() == "call") else {
+                continue;
+            };
+            let h = metric.get_histogram();
+            let count = h.get_sample_count();
+            let buckets: Vec<Value> = h
+                .get_bucket()
+                .iter()
+                .map(|b| json!({ "le": b.upper_bound(), "count": b.cumulative_count() }))
+                .collect();
+            calls.insert(
+                call.value().to_string(),
+                json!({
+                    "count": count,
+                    "mean": if count == 0 { 0.0 } else { h.get_sample_sum() / count as f64 },
+                    "buckets": buckets,
+                }),
+            );
+        }
+        Value::Object(calls)
     }
 }
 

@@ -45,6 +45,7 @@ impl Maker {
             limits: CallLimits {
                 memory_bytes: self.settings.memory_limit_bytes(),
                 refused_bytes: None,
+                peak_bytes: 0,
             },
             deadline,
         };

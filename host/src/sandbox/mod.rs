@@ -115,11 +115,13 @@ impl Sandbox {
     }
 
     /// Runs `f` against a fresh instance, under the call deadline and limits, as the call
-    /// `correlation_id`.
+    /// `correlation_id`; `what` names the call in the guest-memory metric (a tool's name,
+    /// or "resource").
     async fn with_instance<R>(
         &self,
         caller: &Caller,
         correlation_id: &str,
+        what: &str,
         f: impl AsyncFnOnce(&mut Store<CallState>, &Server, CallContext) -> wasmtime::Result<R>,
     ) -> Result<R, SandboxError> {
         let failed = |stop| SandboxError {
@@ -172,6 +174,9 @@ impl Sandbox {
                 );
                 failed(stop)
             });
+            let peak = store.data().limits.peak_bytes;
+            tracing::debug!(correlation_id, what, peak_bytes = peak, "guest memory peak");
+            self.metrics.guest_memory_peak(what, peak);
             self.supply.retire(store, permit);
             result
         };
@@ -198,6 +203,7 @@ impl Sandbox {
         self.with_instance(
             &catalog_caller(),
             &new_correlation_id(),
+            "catalog",
             async |store, server, _| {
                 let resources = server.lunatask_mcp_resources();
                 Ok(Offered {
@@ -222,7 +228,7 @@ impl Sandbox {
         arguments: &str,
     ) -> Result<Result<String, ToolError>, SandboxError> {
         let result = self
-            .with_instance(caller, correlation_id, async |store, server, ctx| {
+            .with_instance(caller, correlation_id, name, async |store, server, ctx| {
                 server
                     .lunatask_mcp_tools()
                     .call_call_tool(store, name, arguments, &ctx)
@@ -240,12 +246,17 @@ impl Sandbox {
         correlation_id: &str,
         uri: &str,
     ) -> Result<Result<bindings::ResourceContents, bindings::ResourceError>, SandboxError> {
-        self.with_instance(caller, correlation_id, async |store, server, ctx| {
-            server
-                .lunatask_mcp_resources()
-                .call_read_resource(store, uri, &ctx)
-                .await
-        })
+        self.with_instance(
+            caller,
+            correlation_id,
+            "resource",
+            async |store, server, ctx| {
+                server
+                    .lunatask_mcp_resources()
+                    .call_read_resource(store, uri, &ctx)
+                    .await
+            },
+        )
         .await
     }
 }

@@ -14,10 +14,14 @@ use crate::egress::CallHooks;
 
 /// The store's limits, remembering the memory growth it refused: a trap after a refused
 /// growth is the memory cap at work (Rust aborts when an allocation fails), and the client
-/// should be told that and not "unreachable executed".
+/// should be told that and not "unreachable executed". It also remembers the largest linear
+/// memory the instance reached, which is what a user sizes `LUNATASK_MEMORY_LIMIT_MIB` by.
 pub struct CallLimits {
     pub memory_bytes: usize,
     pub refused_bytes: Option<usize>,
+    /// The largest size any linear memory of this instance was allowed to reach (its
+    /// initial size counts: creating a memory goes through the limiter too).
+    pub peak_bytes: usize,
 }
 
 impl ResourceLimiter for CallLimits {
@@ -28,7 +32,9 @@ impl ResourceLimiter for CallLimits {
         maximum: Option<usize>,
     ) -> wasmtime::Result<bool> {
         let allowed = desired <= self.memory_bytes && maximum.is_none_or(|m| desired <= m);
-        if !allowed {
+        if allowed {
+            self.peak_bytes = self.peak_bytes.max(desired);
+        } else {
             self.refused_bytes = Some(self.refused_bytes.unwrap_or(0).max(desired));
         }
         Ok(allowed)
