@@ -3,44 +3,14 @@
 //! view still answers, with totals counted over the whole account: the guest streams the
 //! list and keeps only what the answer returns.
 
+use lunatask_mcp_tests::account;
 use lunatask_mcp_tests::{AREA, FakeApi, Host, TOKEN, ok};
 use serde_json::{Value, json};
 
 use crate::builder;
 
-const OTHER_AREA: &str = "aaaaaaaa-0000-4000-8000-000000000002";
 const TASKS: usize = 100_000;
 const PEOPLE: usize = 10_000;
-const STRENGTHS: [&str; 3] = ["family", "close-friends", "business-contacts"];
-
-/// Task `i` of the seeded account: most completed, as in a long-used account.
-fn task(i: usize) -> Value {
-    let open = ["later", "next", "started", "waiting"];
-    let status = if i % 10 < 7 { "completed" } else { open[i % 4] };
-    let priority = match i % 100 {
-        0 => 2,
-        1 => 1,
-        n => -((n % 3) as i64),
-    };
-    let area = [Some(AREA), Some(OTHER_AREA), None][i % 3];
-    let mut task = json!({
-        "area_id": area,
-        "status": status,
-        "priority": priority,
-        "estimate": 30,
-        "motivation": if i.is_multiple_of(200) { "must" } else { "unknown" },
-    });
-    if status == "completed" {
-        task["completed_at"] = format!("2025-{:02}-{:02}T10:00:00Z", 1 + i % 12, 1 + i % 28).into();
-    }
-    if i.is_multiple_of(50) {
-        task["scheduled_on"] = format!("2026-{:02}-{:02}", 1 + i % 12, 1 + i % 28).into();
-    }
-    if i.is_multiple_of(10) {
-        task["sources"] = json!([{ "source": "github", "source_id": format!("issue-{i}") }]);
-    }
-    task
-}
 
 /// A server with a 16 MiB sandbox: at most this much guest memory for any call below.
 async fn small_sandbox(fake: &FakeApi) -> Host {
@@ -58,7 +28,7 @@ fn count(tasks: &[Value], keep: impl Fn(&Value) -> bool) -> usize {
 #[tokio::test]
 async fn every_filter_and_view_answers_on_100000_tasks_in_16_mib() {
     let fake = FakeApi::start(TOKEN).await;
-    let tasks: Vec<Value> = (0..TASKS).map(task).collect();
+    let tasks: Vec<Value> = (0..TASKS).map(account::task).collect();
     for t in &tasks {
         fake.seed_task(t.clone());
     }
@@ -137,7 +107,7 @@ async fn every_filter_and_view_answers_on_100000_tasks_in_16_mib() {
 async fn people_lists_count_10000_people_in_16_mib() {
     let fake = FakeApi::start(TOKEN).await;
     for i in 0..PEOPLE {
-        fake.seed_person(json!({ "relationship_strength": STRENGTHS[i % 3] }));
+        fake.seed_person(account::person(i));
     }
     let host = small_sandbox(&fake).await;
     let all = ok(&host.call("list_people", json!({})).await);
@@ -152,4 +122,22 @@ async fn people_lists_count_10000_people_in_16_mib() {
     let families = PEOPLE.div_ceil(3);
     assert_eq!(family["total"], families);
     assert_eq!(family["count"], families - 3000);
+
+    // Each call's guest memory is measured, for sizing LUNATASK_MEMORY_LIMIT_MIB.
+    let metrics = host.read("lunatask://metrics").await.unwrap();
+    let memory = &metrics["guest_memory_peak_bytes"]["list_people"];
+    assert_eq!(memory["count"], 2, "{metrics}");
+    let mean = memory["mean"].as_f64().unwrap();
+    assert!(
+        (1024.0 * 1024.0..=16.0 * 1024.0 * 1024.0).contains(&mean),
+        "a mean peak of {mean} bytes, for a 16 MiB sandbox"
+    );
+    let buckets = memory["buckets"].as_array().unwrap();
+    let within = |mib: f64| {
+        buckets
+            .iter()
+            .find(|b| b["le"].as_f64() == Some(mib * 1024.0 * 1024.0))
+            .map(|b| b["count"].clone())
+    };
+    assert_eq!(within(16.0), Some(json!(2)), "{memory}");
 }

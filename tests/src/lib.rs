@@ -1,6 +1,7 @@
 //! Shared helpers for the end-to-end tests: the fake LunaTask API ([`fake`]) and a handle on
 //! a real `lunatask-mcp` process spoken to over MCP with rmcp's client.
 
+pub mod account;
 pub mod fake;
 
 use std::path::{Path, PathBuf};
