@@ -289,26 +289,40 @@ fn initialize() -> Value {
 const TRANSPORT_ONLY: &str = "mcp-ping";
 
 async fn latencies(client: &mut impl RawClient, tool: &str) -> Vec<Duration> {
-    let call = |id: usize| match tool {
+    latencies_of(client, tool, 20, CALLS).await
+}
+
+/// `count` timed calls of `what` after `warm_up` untimed ones: a tool (called with its
+/// bench arguments), a `lunatask://` resource (read), or [`TRANSPORT_ONLY`].
+async fn latencies_of(
+    client: &mut impl RawClient,
+    what: &str,
+    warm_up: usize,
+    count: usize,
+) -> Vec<Duration> {
+    let call = |id: usize| match what {
         TRANSPORT_ONLY => json!({"jsonrpc":"2.0","id":id,"method":"ping"}),
+        uri if uri.starts_with("lunatask://") => json!({"jsonrpc":"2.0","id":id,
+            "method":"resources/read","params":{"uri":uri}}),
         _ => json!({"jsonrpc":"2.0","id":id,"method":"tools/call",
-                    "params":{"name":tool,"arguments":args(tool)}}),
+                    "params":{"name":what,"arguments":args(what)}}),
     };
-    for id in 1..=20 {
+    for id in 1..=warm_up {
         client.request(&call(id)).await;
     }
-    let mut samples = Vec::with_capacity(CALLS);
-    for id in 100..100 + CALLS {
+    let mut samples = Vec::with_capacity(count);
+    for id in 100..100 + count {
         let message = call(id);
         let t = Instant::now();
         let text = client.receive(&message).await;
         samples.push(t.elapsed());
         let answer = parse_answer(&text, &message);
-        let ok = match tool {
+        let ok = match what {
             TRANSPORT_ONLY => answer["result"].is_object(),
+            uri if uri.starts_with("lunatask://") => answer["result"]["contents"].is_array(),
             _ => answer["result"]["isError"] == Value::Bool(false),
         };
-        assert!(ok, "{tool} failed during the benchmark: {answer}");
+        assert!(ok, "{what} failed during the benchmark: {answer}");
     }
     samples
 }
@@ -334,6 +348,39 @@ fn floor_client(ca: Option<&Path>) -> FloorClient {
         .enable_http1()
         .wrap_connector(http);
     hyper_util::client::legacy::Client::builder(hyper_util::rt::TokioExecutor::new()).build(https)
+}
+
+/// The floor of a list on a big account: the same GET, its whole answer read and parsed
+/// (into a `serde_json::Value`, as a native client without our streaming would), `count`
+/// times after one untimed.
+async fn floor_parse_latencies(
+    web: &FloorClient,
+    base_url: &str,
+    path: &str,
+    count: usize,
+) -> Vec<Duration> {
+    use http_body_util::BodyExt;
+    let get = || async {
+        let request = hyper::Request::builder()
+            .uri(format!("{base_url}/{path}"))
+            .header("authorization", format!("bearer {TOKEN}"))
+            .header("accept", "application/json")
+            .body(http_body_util::Full::new(bytes::Bytes::new()))
+            .unwrap();
+        let response = web.request(request).await.unwrap();
+        assert!(response.status().is_success(), "{}", response.status());
+        let body = response.into_body().collect().await.unwrap().to_bytes();
+        let parsed: Value = serde_json::from_slice(&body).expect("a JSON answer");
+        assert!(parsed.is_object());
+    };
+    get().await;
+    let mut samples = Vec::with_capacity(count);
+    for _ in 0..count {
+        let t = Instant::now();
+        get().await;
+        samples.push(t.elapsed());
+    }
+    samples
 }
 
 /// The floor: the API request a tool makes, sent directly with a kept-alive native client
@@ -495,7 +542,8 @@ fn main() {
 /// The floor's client, in a process of its own like the server under test, on the same
 /// kind of runtime (one thread): `--floor BASE_URL latency TOOL [CA_PEM]` prints one
 /// latency in nanoseconds per line (over https trusting only `CA_PEM`, when given);
-/// `--floor BASE_URL throughput CONCURRENCY` prints calls per second.
+/// `--floor BASE_URL throughput CONCURRENCY` prints calls per second;
+/// `--floor BASE_URL parse PATH COUNT` times a GET of `PATH` with its whole answer parsed.
 /// In the benchmark's own process the floor took shortcuts no separate process can (an
 /// answer from the fake's thread straight to a spinning worker), and measured from 16 µs
 /// to 100 µs a request depending only on which thread asked.
@@ -516,6 +564,13 @@ fn floor_child(args: &[String]) {
             "latency" => {
                 let web = floor_client(ca);
                 for sample in floor_latencies(&web, base_url, what).await {
+                    println!("{}", sample.as_nanos());
+                }
+            }
+            "parse" => {
+                let web = floor_client(None);
+                let count = ca.map_or(1, |c| c.to_str().unwrap().parse().unwrap());
+                for sample in floor_parse_latencies(&web, base_url, what, count).await {
                     println!("{}", sample.as_nanos());
                 }
             }
@@ -554,7 +609,8 @@ fn tls_trusting_nothing() -> rustls::ClientConfig {
 /// lunatask-mcp's latency client, in a process of its own on the same kind of runtime as
 /// the floor's, so that both sides are measured alike: `--client stdio HOST CACHE BASE_URL
 /// TOOL [CA_PEM]` starts the server on its stdio (trusting `CA_PEM` for an https API);
-/// `--client http URL TOOL` speaks to a running one.
+/// `--client http URL TOOL` speaks to a running one; `--client http-big URL WHAT COUNT`
+/// times `COUNT` calls of a tool or reads of a resource (after one untimed).
 /// Prints one latency in nanoseconds per line.
 fn client_child(args: &[String]) {
     let runtime = tokio::runtime::Builder::new_current_thread()
@@ -575,11 +631,15 @@ fn client_child(args: &[String]) {
             [kind, url, tool] if kind == "http" => {
                 latencies(&mut RawHttp::start(url.clone()).await, tool).await
             }
+            [kind, url, what, count] if kind == "http-big" => {
+                let mut client = RawHttp::start(url.clone()).await;
+                latencies_of(&mut client, what, 1, count.parse().unwrap()).await
+            }
             [kind, url, tool] if kind == "http-stateless" => {
                 latencies(&mut RawHttp::stateless(url.clone()), tool).await
             }
             _ => panic!(
-                "usage: bench --client (stdio HOST CACHE BASE_URL TOOL [CA_PEM] | http URL TOOL | http-stateless URL TOOL)"
+                "usage: bench --client (stdio HOST CACHE BASE_URL TOOL [CA_PEM] | http URL TOOL | http-big URL WHAT COUNT | http-stateless URL TOOL)"
             ),
         }
     });
@@ -683,6 +743,75 @@ async fn tls_rows(
         });
     }
     rows
+}
+
+/// Account sizes the big-account rows are measured at, and how many calls each times.
+const ACCOUNTS: [(usize, usize); 3] = [(1_000, 30), (10_000, 10), (100_000, 5)];
+
+/// list_tasks, one view and list_people on accounts of 1,000 to 100,000 tasks and as many
+/// people, over HTTP: p50 beside the floor (the same GET by a native client, parsing the
+/// whole answer), and the guest's peak memory for the call (its mean over the timed calls,
+/// from the server's own metric).
+async fn big_account_rows(fake: &FakeApi, server: &str) -> Vec<Row> {
+    let mcp_url = format!("{server}/mcp");
+    let view = format!("lunatask://area/{AREA}/high-priority");
+    let mut rows = Vec::new();
+    for (size, count) in ACCOUNTS {
+        lunatask_mcp_tests::account::seed(fake, size, size);
+        for (label, what, path, call) in [
+            ("list_tasks", "list_tasks", "tasks", "list_tasks"),
+            ("view high-priority", view.as_str(), "tasks", "resource"),
+            ("list_people", "list_people", "people", "list_people"),
+        ] {
+            let before = guest_memory(server, call).await;
+            let ours = apart(&["--client", "http-big", &mcp_url, what, &count.to_string()]).await;
+            let after = guest_memory(server, call).await;
+            let floor = durations(
+                &apart(&[
+                    "--floor",
+                    &fake.base_url(),
+                    "parse",
+                    path,
+                    &count.to_string(),
+                ])
+                .await,
+            );
+            let what = format!("{label} on {size} (target ≤ 1.5× at 100000)");
+            let mut rows_here = latency_rows(&what, durations(&ours), floor);
+            rows_here.truncate(1);
+            rows.extend(rows_here);
+            let calls = after.1 - before.1;
+            rows.push(Row {
+                what: format!("{label} on {size}: guest peak memory (target ≤ 16 MiB)"),
+                value: (after.0 - before.0) / calls.max(1.0) / (1024.0 * 1024.0),
+                unit: "MiB",
+                floor: None,
+            });
+        }
+    }
+    fake.with(|s| {
+        s.tasks.clear();
+        s.people.clear();
+    });
+    rows
+}
+
+/// The sum and count of the guest memory peaks the server has measured for `call`, from
+/// its Prometheus `/metrics`.
+async fn guest_memory(server: &str, call: &str) -> (f64, f64) {
+    let text = reqwest::get(format!("{server}/metrics"))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let read = |suffix: &str| {
+        let key = format!("lunatask_mcp_guest_memory_peak_bytes_{suffix}{{call=\"{call}\"}} ");
+        text.lines()
+            .find_map(|line| line.strip_prefix(key.as_str()))
+            .map_or(0.0, |v| v.trim().parse().unwrap())
+    };
+    (read("sum"), read("count"))
 }
 
 async fn run() {
@@ -817,6 +946,7 @@ async fn run() {
         floor: None,
     });
     drop(clients);
+    rows.extend(big_account_rows(&fake, &http.url).await);
     let _ = http.terminate().await;
 
     rows.extend(context_rows(&host, &cache, &fake).await);
