@@ -259,6 +259,15 @@ async fn a_list_beyond_the_memory_cap_says_which_setting_to_raise() {
         Some(correlation_id(&result).as_str()),
         "the failure is reported under the id its request carried"
     );
+    // The call's memory grew until the cap: the peak it was allowed is measured.
+    let metrics = host.read("lunatask://metrics").await.unwrap();
+    let memory = &metrics["guest_memory_peak_bytes"]["list_tasks"];
+    assert_eq!(memory["count"], 1, "{metrics}");
+    let peak = memory["mean"].as_f64().unwrap() / (1024.0 * 1024.0);
+    assert!(
+        (2.0..=8.0).contains(&peak),
+        "a peak of {peak} MiB, grown past the start and within the 8 MiB cap"
+    );
 
     let read = host.read("lunatask://global/high-priority").await;
     let rmcp::service::ServiceError::McpError(error) = read.expect_err("the read fails") else {

@@ -552,7 +552,9 @@ fn floor_child(args: &[String]) {
         [base_url, kind, what] => (base_url, kind, what, None),
         [base_url, kind, what, ca] => (base_url, kind, what, Some(Path::new(ca))),
         _ => {
-            panic!("usage: bench --floor BASE_URL (latency TOOL [CA_PEM] | throughput CONCURRENCY)")
+            panic!(
+                "usage: bench --floor BASE_URL (latency TOOL [CA_PEM] | throughput CONCURRENCY | parse PATH COUNT)"
+            )
         }
     };
     let runtime = tokio::runtime::Builder::new_current_thread()
@@ -569,7 +571,7 @@ fn floor_child(args: &[String]) {
             }
             "parse" => {
                 let web = floor_client(None);
-                let count = ca.map_or(1, |c| c.to_str().unwrap().parse().unwrap());
+                let count = args[3].parse().expect("parse PATH COUNT");
                 for sample in floor_parse_latencies(&web, base_url, what, count).await {
                     println!("{}", sample.as_nanos());
                 }
@@ -750,8 +752,8 @@ const ACCOUNTS: [(usize, usize); 3] = [(1_000, 30), (10_000, 10), (100_000, 5)];
 
 /// list_tasks, one view and list_people on accounts of 1,000 to 100,000 tasks and as many
 /// people, over HTTP: p50 beside the floor (the same GET by a native client, parsing the
-/// whole answer), and the guest's peak memory for the call (its mean over the timed calls,
-/// from the server's own metric).
+/// whole answer), and the guest's peak memory for the call (its mean over the run's calls,
+/// the untimed one included, from the server's own metric).
 async fn big_account_rows(fake: &FakeApi, server: &str) -> Vec<Row> {
     let mcp_url = format!("{server}/mcp");
     let view = format!("lunatask://area/{AREA}/high-priority");
