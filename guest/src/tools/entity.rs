@@ -251,14 +251,14 @@ pub fn changes_of<A: Serialize + JsonSchema>(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::tools::{notes, tasks};
+    use crate::tools::args;
     use crate::validate::parse_args;
 
     const ID: &str = "0b5d5a9e-7c1b-4f0e-9d1a-2f4b6c8d0e12";
 
     #[test]
     fn an_update_sends_only_the_fields_given_and_refuses_none() {
-        let args: tasks::UpdateArgs = parse_args(&format!(
+        let args: args::UpdateTaskArgs = parse_args(&format!(
             r#"{{"task_id":"{ID}","priority":2,"clear":["estimate"]}}"#
         ))
         .unwrap();
@@ -268,7 +268,7 @@ mod tests {
             serde_json::json!({ "priority": 2, "estimate": null }),
             "the path id and clear are not fields; a cleared field is null"
         );
-        let empty: notes::UpdateArgs = parse_args(&format!(r#"{{"note_id":"{ID}"}}"#)).unwrap();
+        let empty: args::UpdateNoteArgs = parse_args(&format!(r#"{{"note_id":"{ID}"}}"#)).unwrap();
         let error = changes_of(&empty, &["note_id"]).unwrap_err();
         assert!(error.message.contains("nothing to update"), "{error:?}");
         assert!(error.message.contains("content") && !error.message.contains("note_id"));

@@ -5,11 +5,11 @@ use schemars::JsonSchema;
 use serde::Serialize;
 use serde_json::json;
 
+use super::args::TrackHabitArgs;
 use super::entity::name_not_found;
 use super::{Effect, Tool};
 use crate::api::{Api, Request, segment};
 use crate::error::ToolError;
-use crate::validate::{Date, Id};
 
 pub fn tools() -> Vec<Tool> {
     vec![Tool::new(
@@ -23,16 +23,6 @@ pub fn tools() -> Vec<Tool> {
     )]
 }
 
-args! {
-    /// Arguments of `track_habit`.
-    pub struct Args {
-        /// The habit's id.
-        pub habit_id: Id,
-        /// The day it was performed, YYYY-MM-DD.
-        pub performed_on: Date,
-    }
-}
-
 /// The result of `track_habit`.
 #[derive(Debug, Serialize, JsonSchema)]
 pub struct Tracked {
@@ -41,7 +31,7 @@ pub struct Tracked {
     pub performed_on: String,
 }
 
-fn track_habit(api: &Api, args: Args) -> Result<Tracked, ToolError> {
+fn track_habit(api: &Api, args: TrackHabitArgs) -> Result<Tracked, ToolError> {
     let path = format!("/habits/{}/track", segment(args.habit_id.as_str()));
     let body = json!({ "performed_on": args.performed_on });
     api.send(Request::post(path).json(&body))

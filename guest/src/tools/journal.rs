@@ -4,11 +4,11 @@
 use schemars::JsonSchema;
 use serde::Serialize;
 
+use super::args::JournalEntryArgs;
 use super::{Effect, Tool};
 use crate::api::{Api, Request};
 use crate::entities::JournalEntry;
 use crate::error::ToolError;
-use crate::validate::Date;
 
 pub fn tools() -> Vec<Tool> {
     vec![Tool::new(
@@ -23,25 +23,13 @@ pub fn tools() -> Vec<Tool> {
     )]
 }
 
-args! {
-    /// Arguments of `create_journal_entry`.
-    pub struct Args {
-        /// The day of the entry, YYYY-MM-DD.
-        pub date_on: Date,
-        /// Title. Write-only.
-        pub name: Option<String>,
-        /// Markdown body. Write-only.
-        pub content: Option<String>,
-    }
-}
-
 /// The result of `create_journal_entry`.
 #[derive(Debug, Serialize, JsonSchema)]
 pub struct Created {
     pub journal_entry: JournalEntry,
 }
 
-fn create_journal_entry(api: &Api, args: Args) -> Result<Created, ToolError> {
+fn create_journal_entry(api: &Api, args: JournalEntryArgs) -> Result<Created, ToolError> {
     let reply = api.send(Request::post("/journal_entries").json(&args))?;
     Ok(Created {
         journal_entry: reply.field("journal_entry")?,

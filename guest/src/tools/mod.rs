@@ -17,6 +17,7 @@ macro_rules! args {
 
 #[macro_use]
 pub mod entity;
+pub mod args;
 mod create;
 pub mod habits;
 pub mod journal;

@@ -1,12 +1,13 @@
 //! Note tools: create, update, delete. The API has no way to read notes back.
 
+use super::args::{CreateNoteArgs, UpdateNoteArgs};
 use super::create::create;
 use super::entity::{NOTES, body_of, changes_of};
 use super::{Effect, Tool};
 use crate::api::Api;
 use crate::entities::Note;
 use crate::error::ToolError;
-use crate::validate::{Date, Id, SourceText, source_pair};
+use crate::validate::source_pair;
 
 entity_io! {
     NOTES => Note, note by note_id;
@@ -48,49 +49,14 @@ pub fn tools() -> Vec<Tool> {
     ]
 }
 
-args! {
-    /// Arguments of `create_note`. Every field is optional.
-    pub struct CreateArgs {
-        /// The notebook to put the note in.
-        pub notebook_id: Option<Id>,
-        /// Title. Write-only.
-        pub name: Option<String>,
-        /// Markdown body. Write-only.
-        pub content: Option<String>,
-        /// The note's date, YYYY-MM-DD.
-        pub date_on: Option<Date>,
-        /// An external system; give with source_id.
-        pub source: Option<SourceText>,
-        /// The id in that system; give with source.
-        pub source_id: Option<SourceText>,
-    }
-}
-
-fn create_note(api: &Api, args: CreateArgs) -> Result<NoteCreated, ToolError> {
+fn create_note(api: &Api, args: CreateNoteArgs) -> Result<NoteCreated, ToolError> {
     let caller_key = source_pair(&args.source, &args.source_id)?;
     // LunaTask has no endpoint that lists notes, so a duplicate cannot be resolved to an id.
     let created = create::<Note>(api, &NOTES, body_of(&args)?, caller_key, |_, _| Ok(None))?;
     Ok(created.into())
 }
 
-args! {
-    /// Arguments of `update_note`.
-    pub struct UpdateArgs {
-        /// The note to change.
-        #[serde(skip_serializing)]
-        pub note_id: Id,
-        /// New title. Write-only.
-        pub name: Option<String>,
-        /// New Markdown body, replacing the whole note. Write-only.
-        pub content: Option<String>,
-        /// Move the note to this notebook.
-        pub notebook_id: Option<Id>,
-        /// New date, YYYY-MM-DD.
-        pub date_on: Option<Date>,
-    }
-}
-
-fn update_note(api: &Api, args: UpdateArgs) -> Result<NoteResult, ToolError> {
+fn update_note(api: &Api, args: UpdateNoteArgs) -> Result<NoteResult, ToolError> {
     let changes = changes_of(&args, &["note_id"])?;
     Ok(NoteResult {
         note: NOTES.update(api, &args.note_id, &changes)?,

@@ -3,15 +3,14 @@
 use schemars::JsonSchema;
 use serde::Serialize;
 
+use super::args::{CreatePersonArgs, ListPeopleArgs, TimelineNoteArgs};
 use super::create::create;
 use super::entity::{PEOPLE, body_of};
 use super::{Effect, Page, Tool, Top, page};
 use crate::api::{Api, Request};
 use crate::entities::{Person, TimelineNote};
 use crate::error::ToolError;
-use crate::validate::{
-    Date, Email, Id, Limit, Offset, RelationshipStrength, SourceText, source_pair,
-};
+use crate::validate::{SourceText, source_pair};
 
 entity_io! {
     PEOPLE => Person, person by person_id;
@@ -67,27 +66,7 @@ pub fn tools() -> Vec<Tool> {
     ]
 }
 
-args! {
-    /// Arguments of `create_person`.
-    pub struct CreateArgs {
-        /// Write-only.
-        pub first_name: Option<String>,
-        /// Write-only.
-        pub last_name: Option<String>,
-        /// Default casual-friends.
-        pub relationship_strength: Option<RelationshipStrength>,
-        /// An external system; give with source_id.
-        pub source: Option<SourceText>,
-        /// The id in that system; give with source.
-        pub source_id: Option<SourceText>,
-        pub email: Option<Email>,
-        pub phone: Option<String>,
-        /// YYYY-MM-DD.
-        pub birthday: Option<Date>,
-    }
-}
-
-fn create_person(api: &Api, args: CreateArgs) -> Result<PersonCreated, ToolError> {
+fn create_person(api: &Api, args: CreatePersonArgs) -> Result<PersonCreated, ToolError> {
     let caller_key = source_pair(&args.source, &args.source_id)?;
     let created = create(api, &PEOPLE, body_of(&args)?, caller_key, |api, key| {
         Ok(PEOPLE
@@ -98,21 +77,6 @@ fn create_person(api: &Api, args: CreateArgs) -> Result<PersonCreated, ToolError
     Ok(created.into())
 }
 
-args! {
-    /// Arguments of `list_people`. Every filter is optional.
-    pub struct ListArgs {
-        /// Only people linked to this external system.
-        pub source: Option<SourceText>,
-        /// Only people with this external id.
-        pub source_id: Option<SourceText>,
-        pub relationship_strength: Option<RelationshipStrength>,
-        /// At most this many people (default 30).
-        pub limit: Option<Limit>,
-        /// Skip this many matching people (for the next page).
-        pub offset: Option<Offset>,
-    }
-}
-
 /// The result of `list_people`.
 #[derive(Debug, Serialize, JsonSchema)]
 pub struct PeopleList {
@@ -121,7 +85,7 @@ pub struct PeopleList {
     pub page: Page,
 }
 
-fn list_people(api: &Api, args: ListArgs) -> Result<PeopleList, ToolError> {
+fn list_people(api: &Api, args: ListPeopleArgs) -> Result<PeopleList, ToolError> {
     let strength = args
         .relationship_strength
         .map(|s| serde_json::to_value(s).unwrap_or_default());
@@ -154,18 +118,6 @@ fn list_people(api: &Api, args: ListArgs) -> Result<PeopleList, ToolError> {
     Ok(PeopleList { people, page })
 }
 
-args! {
-    /// Arguments of `create_person_timeline_note`.
-    pub struct TimelineArgs {
-        /// The person the note is about.
-        pub person_id: Id,
-        /// The note's day, YYYY-MM-DD; LunaTask defaults to today.
-        pub date_on: Option<Date>,
-        /// Markdown. Write-only.
-        pub content: Option<String>,
-    }
-}
-
 /// The result of `create_person_timeline_note`.
 #[derive(Debug, Serialize, JsonSchema)]
 pub struct TimelineCreated {
@@ -174,7 +126,7 @@ pub struct TimelineCreated {
 
 fn create_person_timeline_note(
     api: &Api,
-    args: TimelineArgs,
+    args: TimelineNoteArgs,
 ) -> Result<TimelineCreated, ToolError> {
     let reply = api
         .send(Request::post("/person_timeline_notes").json(&args))

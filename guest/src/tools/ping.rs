@@ -3,14 +3,10 @@
 use schemars::JsonSchema;
 use serde::Serialize;
 
+use super::args::PingArgs;
 use super::{Effect, Tool};
 use crate::api::Api;
 use crate::error::ToolError;
-
-args! {
-    /// No arguments.
-    pub struct Args {}
-}
 
 /// LunaTask's answer to a ping.
 #[derive(Debug, Serialize, JsonSchema)]
@@ -32,7 +28,7 @@ pub fn tool() -> Tool {
     )
 }
 
-fn run(api: &Api, _: Args) -> Result<Pong, ToolError> {
+fn run(api: &Api, _: PingArgs) -> Result<Pong, ToolError> {
     let message: String = api.get("/ping", &[], "message")?;
     Ok(Pong { ok: true, message })
 }

@@ -1,18 +1,16 @@
 //! Task tools: create, update, delete, get and list (with filters LunaTask lacks).
 
 use schemars::JsonSchema;
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 
+use super::args::{CreateTaskArgs, ListTasksArgs, StatusFilter, TaskClearable, UpdateTaskArgs};
 use super::create::create;
 use super::entity::{TASKS, body_of, changes_of};
 use super::{Effect, Page, Tool, Top, page};
 use crate::api::Api;
 use crate::entities::{Linked, Task};
 use crate::error::ToolError;
-use crate::validate::{
-    Date, Eisenhower, Id, Limit, Minutes, Motivation, Offset, Priority, SourceText, TaskStatus,
-    Timestamp, present, source_pair,
-};
+use crate::validate::{Id, SourceText, source_pair};
 use crate::views::{self, Sort};
 
 entity_io! {
@@ -70,39 +68,7 @@ pub fn tools() -> Vec<Tool> {
     ]
 }
 
-args! {
-    /// Arguments of `create_task`.
-    pub struct CreateArgs {
-        /// The area (list) the task goes in.
-        pub area_id: Id,
-        /// A goal within that area.
-        pub goal_id: Option<Id>,
-        /// Write-only.
-        pub name: Option<String>,
-        /// Markdown. Write-only.
-        pub note: Option<String>,
-        /// Default later. "started" is shown as "In progress".
-        pub status: Option<TaskStatus>,
-        /// Default unknown.
-        pub motivation: Option<Motivation>,
-        /// 0 none (default), 1 urgent & important, 2 urgent only, 3 important only, 4 neither.
-        pub eisenhower: Option<Eisenhower>,
-        /// Estimated minutes.
-        pub estimate: Option<Minutes>,
-        /// -2 lowest, -1 low, 0 normal (default), 1 high, 2 highest.
-        pub priority: Option<Priority>,
-        /// The day it is scheduled for, YYYY-MM-DD.
-        pub scheduled_on: Option<Date>,
-        /// ISO-8601 timestamp.
-        pub completed_at: Option<Timestamp>,
-        /// An external system; give with source_id.
-        pub source: Option<SourceText>,
-        /// The id in that system; give with source.
-        pub source_id: Option<SourceText>,
-    }
-}
-
-fn create_task(api: &Api, args: CreateArgs) -> Result<TaskCreated, ToolError> {
+fn create_task(api: &Api, args: CreateTaskArgs) -> Result<TaskCreated, ToolError> {
     let caller_key = source_pair(&args.source, &args.source_id)?;
     let area_id = args.area_id.to_string();
     let created = create(api, &TASKS, body_of(&args)?, caller_key, |api, key| {
@@ -115,53 +81,7 @@ fn create_task(api: &Api, args: CreateArgs) -> Result<TaskCreated, ToolError> {
     Ok(created.into())
 }
 
-args! {
-    /// Arguments of `update_task`.
-    pub struct UpdateArgs {
-        /// The task to change.
-        #[serde(skip_serializing)]
-        pub task_id: Id,
-        /// Move the task to another area.
-        pub area_id: Option<Id>,
-        /// Move the task to this goal.
-        // `null` is also accepted as "clear", as before `clear` existed.
-        #[serde(default, deserialize_with = "present")]
-        pub goal_id: Option<Option<Id>>,
-        /// Write-only.
-        pub name: Option<String>,
-        /// Markdown, replacing the old note. Write-only.
-        pub note: Option<String>,
-        pub status: Option<TaskStatus>,
-        pub motivation: Option<Motivation>,
-        /// 0..4, as in create_task.
-        pub eisenhower: Option<Eisenhower>,
-        /// Whole minutes.
-        #[serde(default, deserialize_with = "present")]
-        pub estimate: Option<Option<Minutes>>,
-        pub priority: Option<Priority>,
-        /// YYYY-MM-DD.
-        #[serde(default, deserialize_with = "present")]
-        pub scheduled_on: Option<Option<Date>>,
-        /// ISO-8601 timestamp.
-        #[serde(default, deserialize_with = "present")]
-        pub completed_at: Option<Option<Timestamp>>,
-        /// Fields to clear.
-        #[serde(skip_serializing)]
-        pub clear: Option<Vec<TaskClearable>>,
-    }
-}
-
-/// The fields of a task that `update_task` can clear.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, JsonSchema)]
-#[serde(rename_all = "snake_case")]
-pub enum TaskClearable {
-    GoalId,
-    Estimate,
-    ScheduledOn,
-    CompletedAt,
-}
-
-impl UpdateArgs {
+impl UpdateTaskArgs {
     /// Folds `clear` into the fields it names, as `Some(None)`; a field both set and
     /// cleared is refused.
     pub(crate) fn with_clears_applied(mut self) -> Result<Self, ToolError> {
@@ -187,54 +107,12 @@ impl UpdateArgs {
     }
 }
 
-fn update_task(api: &Api, args: UpdateArgs) -> Result<TaskResult, ToolError> {
+fn update_task(api: &Api, args: UpdateTaskArgs) -> Result<TaskResult, ToolError> {
     let args = args.with_clears_applied()?;
     let changes = changes_of(&args, &["task_id", "clear"])?;
     Ok(TaskResult {
         task: TASKS.update(api, &args.task_id, &changes)?,
     })
-}
-
-/// Task statuses, plus "open" for all but completed.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize, JsonSchema)]
-#[serde(rename_all = "lowercase")]
-pub enum StatusFilter {
-    Open,
-    Later,
-    Next,
-    Started,
-    Waiting,
-    Completed,
-}
-
-args! {
-    /// Arguments of `list_tasks`. Every filter is optional.
-    #[derive(Default)]
-    pub struct ListArgs {
-        pub area_id: Option<Id>,
-        pub goal_id: Option<Id>,
-        /// A status, or "open" for every status but completed.
-        pub status: Option<StatusFilter>,
-        /// Only tasks with at least this priority.
-        pub min_priority: Option<Priority>,
-        /// Only tasks scheduled on or after this date.
-        pub scheduled_from: Option<Date>,
-        /// Only tasks scheduled on or before this date.
-        pub scheduled_to: Option<Date>,
-        /// Only tasks completed at or after this time.
-        pub completed_since: Option<Timestamp>,
-        /// Only tasks linked to this external system.
-        pub source: Option<SourceText>,
-        /// Only tasks with this external id.
-        pub source_id: Option<SourceText>,
-        /// At most this many tasks (default 30).
-        pub limit: Option<Limit>,
-        /// Skip this many matching tasks (for the next page).
-        pub offset: Option<Offset>,
-        /// Default priority (highest first, then soonest scheduled); scheduled_on is soonest
-        /// first, unscheduled last; the other dates newest first.
-        pub sort: Option<Sort>,
-    }
 }
 
 /// The result of `list_tasks`.
@@ -245,7 +123,7 @@ pub struct TaskList {
     pub page: Page,
 }
 
-fn list_tasks(api: &Api, args: ListArgs) -> Result<TaskList, ToolError> {
+fn list_tasks(api: &Api, args: ListTasksArgs) -> Result<TaskList, ToolError> {
     if let (Some(from), Some(to)) = (&args.scheduled_from, &args.scheduled_to)
         && from > to
     {
@@ -282,7 +160,7 @@ fn list_tasks(api: &Api, args: ListArgs) -> Result<TaskList, ToolError> {
 }
 
 /// Whether `task` passes every filter in `args`.
-pub fn matches(task: &Task, args: &ListArgs) -> bool {
+pub fn matches(task: &Task, args: &ListTasksArgs) -> bool {
     let eq = |want: &Option<Id>, have: &Option<String>| match want {
         Some(want) => have.as_deref() == Some(want.as_str()),
         None => true,
