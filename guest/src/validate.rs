@@ -71,6 +71,24 @@ pub fn is_uuid(s: &str) -> bool {
             .all(|(g, len)| g.len() == len && g.bytes().all(|b| b.is_ascii_hexdigit()))
 }
 
+/// The schema of a validated newtype, inlined where it is used: a client sees the constraint
+/// on the argument itself rather than a `$ref` it may not follow.
+macro_rules! inline_schema {
+    ($name:ident, $schema:expr) => {
+        impl JsonSchema for $name {
+            fn inline_schema() -> bool {
+                true
+            }
+            fn schema_name() -> Cow<'static, str> {
+                stringify!($name).into()
+            }
+            fn json_schema(_: &mut SchemaGenerator) -> Schema {
+                $schema
+            }
+        }
+    };
+}
+
 macro_rules! string_newtype {
     ($(#[$doc:meta])* $name:ident, $schema:expr, $check:expr) => {
         $(#[$doc])*
@@ -104,17 +122,7 @@ macro_rules! string_newtype {
             }
         }
 
-        impl JsonSchema for $name {
-            fn inline_schema() -> bool {
-                true
-            }
-            fn schema_name() -> Cow<'static, str> {
-                stringify!($name).into()
-            }
-            fn json_schema(_: &mut SchemaGenerator) -> Schema {
-                $schema
-            }
-        }
+        inline_schema!($name, $schema);
     };
 }
 
@@ -207,8 +215,11 @@ impl Timestamp {
     }
 }
 
+/// Integer newtypes with an inclusive range, one row each: `Name: type = min..=max, the
+/// argument it is, what its values mean`. The range is written once, and both the schema and
+/// the error message are made from it.
 macro_rules! int_range {
-    ($(#[$doc:meta])* $name:ident, $ty:ty, $min:expr, $max:expr, $what:expr) => {
+    ($($(#[$doc:meta])* $name:ident: $ty:ty = $min:literal..=$max:literal, $field:literal, $meaning:literal;)*) => {$(
         $(#[$doc])*
         #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
         #[serde(try_from = "i64", into = "i64")]
@@ -220,7 +231,10 @@ macro_rules! int_range {
                 if ($min..=$max).contains(&value) {
                     Ok(Self(value as $ty))
                 } else {
-                    Err(format!("{value} is out of range: {}", $what))
+                    Err(format!(
+                        "{value} is out of range: {} is an integer from {} to {}{}",
+                        $field, $min, $max, $meaning
+                    ))
                 }
             }
         }
@@ -231,45 +245,24 @@ macro_rules! int_range {
             }
         }
 
-        impl JsonSchema for $name {
-            fn inline_schema() -> bool {
-                true
-            }
-            fn schema_name() -> Cow<'static, str> {
-                stringify!($name).into()
-            }
-            fn json_schema(_: &mut SchemaGenerator) -> Schema {
-                json_schema!({ "type": "integer", "minimum": $min, "maximum": $max })
-            }
-        }
-    };
+        inline_schema!($name, json_schema!({ "type": "integer", "minimum": $min, "maximum": $max }));
+    )*};
 }
 
-int_range!(
+int_range! {
     /// Task priority.
-    Priority, i8, -2, 2,
-    "priority is an integer from -2 to 2 (2 highest, 1 high, 0 normal, -1 low, -2 lowest)"
-);
-int_range!(
+    Priority: i8 = -2..=2, "priority", " (2 highest, 1 high, 0 normal, -1 low, -2 lowest)";
     /// Eisenhower matrix quadrant.
-    Eisenhower, u8, 0, 4,
-    "eisenhower is an integer from 0 to 4 (0 uncategorized, 1 urgent & important, 2 urgent & not important, 3 important & not urgent, 4 neither)"
-);
-int_range!(
+    Eisenhower: u8 = 0..=4, "eisenhower",
+        " (0 uncategorized, 1 urgent & important, 2 urgent & not important, \
+         3 important & not urgent, 4 neither)";
     /// Whole minutes.
-    Minutes, u32, 0, 1_000_000,
-    "estimate is a whole number of minutes from 0 to 1000000"
-);
-int_range!(
+    Minutes: u32 = 0..=1_000_000, "estimate", " (whole minutes)";
     /// How many items to return.
-    Limit, u32, 1, 1000,
-    "limit is an integer from 1 to 1000"
-);
-int_range!(
+    Limit: u32 = 1..=1000, "limit", "";
     /// How many matching items to skip.
-    Offset, u32, 0, 1_000_000,
-    "offset is an integer from 0 to 1000000"
-);
+    Offset: u32 = 0..=1_000_000, "offset", "";
+}
 
 /// A task's status.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
