@@ -6,21 +6,37 @@ use std::time::Duration;
 use lunatask_mcp_guest::api::segment;
 use lunatask_mcp_guest::retry::Policy;
 use lunatask_mcp_guest::validate::{
-    Date, Eisenhower, Priority, RelationshipStrength, TaskStatus, parse_args,
+    Date, Eisenhower, Motivation, Priority, RelationshipStrength, TaskStatus, parse_args,
 };
 use proptest::prelude::*;
 use serde::Deserialize;
 
-const STATUSES: [&str; 5] = ["later", "next", "started", "waiting", "completed"];
-const STRENGTHS: [&str; 7] = [
-    "family",
-    "intimate-friends",
-    "close-friends",
-    "casual-friends",
-    "acquaintances",
-    "business-contacts",
-    "almost-strangers",
-];
+#[path = "../../tests/src/api_values.rs"]
+mod api_values;
+use api_values::{MOTIVATIONS, RELATIONSHIP_STRENGTHS, TASK_STATUSES};
+
+/// Strings near a documented set: its members, their look-alikes (other case, `_` for `-`,
+/// a letter more) and arbitrary lowercase words.
+fn near(documented: &'static [&'static str]) -> impl Strategy<Value = String> {
+    let member = proptest::sample::select(documented);
+    prop_oneof![
+        member.clone().prop_map(str::to_string),
+        member.clone().prop_map(|s| s.replace('-', "_")),
+        member.clone().prop_map(|s| s.to_uppercase()),
+        member.prop_map(|s| format!("{s}s")),
+        "[a-z-]{0,20}",
+    ]
+}
+
+/// A value parses as `T` exactly when it is one of `documented`.
+fn accepted_exactly<T: serde::de::DeserializeOwned>(
+    value: &str,
+    documented: &[&str],
+) -> Result<(), TestCaseError> {
+    let parsed: Result<T, _> = serde_json::from_value(serde_json::json!(value));
+    prop_assert_eq!(parsed.is_ok(), documented.contains(&value), "{}", value);
+    Ok(())
+}
 
 proptest! {
     #[test]
@@ -59,25 +75,20 @@ proptest! {
     }
 
     #[test]
-    fn status_accepts_exactly_the_documented_values(value in prop_oneof![
-        proptest::sample::select(&STATUSES[..]).prop_map(str::to_string),
-        "[a-z]{0,10}",
-        "[A-Za-z ]{0,10}",
-    ]) {
-        let documented = STATUSES;
-        let parsed: Result<TaskStatus, _> = serde_json::from_value(serde_json::json!(value));
-        prop_assert_eq!(parsed.is_ok(), documented.contains(&value.as_str()));
+    fn status_accepts_exactly_the_documented_values(value in near(&TASK_STATUSES)) {
+        accepted_exactly::<TaskStatus>(&value, &TASK_STATUSES)?;
     }
 
     #[test]
-    fn relationship_strength_accepts_exactly_the_documented_values(value in prop_oneof![
-        proptest::sample::select(&STRENGTHS[..]).prop_map(str::to_string),
-        "[a-z-]{0,20}",
-        proptest::sample::select(&STRENGTHS[..]).prop_map(|s| s.replace('-', "_")),
-    ]) {
-        let documented = STRENGTHS;
-        let parsed: Result<RelationshipStrength, _> = serde_json::from_value(serde_json::json!(value));
-        prop_assert_eq!(parsed.is_ok(), documented.contains(&value.as_str()));
+    fn motivation_accepts_exactly_the_documented_values(value in near(&MOTIVATIONS)) {
+        accepted_exactly::<Motivation>(&value, &MOTIVATIONS)?;
+    }
+
+    #[test]
+    fn relationship_strength_accepts_exactly_the_documented_values(
+        value in near(&RELATIONSHIP_STRENGTHS)
+    ) {
+        accepted_exactly::<RelationshipStrength>(&value, &RELATIONSHIP_STRENGTHS)?;
     }
 
     #[test]

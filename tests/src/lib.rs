@@ -2,6 +2,7 @@
 //! a real `lunatask-mcp` process spoken to over MCP with rmcp's client.
 
 pub mod account;
+pub mod api_values;
 pub mod fake;
 
 use std::path::{Path, PathBuf};
@@ -440,6 +441,19 @@ impl HttpHost {
         tokio::time::sleep(std::time::Duration::from_millis(50)).await;
         (status, self.stderr())
     }
+}
+
+/// `tools/list` as a model sees it: what clients pass into the model's context for each tool
+/// (name, title, description, input schema, annotations), as JSON text.
+pub fn catalog_as_model_sees_it(tools: &[rmcp::model::Tool]) -> String {
+    let visible: Vec<Value> = tools
+        .iter()
+        .map(|t| {
+            serde_json::json!({ "name": t.name, "title": t.title, "description": t.description,
+                "inputSchema": t.input_schema, "annotations": t.annotations })
+        })
+        .collect();
+    serde_json::to_string(&visible).unwrap_or_default()
 }
 
 /// The structured content of a successful result (and checks the text matches it).

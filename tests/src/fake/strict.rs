@@ -108,17 +108,7 @@ enum Kind {
     OneOf(&'static [&'static str]),
 }
 
-const STATUS: &[&str] = &["later", "next", "started", "waiting", "completed"];
-const MOTIVATION: &[&str] = &["must", "should", "want", "unknown"];
-const RELATIONSHIP: &[&str] = &[
-    "family",
-    "intimate-friends",
-    "close-friends",
-    "casual-friends",
-    "acquaintances",
-    "business-contacts",
-    "almost-strangers",
-];
+use crate::api_values::{MOTIVATIONS, RELATIONSHIP_STRENGTHS, TASK_STATUSES};
 
 /// `(field, kind, nullable)` for the fields each write accepts.
 fn fields(method: &str, parts: &[&str]) -> &'static [(&'static str, Kind, bool)] {
@@ -128,8 +118,8 @@ fn fields(method: &str, parts: &[&str]) -> &'static [(&'static str, Kind, bool)]
         ("goal_id", Uuid, true),
         ("name", Text, true),
         ("note", Text, true),
-        ("status", OneOf(STATUS), false),
-        ("motivation", OneOf(MOTIVATION), false),
+        ("status", OneOf(&TASK_STATUSES), false),
+        ("motivation", OneOf(&MOTIVATIONS), false),
         ("eisenhower", Int { min: 0, max: 4 }, false),
         (
             "estimate",
@@ -161,7 +151,11 @@ fn fields(method: &str, parts: &[&str]) -> &'static [(&'static str, Kind, bool)]
     const PERSON: &[(&str, Kind, bool)] = &[
         ("first_name", Text, true),
         ("last_name", Text, true),
-        ("relationship_strength", OneOf(RELATIONSHIP), false),
+        (
+            "relationship_strength",
+            OneOf(&RELATIONSHIP_STRENGTHS),
+            false,
+        ),
         ("source", Text, true),
         ("source_id", Text, true),
         ("email", Text, true),
@@ -229,13 +223,9 @@ fn check(kind: Kind, value: &Value) -> Result<(), String> {
     })
 }
 
+/// The hyphenated 8-4-4-4-12 form only, as the API sends and expects ids.
 fn is_uuid(s: &str) -> bool {
-    let groups: Vec<&str> = s.split('-').collect();
-    groups.len() == 5
-        && groups
-            .iter()
-            .zip([8, 4, 4, 4, 12])
-            .all(|(g, n)| g.len() == n && g.bytes().all(|b| b.is_ascii_hexdigit()))
+    s.len() == 36 && uuid::Uuid::try_parse(s).is_ok()
 }
 
 fn is_date(s: &str) -> bool {
