@@ -261,22 +261,25 @@ impl FakeApi {
 
     /// Adds a task directly, as if made in the app; returns its id.
     pub fn seed_task(&self, fields: Value) -> String {
-        self.with(|s| {
-            let id = s.new_id();
-            let mut task = task_defaults(&id);
-            merge(&mut task, &fields);
-            s.tasks.insert(id.clone(), Value::Object(task));
-            id
-        })
+        self.seed(|s| &mut s.tasks, task_defaults, fields)
     }
 
     /// Adds a person directly; returns the id.
     pub fn seed_person(&self, fields: Value) -> String {
+        self.seed(|s| &mut s.people, person_defaults, fields)
+    }
+
+    fn seed(
+        &self,
+        collection: fn(&mut State) -> &mut BTreeMap<String, Value>,
+        defaults: fn(&str) -> Map<String, Value>,
+        fields: Value,
+    ) -> String {
         self.with(|s| {
             let id = s.new_id();
-            let mut person = person_defaults(&id);
-            merge(&mut person, &fields);
-            s.people.insert(id.clone(), Value::Object(person));
+            let mut entity = defaults(&id);
+            merge(&mut entity, &fields);
+            collection(s).insert(id.clone(), Value::Object(entity));
             id
         })
     }
@@ -356,28 +359,37 @@ fn merge(target: &mut Map<String, Value>, fields: &Value) {
     }
 }
 
+/// The fields of a JSON object (every caller passes one).
+fn object(value: Value) -> Map<String, Value> {
+    match value {
+        Value::Object(fields) => fields,
+        _ => Map::new(),
+    }
+}
+
 fn task_defaults(id: &str) -> Map<String, Value> {
-    json!({
+    object(json!({
         "id": id, "area_id": null, "goal_id": null, "status": "later", "previous_status": null,
         "estimate": null, "priority": 0, "progress": null, "motivation": "unknown",
         "eisenhower": 0, "sources": [], "scheduled_on": null, "completed_at": null,
         "created_at": NOW, "updated_at": NOW, "deleted_at": null
-    })
-    .as_object()
-    .cloned()
-    .unwrap_or_default()
+    }))
+}
+
+fn note_defaults(id: &str) -> Map<String, Value> {
+    object(json!({
+        "id": id, "notebook_id": null, "date_on": null, "sources": [],
+        "created_at": NOW, "updated_at": NOW, "deleted_at": null
+    }))
 }
 
 fn person_defaults(id: &str) -> Map<String, Value> {
-    json!({
+    object(json!({
         "id": id, "relationship_strength": "casual-friends", "sources": [],
         "created_at": NOW, "updated_at": NOW, "deleted_at": null,
         "agreed_reconnect_on": null, "last_reconnect_on": null, "next_reconnect_on": null,
         "relationship_direction": null
-    })
-    .as_object()
-    .cloned()
-    .unwrap_or_default()
+    }))
 }
 
 /// Fields the API accepts but never returns (end-to-end encrypted).
@@ -614,6 +626,94 @@ const TASK_FIELDS: &[&str] = &[
     "completed_at",
 ];
 
+const NOTE_FIELDS: &[&str] = &["notebook_id", "date_on"];
+const PERSON_FIELDS: &[&str] = &["relationship_strength"];
+
+/// Whether the body names a source pair that an entity of `map` in the same scope already
+/// has: LunaTask then answers 204 and creates nothing.
+fn duplicate(
+    map: &BTreeMap<String, Value>,
+    body: &Value,
+    same_scope: impl Fn(&Value) -> bool,
+) -> bool {
+    let (Some(source), Some(source_id)) = (body["source"].as_str(), body["source_id"].as_str())
+    else {
+        return false;
+    };
+    map.values()
+        .any(|e| same_scope(e) && has_source(e, source, source_id))
+}
+
+/// `GET /<kind>`: every entity, narrowed by the source filter, under the plural key.
+fn list(map: &BTreeMap<String, Value>, query: &BTreeMap<String, String>, plural: &str) -> Reply {
+    let all: Vec<&Value> = map.values().filter(|e| source_filter(e, query)).collect();
+    reply(200, Some(json!({ plural: all })))
+}
+
+/// `GET /<kind>/<id>`.
+fn get(map: &BTreeMap<String, Value>, id: &str, singular: &str) -> Reply {
+    match map.get(id) {
+        Some(entity) => reply(200, Some(json!({ singular: entity }))),
+        None => error(404, &format!("{singular} not found")),
+    }
+}
+
+/// `POST /<kind>`: `entity` (its defaults) takes the body's allowed fields and sources.
+fn insert(
+    map: &mut BTreeMap<String, Value>,
+    mut entity: Map<String, Value>,
+    body: &Value,
+    fields: &[&str],
+    singular: &str,
+) -> Reply {
+    apply_fields(&mut entity, body, fields);
+    entity.insert("sources".into(), Value::Array(sources_of(body)));
+    let id = entity["id"].as_str().unwrap_or_default().to_string();
+    let entity = Value::Object(entity);
+    map.insert(id, entity.clone());
+    reply(201, Some(json!({ singular: entity })))
+}
+
+/// `PUT /<kind>/<id>`: `before` sees the entity as it was, then the allowed fields apply.
+fn update(
+    map: &mut BTreeMap<String, Value>,
+    id: &str,
+    body: &Value,
+    fields: &[&str],
+    singular: &str,
+    before: impl FnOnce(&mut Map<String, Value>),
+) -> Reply {
+    let Some(Value::Object(entity)) = map.get_mut(id) else {
+        return error(404, &format!("{singular} not found"));
+    };
+    before(entity);
+    apply_fields(entity, body, fields);
+    entity.insert("updated_at".into(), json!(NOW));
+    reply(200, Some(json!({ singular: entity })))
+}
+
+/// `DELETE /<kind>/<id>`: the entity as it was, with its deletion time.
+fn delete(map: &mut BTreeMap<String, Value>, id: &str, singular: &str) -> Reply {
+    match map.remove(id) {
+        Some(mut entity) => {
+            entity["deleted_at"] = json!(NOW);
+            reply(200, Some(json!({ singular: entity })))
+        }
+        None => error(404, &format!("{singular} not found")),
+    }
+}
+
+/// A completed task remembers the status it had, and gets a completion time if it had none.
+fn track_status(task: &mut Map<String, Value>, body: &Value) {
+    if let Some(status) = body["status"].as_str() {
+        let previous = task.get("status").cloned().unwrap_or(Value::Null);
+        task.insert("previous_status".into(), previous);
+        if status == "completed" && task["completed_at"].is_null() {
+            task.insert("completed_at".into(), json!(NOW));
+        }
+    }
+}
+
 fn route(
     s: &mut State,
     method: &str,
@@ -624,102 +724,35 @@ fn route(
     match (method, parts) {
         ("GET", ["ping"]) => reply(200, Some(json!({ "message": "pong" }))),
 
-        ("GET", ["tasks"]) => {
-            let tasks: Vec<&Value> = s
-                .tasks
-                .values()
-                .filter(|t| source_filter(t, query))
-                .collect();
-            reply(200, Some(json!({ "tasks": tasks })))
-        }
-        ("GET", ["tasks", id]) => match s.tasks.get(*id) {
-            Some(task) => reply(200, Some(json!({ "task": task }))),
-            None => error(404, "task not found"),
-        },
+        ("GET", ["tasks"]) => list(&s.tasks, query, "tasks"),
+        ("GET", ["tasks", id]) => get(&s.tasks, id, "task"),
         ("POST", ["tasks"]) => {
             let Some(area_id) = body["area_id"].as_str() else {
                 return error(400, "area_id is required");
             };
-            if let (Some(src), Some(src_id)) = (body["source"].as_str(), body["source_id"].as_str())
-            {
-                let duplicate = s.tasks.values().any(|t| {
-                    t["area_id"] == area_id
-                        && t["status"] != "completed"
-                        && has_source(t, src, src_id)
-                });
-                if duplicate {
-                    return reply(204, None);
-                }
+            // The API de-duplicates against open tasks in the same area only.
+            if duplicate(&s.tasks, &body, |t| {
+                t["area_id"] == area_id && t["status"] != "completed"
+            }) {
+                return reply(204, None);
             }
-            let id = s.new_id();
-            let mut task = task_defaults(&id);
-            apply_fields(&mut task, &body, TASK_FIELDS);
-            task.insert("sources".into(), Value::Array(sources_of(&body)));
-            let task = Value::Object(task);
-            s.tasks.insert(id, task.clone());
-            reply(201, Some(json!({ "task": task })))
+            let task = task_defaults(&s.new_id());
+            insert(&mut s.tasks, task, &body, TASK_FIELDS, "task")
         }
-        ("PUT", ["tasks", id]) => match s.tasks.get_mut(*id) {
-            Some(Value::Object(task)) => {
-                if let Some(status) = body["status"].as_str() {
-                    let previous = task.get("status").cloned().unwrap_or(Value::Null);
-                    task.insert("previous_status".into(), previous);
-                    if status == "completed" && task["completed_at"].is_null() {
-                        task.insert("completed_at".into(), json!(NOW));
-                    }
-                }
-                apply_fields(task, &body, TASK_FIELDS);
-                task.insert("updated_at".into(), json!(NOW));
-                reply(200, Some(json!({ "task": task })))
-            }
-            _ => error(404, "task not found"),
-        },
-        ("DELETE", ["tasks", id]) => match s.tasks.remove(*id) {
-            Some(mut task) => {
-                task["deleted_at"] = json!(NOW);
-                reply(200, Some(json!({ "task": task })))
-            }
-            None => error(404, "task not found"),
-        },
+        ("PUT", ["tasks", id]) => update(&mut s.tasks, id, &body, TASK_FIELDS, "task", |t| {
+            track_status(t, &body)
+        }),
+        ("DELETE", ["tasks", id]) => delete(&mut s.tasks, id, "task"),
 
         ("POST", ["notes"]) => {
-            if let (Some(src), Some(src_id)) = (body["source"].as_str(), body["source_id"].as_str())
-            {
-                let duplicate = s
-                    .notes
-                    .values()
-                    .any(|n| n["notebook_id"] == body["notebook_id"] && has_source(n, src, src_id));
-                if duplicate {
-                    return reply(204, None);
-                }
+            if duplicate(&s.notes, &body, |n| n["notebook_id"] == body["notebook_id"]) {
+                return reply(204, None);
             }
-            let id = s.new_id();
-            let mut note = json!({ "id": id, "notebook_id": null, "date_on": null, "sources": [],
-                "created_at": NOW, "updated_at": NOW, "deleted_at": null })
-            .as_object()
-            .cloned()
-            .unwrap_or_default();
-            apply_fields(&mut note, &body, &["notebook_id", "date_on"]);
-            note.insert("sources".into(), Value::Array(sources_of(&body)));
-            let note = Value::Object(note);
-            s.notes.insert(id, note.clone());
-            reply(201, Some(json!({ "note": note })))
+            let note = note_defaults(&s.new_id());
+            insert(&mut s.notes, note, &body, NOTE_FIELDS, "note")
         }
-        ("PUT", ["notes", id]) => match s.notes.get_mut(*id) {
-            Some(Value::Object(note)) => {
-                apply_fields(note, &body, &["notebook_id", "date_on"]);
-                note.insert("updated_at".into(), json!(NOW));
-                reply(200, Some(json!({ "note": note })))
-            }
-            _ => error(404, "note not found"),
-        },
-        ("DELETE", ["notes", id]) => match s.notes.remove(*id) {
-            Some(mut note) => {
-                note["deleted_at"] = json!(NOW);
-                reply(200, Some(json!({ "note": note })))
-            }
-            None => error(404, "note not found"),
-        },
+        ("PUT", ["notes", id]) => update(&mut s.notes, id, &body, NOTE_FIELDS, "note", |_| ()),
+        ("DELETE", ["notes", id]) => delete(&mut s.notes, id, "note"),
 
         ("POST", ["journal_entries"]) => {
             let Some(date_on) = body["date_on"].as_str() else {
@@ -732,22 +765,10 @@ fn route(
             reply(201, Some(json!({ "journal_entry": entry })))
         }
 
-        ("GET", ["people"]) => {
-            let people: Vec<&Value> = s
-                .people
-                .values()
-                .filter(|p| source_filter(p, query))
-                .collect();
-            reply(200, Some(json!({ "people": people })))
-        }
-        ("GET", ["people", id]) => match s.people.get(*id) {
-            Some(person) => reply(200, Some(json!({ "person": person }))),
-            None => error(404, "person not found"),
-        },
+        ("GET", ["people"]) => list(&s.people, query, "people"),
+        ("GET", ["people", id]) => get(&s.people, id, "person"),
         ("POST", ["people"]) => {
-            if let (Some(src), Some(src_id)) = (body["source"].as_str(), body["source_id"].as_str())
-                && s.people.values().any(|p| has_source(p, src, src_id))
-            {
+            if duplicate(&s.people, &body, |_| true) {
                 return reply(204, None);
             }
             if s.people_limit.is_some_and(|limit| s.people.len() >= limit) {
@@ -759,21 +780,10 @@ fn route(
             if custom && !s.person_custom_fields {
                 return error(422, "custom field is not defined");
             }
-            let id = s.new_id();
-            let mut person = person_defaults(&id);
-            apply_fields(&mut person, &body, &["relationship_strength"]);
-            person.insert("sources".into(), Value::Array(sources_of(&body)));
-            let person = Value::Object(person);
-            s.people.insert(id, person.clone());
-            reply(201, Some(json!({ "person": person })))
+            let person = person_defaults(&s.new_id());
+            insert(&mut s.people, person, &body, PERSON_FIELDS, "person")
         }
-        ("DELETE", ["people", id]) => match s.people.remove(*id) {
-            Some(mut person) => {
-                person["deleted_at"] = json!(NOW);
-                reply(200, Some(json!({ "person": person })))
-            }
-            None => error(404, "person not found"),
-        },
+        ("DELETE", ["people", id]) => delete(&mut s.people, id, "person"),
 
         ("POST", ["person_timeline_notes"]) => {
             let Some(person_id) = body["person_id"].as_str() else {
