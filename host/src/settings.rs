@@ -157,26 +157,12 @@ pub struct Settings {
     pub session_idle_timeout: Duration,
 
     /// Host names (or host:port) the HTTP endpoint answers to; others get 403
-    #[arg(
-        long,
-        env = "LUNATASK_MCP_ALLOWED_HOSTS",
-        value_name = "HOSTS",
-        value_delimiter = ',',
-        default_value = "localhost,127.0.0.1,::1",
-        value_parser = AllowedHost::parse
-    )]
+    #[arg(long, env = "LUNATASK_MCP_ALLOWED_HOSTS", value_name = "HOSTS", value_delimiter = ',', default_value = "localhost,127.0.0.1,::1", value_parser = AllowedHost::parse)]
     pub allowed_hosts: Vec<AllowedHost>,
 
     /// Browser origins allowed to call the HTTP endpoint (`:*` allows any port); requests with
     /// any other Origin get 403
-    #[arg(
-        long,
-        env = "LUNATASK_MCP_ALLOWED_ORIGINS",
-        value_name = "ORIGINS",
-        value_delimiter = ',',
-        default_value = "http://localhost:*,http://127.0.0.1:*,http://[::1]:*",
-        value_parser = AllowedOrigin::parse
-    )]
+    #[arg(long, env = "LUNATASK_MCP_ALLOWED_ORIGINS", value_name = "ORIGINS", value_delimiter = ',', default_value = "http://localhost:*,http://127.0.0.1:*,http://[::1]:*", value_parser = AllowedOrigin::parse)]
     pub allowed_origins: Vec<AllowedOrigin>,
 
     /// Extra CA certificates (PEM) to trust for the API, e.g. a corporate proxy's

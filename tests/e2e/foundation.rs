@@ -1,7 +1,7 @@
 //! The foundation: handshake, tool listing, token injection, egress refusal, start-up checks.
 
 use lunatask_mcp_tests::{AREA, FakeApi, Fault, TOKEN, code, correlation_id, err, ok};
-use serde_json::json;
+use serde_json::{Value, json};
 
 use crate::{builder, setup};
 
@@ -74,14 +74,7 @@ async fn lists_every_tool_with_schemas_and_annotations() {
         );
     }
     // What a model's context pays for the catalog (the bench prints it too).
-    let visible: Vec<serde_json::Value> = tools
-        .iter()
-        .map(|t| {
-            json!({ "name": t.name, "title": t.title, "description": t.description,
-                "inputSchema": t.input_schema, "annotations": t.annotations })
-        })
-        .collect();
-    let size = serde_json::to_string(&visible).unwrap().len();
+    let size = lunatask_mcp_tests::catalog_as_model_sees_it(&tools).len();
     assert!(
         size <= 12_000,
         "tools/list as a model sees it: {size} characters"
@@ -238,62 +231,30 @@ async fn plain_http_to_a_remote_host_stops_start_up() {
 #[tokio::test]
 async fn invalid_arguments_are_rejected_before_anything_is_sent() {
     let (fake, host) = setup().await;
-    let cases = [
-        ("create_task", json!({ "name": "no area" }), "area_id"),
-        (
-            "create_task",
-            json!({ "area_id": AREA, "priority": 3 }),
-            "priority",
-        ),
-        (
-            "create_task",
-            json!({ "area_id": AREA, "priority": "1" }),
-            "priority",
-        ),
-        (
-            "create_task",
-            json!({ "area_id": AREA, "status": "done" }),
-            "status",
-        ),
-        (
-            "create_task",
-            json!({ "area_id": AREA, "eisenhower": 5 }),
-            "eisenhower",
-        ),
-        (
-            "create_task",
-            json!({ "area_id": AREA, "estimate": -5 }),
-            "estimate",
-        ),
-        (
-            "create_task",
-            json!({ "area_id": AREA, "motivation": "maybe" }),
-            "motivation",
-        ),
-        (
-            "create_task",
-            json!({ "area_id": AREA, "scheduled_on": "2024-05-10T10:00:00Z" }),
-            "scheduled_on",
-        ),
-        (
-            "create_task",
-            json!({ "area_id": AREA, "completed_at": "2024-05-10" }),
-            "completed_at",
-        ),
-        (
-            "create_task",
-            json!({ "area_id": AREA, "source": "github" }),
-            "source_id",
-        ),
-        (
-            "create_task",
-            json!({ "area_id": AREA, "due": "2024-05-10" }),
-            "",
-        ),
-        ("create_task", json!({ "area_id": "../ping" }), "area_id"),
+    // A valid create_task with one field made wrong: the error must name that field.
+    let wrong = [
+        ("priority", json!(3)),
+        ("priority", json!("1")),
+        ("status", json!("done")),
+        ("eisenhower", json!(5)),
+        ("estimate", json!(-5)),
+        ("motivation", json!("maybe")),
+        ("scheduled_on", json!("2024-05-10T10:00:00Z")),
+        ("completed_at", json!("2024-05-10")),
+        ("area_id", json!("../ping")),
     ];
-    for (tool, args, field) in cases {
-        let result = host.call(tool, args.clone()).await;
+    let mut cases: Vec<(Value, &str)> = wrong
+        .into_iter()
+        .map(|(field, value)| (json!({ "area_id": AREA, field: value }), field))
+        .collect();
+    // And the rest: the field the error must name ("" for any).
+    cases.extend([
+        (json!({ "name": "no area" }), "area_id"),
+        (json!({ "area_id": AREA, "source": "github" }), "source_id"),
+        (json!({ "area_id": AREA, "due": "2024-05-10" }), ""),
+    ]);
+    for (args, field) in cases {
+        let result = host.call("create_task", args.clone()).await;
         let error = err(&result);
         assert_eq!(error["code"], "validation_error", "{args}");
         if !field.is_empty() {
@@ -305,7 +266,7 @@ async fn invalid_arguments_are_rejected_before_anything_is_sent() {
         .call("create_task", json!({ "area_id": AREA, "status": "done" }))
         .await);
     let message = status["message"].as_str().unwrap();
-    for allowed in ["later", "next", "started", "waiting", "completed"] {
+    for allowed in lunatask_mcp_tests::api_values::TASK_STATUSES {
         assert!(message.contains(allowed), "{message}");
     }
     assert!(fake.requests().is_empty(), "nothing reached the API");

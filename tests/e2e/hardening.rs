@@ -115,12 +115,8 @@ async fn an_answer_that_drips_is_stopped_at_the_call_deadline() {
 /// answered, and the server ends cleanly at EOF instead of panicking.
 #[tokio::test]
 async fn a_closed_stderr_breaks_nothing_over_stdio() {
-    let fake = FakeApi::start(TOKEN).await;
-    let mut raw = builder()
-        .against(&fake)
-        .env("LUNATASK_LOG", "debug")
-        .start_raw_with_stderr_closed()
-        .await;
+    let (_fake, builder) = crate::prepare(&[("LUNATASK_LOG", "debug")]).await;
+    let mut raw = builder.start_raw_with_stderr_closed().await;
     for id in 1..=3 {
         let call = json!({"jsonrpc":"2.0","id":id,"method":"tools/call","params":{
             "name":"get_task","arguments":{"task_id": lunatask_mcp_tests::MISSING_ID}}});
@@ -609,12 +605,8 @@ async fn the_rate_limit_is_fair_between_sessions_and_cancelled_calls_are_not_sen
 /// and a last line without a newline is still served.
 #[tokio::test]
 async fn every_line_on_stdio_gets_an_answer() {
-    let fake = FakeApi::start(TOKEN).await;
-    let mut raw = builder()
-        .against(&fake)
-        .env("LUNATASK_MAX_MESSAGE_BYTES", "65536")
-        .start_raw()
-        .await;
+    let (fake, builder) = crate::prepare(&[("LUNATASK_MAX_MESSAGE_BYTES", "65536")]).await;
+    let mut raw = builder.start_raw().await;
     let deep = format!("{}{}", "[".repeat(30_000), "]".repeat(30_000));
     for line in [
         b"{not json".as_slice(),

@@ -238,12 +238,8 @@ async fn slow_calls_do_not_block_others() {
 
 #[tokio::test]
 async fn bad_input_is_answered_and_serving_continues() {
-    let fake = FakeApi::start(TOKEN).await;
-    let mut raw = builder()
-        .against(&fake)
-        .env("LUNATASK_MAX_MESSAGE_BYTES", "65536")
-        .start_raw()
-        .await;
+    let (fake, builder) = crate::prepare(&[("LUNATASK_MAX_MESSAGE_BYTES", "65536")]).await;
+    let mut raw = builder.start_raw().await;
     raw.send(b"{not json").await;
     for message in [
         json!({"jsonrpc":"2.0","id":2,"method":"no/such/method"}),

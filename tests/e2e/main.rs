@@ -32,23 +32,27 @@ pub fn builder() -> HostBuilder {
     )
 }
 
+/// A fake API and a builder for a server against it, with these settings.
+pub async fn prepare(env: &[(&str, &str)]) -> (FakeApi, HostBuilder) {
+    let fake = FakeApi::start(TOKEN).await;
+    let builder = env
+        .iter()
+        .fold(builder().against(&fake), |b, (key, value)| {
+            b.env(key, value)
+        });
+    (fake, builder)
+}
+
 /// A fake API and a server connected to it over stdio, with these settings.
 pub async fn serve_with(env: &[(&str, &str)]) -> (FakeApi, Host) {
-    let fake = FakeApi::start(TOKEN).await;
-    let host = with_env(builder().against(&fake), env).start().await;
-    (fake, host)
+    let (fake, builder) = prepare(env).await;
+    (fake, builder.start().await)
 }
 
 /// A fake API and a server connected to it serving Streamable HTTP, with these settings.
 pub async fn serve_http_with(env: &[(&str, &str)]) -> (FakeApi, HttpHost) {
-    let fake = FakeApi::start(TOKEN).await;
-    let http = with_env(builder().against(&fake), env).start_http().await;
-    (fake, http)
-}
-
-fn with_env(builder: HostBuilder, env: &[(&str, &str)]) -> HostBuilder {
-    env.iter()
-        .fold(builder, |b, (key, value)| b.env(key, value))
+    let (fake, builder) = prepare(env).await;
+    (fake, builder.start_http().await)
 }
 
 /// A fake API and a server connected to it.

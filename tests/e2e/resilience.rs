@@ -3,7 +3,7 @@
 
 use std::time::{Duration, Instant};
 
-use lunatask_mcp_tests::{AREA, FakeApi, Fault, TOKEN, code, correlation_id, err, ok};
+use lunatask_mcp_tests::{AREA, Fault, TOKEN, code, correlation_id, err, ok};
 use serde_json::json;
 
 use crate::{builder, setup};
@@ -290,12 +290,7 @@ async fn a_create_that_may_have_happened_says_how_to_retry_safely() {
 /// time. A write refused this way may have been applied, and says so.
 #[tokio::test]
 async fn an_oversized_answer_is_refused_once_and_a_write_says_it_may_have_applied() {
-    let fake = FakeApi::start(TOKEN).await;
-    let host = builder()
-        .against(&fake)
-        .env("LUNATASK_MAX_ANSWER_BYTES", (4 * 1024 * 1024).to_string())
-        .start()
-        .await;
+    let (fake, host) = crate::serve_with(&[("LUNATASK_MAX_ANSWER_BYTES", "4194304")]).await;
     let blob = "x".repeat(5 * 1024 * 1024);
     let id = fake.seed_task(json!({ "area_id": AREA, "blob": blob }));
 

@@ -11,6 +11,7 @@ use std::os::fd::{AsFd, OwnedFd};
 use std::os::unix::fs::{FileTypeExt, MetadataExt};
 
 use tokio::io::{AsyncRead, AsyncWrite};
+use tokio::net::unix::pipe;
 
 mod transport;
 pub use transport::StdioTransport;
@@ -50,20 +51,26 @@ fn pollable(stream: &impl AsFd) -> Option<OwnedFd> {
 }
 
 fn reader(fd: OwnedFd) -> io::Result<Reader> {
-    let file = File::from(fd);
-    if file.metadata()?.file_type().is_fifo() {
-        Ok(Box::new(tokio::net::unix::pipe::Receiver::from_file(file)?))
-    } else {
-        Ok(Box::new(socket(file)?))
-    }
+    let from_pipe = |f| -> io::Result<Reader> { Ok(Box::new(pipe::Receiver::from_file(f)?)) };
+    open(fd, from_pipe, |s| Box::new(s))
 }
 
 fn writer(fd: OwnedFd) -> io::Result<Writer> {
+    let from_pipe = |f| -> io::Result<Writer> { Ok(Box::new(pipe::Sender::from_file(f)?)) };
+    open(fd, from_pipe, |s| Box::new(s))
+}
+
+/// `fd` as the end of a pipe (through `fifo`) or as a non-blocking socket (through `sock`).
+fn open<T>(
+    fd: OwnedFd,
+    fifo: impl FnOnce(File) -> io::Result<T>,
+    sock: impl FnOnce(tokio::net::UnixStream) -> T,
+) -> io::Result<T> {
     let file = File::from(fd);
     if file.metadata()?.file_type().is_fifo() {
-        Ok(Box::new(tokio::net::unix::pipe::Sender::from_file(file)?))
+        fifo(file)
     } else {
-        Ok(Box::new(socket(file)?))
+        Ok(sock(socket(file)?))
     }
 }
 

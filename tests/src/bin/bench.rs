@@ -49,14 +49,7 @@ fn percentile(samples: &mut [Duration], p: f64) -> f64 {
 async fn context_rows(host: &Path, cache: &Path, fake: &FakeApi) -> Vec<Row> {
     let server = builder(host, cache, fake).start().await;
     let tools = server.client.list_all_tools().await.expect("tools/list");
-    let visible: Vec<Value> = tools
-        .iter()
-        .map(|t| {
-            json!({ "name": t.name, "title": t.title, "description": t.description,
-                "inputSchema": t.input_schema, "annotations": t.annotations })
-        })
-        .collect();
-    let listed = serde_json::to_string(&visible).unwrap().len();
+    let listed = lunatask_mcp_tests::catalog_as_model_sees_it(&tools).len();
     fake.with(|s| s.tasks.clear());
     for i in 0..1_000 {
         fake.seed_task(json!({
