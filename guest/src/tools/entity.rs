@@ -7,23 +7,24 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 use serde_json::{Map, Value};
 
+use super::{Page, Top, page};
 use crate::api::{Api, Request, segment};
 use crate::entities::Linked;
 use crate::error::{Code, ToolError};
-use crate::validate::Id;
+use crate::validate::{Id, Limit, Offset, SourceText};
 
 /// Declares, once for every kind, the types of the tools each kind has and the handlers
 /// that need nothing but the kind: `$Ids` names one (`{"task_id"}`), `$One` holds one
 /// (`{"task"}`), `$Deleted` answers `delete` (`{"deleted", "task"}`) and `$Created` a create
-/// (`{"outcome", "task", "source"}`, from [`Created`](super::create::Created)), and the
-/// `get` (for kinds the API can read back) and `delete` handlers. The field names are the
+/// (`{"outcome", "task", "source"}`, from [`Created`](super::create::Created); `$scope` says
+/// where LunaTask looks for a duplicate), and the `get` (for kinds the API can read back)
+/// and `delete` handlers. The field names are the
 /// kind's own because agents read them.
 macro_rules! entity_io {
     (
-        $kind:path => $Entity:ty, $field:ident by $id:ident;
-        $Ids:ident, $One:ident, $Deleted:ident, $Created:ident;
-        duplicate: $duplicate:literal, record: $record:literal;
-        $(get: $get:ident,)? delete: $delete:ident $(,)?
+        $kind:path => $Entity:ty, $field:ident by $id:ident:
+            $Ids:ident, $One:ident, $Deleted:ident, $Created:ident;
+        duplicate when $scope:literal; $(get: $get:ident,)? delete: $delete:ident;
     ) => {
         args! {
             /// Arguments naming one record.
@@ -49,9 +50,9 @@ macro_rules! entity_io {
         /// The result of a create.
         #[derive(Debug, serde::Serialize, schemars::JsonSchema)]
         pub struct $Created {
-            #[doc = $duplicate]
+            #[doc = concat!("\"created\", or \"duplicate\" when ", $scope, " already had this source/source_id.")]
             pub outcome: $crate::tools::create::CreateOutcome,
-            #[doc = $record]
+            /// The new record; for a duplicate, the existing one if it could be looked up.
             #[serde(skip_serializing_if = "Option::is_none")]
             pub $field: Option<$Entity>,
             /// The source/source_id the record carries (this server's own when none was given).
@@ -180,6 +181,31 @@ impl Kind {
         })
     }
 
+    /// One page of the entities `keep` accepts, in `sort`'s order, as the list streams in:
+    /// only the matches that can still reach the page are held, so memory follows the
+    /// page, not the account. `narrow` names the filters a hint suggests for the rest.
+    pub fn page<T: DeserializeOwned + Linked>(
+        &self,
+        api: &Api,
+        query: Query<'_>,
+        narrow: &str,
+        keep: impl Fn(&T) -> bool,
+        sort: impl Fn(&mut Vec<T>),
+    ) -> Result<(Vec<T>, Page), ToolError> {
+        let mut top = Top::for_page(query.offset, query.limit, sort);
+        let source = query.source.map(SourceText::as_str);
+        let source_id = query.source_id.map(SourceText::as_str);
+        self.each(api, source, source_id, |e: T| {
+            if keep(&e) {
+                top.push(e);
+            }
+        })?;
+        let total = top.total;
+        let mut items = top.into_sorted();
+        let page = page(&mut items, total, query.offset, query.limit, narrow);
+        Ok((items, page))
+    }
+
     /// [`Kind::each`], collected.
     pub fn list<T: DeserializeOwned + Linked>(
         &self,
@@ -195,6 +221,31 @@ impl Kind {
     /// Names the kind and id of the entity LunaTask did not find.
     pub fn not_found(&self, error: ToolError, id: &Id) -> ToolError {
         name_not_found(error, self.noun, id)
+    }
+}
+
+/// What a list tool asks of a kind: the source filter (which LunaTask applies too) and
+/// the page.
+pub struct Query<'a> {
+    source: Option<&'a SourceText>,
+    source_id: Option<&'a SourceText>,
+    offset: Option<Offset>,
+    limit: Option<Limit>,
+}
+
+impl<'a> Query<'a> {
+    pub fn new(
+        source: &'a Option<SourceText>,
+        source_id: &'a Option<SourceText>,
+        offset: Option<Offset>,
+        limit: Option<Limit>,
+    ) -> Self {
+        Self {
+            source: source.as_ref(),
+            source_id: source_id.as_ref(),
+            offset,
+            limit,
+        }
     }
 }
 

@@ -9,14 +9,6 @@ use crate::entities::Note;
 use crate::error::ToolError;
 use crate::validate::source_pair;
 
-entity_io! {
-    NOTES => Note, note by note_id;
-    NoteIdArgs, NoteResult, NoteDeleted, NoteCreated;
-    duplicate: "\"created\", or \"duplicate\" when a note in the notebook already had this source/source_id.",
-    record: "The note; absent when LunaTask answered \"duplicate\" (notes cannot be looked up).";
-    delete: delete_note,
-}
-
 pub fn tools() -> Vec<Tool> {
     vec![
         Tool::new(
@@ -47,6 +39,12 @@ pub fn tools() -> Vec<Tool> {
             delete_note,
         ),
     ]
+}
+
+entity_io! {
+    NOTES => Note, note by note_id:
+        NoteIdArgs, NoteResult, NoteDeleted, NoteCreated;
+    duplicate when "a note in the notebook"; delete: delete_note;
 }
 
 fn create_note(api: &Api, args: CreateNoteArgs) -> Result<NoteCreated, ToolError> {

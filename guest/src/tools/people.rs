@@ -5,20 +5,12 @@ use serde::Serialize;
 
 use super::args::{CreatePersonArgs, ListPeopleArgs, TimelineNoteArgs};
 use super::create::create;
-use super::entity::{PEOPLE, body_of};
-use super::{Effect, Page, Tool, Top, page};
+use super::entity::{PEOPLE, Query, body_of};
+use super::{Effect, Page, Tool};
 use crate::api::{Api, Request};
 use crate::entities::{Person, TimelineNote};
 use crate::error::ToolError;
-use crate::validate::{SourceText, source_pair};
-
-entity_io! {
-    PEOPLE => Person, person by person_id;
-    PersonIdArgs, PersonResult, PersonDeleted, PersonCreated;
-    duplicate: "\"created\", or \"duplicate\" when a person already had this source/source_id.",
-    record: "The new person, or the existing one for a duplicate (absent if it could not be found).";
-    get: get_person, delete: delete_person,
-}
+use crate::validate::source_pair;
 
 pub fn tools() -> Vec<Tool> {
     vec![
@@ -66,6 +58,12 @@ pub fn tools() -> Vec<Tool> {
     ]
 }
 
+entity_io! {
+    PEOPLE => Person, person by person_id:
+        PersonIdArgs, PersonResult, PersonDeleted, PersonCreated;
+    duplicate when "a person"; get: get_person, delete: delete_person;
+}
+
 fn create_person(api: &Api, args: CreatePersonArgs) -> Result<PersonCreated, ToolError> {
     let caller_key = source_pair(&args.source, &args.source_id)?;
     let created = create(api, &PEOPLE, body_of(&args)?, caller_key, |api, key| {
@@ -89,32 +87,16 @@ fn list_people(api: &Api, args: ListPeopleArgs) -> Result<PeopleList, ToolError>
     let strength = args
         .relationship_strength
         .map(|s| serde_json::to_value(s).unwrap_or_default());
-    // Only the matches that can reach the page are kept as the list streams in.
-    let mut top = Top::for_page(args.offset, args.limit, |people: &mut Vec<Person>| {
+    let query = Query::new(&args.source, &args.source_id, args.offset, args.limit);
+    let narrow = "relationship_strength or source/source_id";
+    let keep = |person: &Person| {
+        strength
+            .as_ref()
+            .is_none_or(|want| person.relationship_strength.as_deref() == want.as_str())
+    };
+    let (people, page) = PEOPLE.page(api, query, narrow, keep, |people| {
         people.sort_by(|a, b| a.id.cmp(&b.id))
-    });
-    PEOPLE.each(
-        api,
-        args.source.as_ref().map(SourceText::as_str),
-        args.source_id.as_ref().map(SourceText::as_str),
-        |person: Person| {
-            let strength_ok = strength
-                .as_ref()
-                .is_none_or(|want| person.relationship_strength.as_deref() == want.as_str());
-            if strength_ok {
-                top.push(person);
-            }
-        },
-    )?;
-    let total = top.total;
-    let mut people = top.into_sorted();
-    let page = page(
-        &mut people,
-        total,
-        args.offset,
-        args.limit,
-        "relationship_strength or source/source_id",
-    );
+    })?;
     Ok(PeopleList { people, page })
 }
 

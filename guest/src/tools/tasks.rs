@@ -5,21 +5,13 @@ use serde::Serialize;
 
 use super::args::{CreateTaskArgs, ListTasksArgs, StatusFilter, TaskClearable, UpdateTaskArgs};
 use super::create::create;
-use super::entity::{TASKS, body_of, changes_of};
-use super::{Effect, Page, Tool, Top, page};
+use super::entity::{Query, TASKS, body_of, changes_of};
+use super::{Effect, Page, Tool};
 use crate::api::Api;
 use crate::entities::{Linked, Task};
 use crate::error::ToolError;
 use crate::validate::{Id, SourceText, source_pair};
 use crate::views::{self, Sort};
-
-entity_io! {
-    TASKS => Task, task by task_id;
-    TaskIdArgs, TaskResult, TaskDeleted, TaskCreated;
-    duplicate: "\"created\", or \"duplicate\" when an open task in the area already had this source/source_id.",
-    record: "The new task, or the existing one for a duplicate (absent if it could not be found).";
-    get: get_task, delete: delete_task,
-}
 
 pub fn tools() -> Vec<Tool> {
     vec![
@@ -66,6 +58,12 @@ pub fn tools() -> Vec<Tool> {
             list_tasks,
         ),
     ]
+}
+
+entity_io! {
+    TASKS => Task, task by task_id:
+        TaskIdArgs, TaskResult, TaskDeleted, TaskCreated;
+    duplicate when "an open task in the area"; get: get_task, delete: delete_task;
 }
 
 fn create_task(api: &Api, args: CreateTaskArgs) -> Result<TaskCreated, ToolError> {
@@ -132,30 +130,16 @@ fn list_tasks(api: &Api, args: ListTasksArgs) -> Result<TaskList, ToolError> {
             format!("scheduled_to ({to}) is before scheduled_from ({from})"),
         ));
     }
-    // Only the matches that can reach the page are kept as the list streams in.
     let by = args.sort.unwrap_or(Sort::Priority);
-    let mut top = Top::for_page(args.offset, args.limit, |tasks: &mut Vec<Task>| {
-        views::sort(tasks, by)
-    });
-    TASKS.each(
+    let query = Query::new(&args.source, &args.source_id, args.offset, args.limit);
+    let narrow = "status, area_id, scheduled_from/scheduled_to or completed_since";
+    let (tasks, page) = TASKS.page(
         api,
-        args.source.as_ref().map(SourceText::as_str),
-        args.source_id.as_ref().map(SourceText::as_str),
-        |task: Task| {
-            if matches(&task, &args) {
-                top.push(task);
-            }
-        },
+        query,
+        narrow,
+        |t| matches(t, &args),
+        |tasks| views::sort(tasks, by),
     )?;
-    let total = top.total;
-    let mut tasks = top.into_sorted();
-    let page = page(
-        &mut tasks,
-        total,
-        args.offset,
-        args.limit,
-        "status, area_id, scheduled_from/scheduled_to or completed_since",
-    );
     Ok(TaskList { tasks, page })
 }
 
