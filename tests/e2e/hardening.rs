@@ -417,11 +417,7 @@ async fn calls_beyond_the_queue_or_byte_limits_are_refused_at_once() {
     );
     let later: Vec<_> = later.into_iter().map(|(r, _)| r).collect();
     exactly_one_overloaded(&later, "LUNATASK_MAX_QUEUED_CALLS");
-    assert_eq!(
-        fake.requests_to("POST /v1/tasks").len(),
-        2,
-        "the refused call sent nothing"
-    );
+    fake.assert_sent("POST /v1/tasks", 2, "the refused call sent nothing");
 
     // Bytes: each call holds 400 KB while its request waits at the API; three would pass
     // 1 MB together, so one of them is refused.
@@ -584,11 +580,7 @@ async fn the_rate_limit_is_fair_between_sessions_and_cancelled_calls_are_not_sen
     }
     // The greedy session's next turn would have come at 6 s.
     tokio::time::sleep(Duration::from_millis(4_500)).await;
-    assert_eq!(
-        fake.requests_to("GET /v1/ping").len(),
-        3,
-        "a cancelled call was sent"
-    );
+    fake.assert_sent("GET /v1/ping", 3, "a cancelled call was sent");
     // Their places are free again: the next call finds the token waiting.
     let started = Instant::now();
     let answer = polite

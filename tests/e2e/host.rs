@@ -297,17 +297,9 @@ async fn http_serves_mcp_metrics_and_health_behind_its_guards() {
     let web = reqwest::Client::new();
 
     // Health needs no auth; /mcp and /metrics do.
-    let health = web
-        .get(format!("{}/healthz", http.url))
-        .send()
-        .await
-        .unwrap();
+    let health = reqwest::get(format!("{}/healthz", http.url)).await.unwrap();
     assert_eq!(health.status(), 200);
-    let unauth = web
-        .get(format!("{}/metrics", http.url))
-        .send()
-        .await
-        .unwrap();
+    let unauth = reqwest::get(format!("{}/metrics", http.url)).await.unwrap();
     assert_eq!(unauth.status(), 401);
     assert!(
         http.client(None).await.is_err(),
@@ -479,13 +471,7 @@ async fn sigterm_lets_calls_in_flight_finish() {
 #[tokio::test]
 async fn https_to_a_private_ca_works_only_with_its_certificate_trusted() {
     let fake = FakeApi::start_tls(TOKEN).await;
-    let ca = fake.ca_file();
-
-    let trusted = builder()
-        .against(&fake)
-        .env("LUNATASK_CA_CERT", ca.display())
-        .start()
-        .await;
+    let trusted = builder().against_tls(&fake).start().await;
     assert_eq!(
         ok(&trusted.call("ping", json!({})).await)["message"],
         "pong"
@@ -500,10 +486,10 @@ async fn https_to_a_private_ca_works_only_with_its_certificate_trusted() {
     let result = untrusted.call("ping", json!({})).await;
     assert_eq!(lunatask_mcp_tests::code(&result), "network_error");
     assert!(text(&result).contains("TLS"), "{}", text(&result));
-    assert_eq!(
-        fake.requests_to("GET /v1/ping").len(),
+    fake.assert_sent(
+        "GET /v1/ping",
         1,
-        "nothing sent over an untrusted connection"
+        "nothing sent over an untrusted connection",
     );
 }
 

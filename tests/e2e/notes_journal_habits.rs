@@ -46,19 +46,10 @@ async fn create_update_and_delete_notes() {
 #[tokio::test]
 async fn a_duplicate_note_says_so_even_though_notes_cannot_be_looked_up() {
     let (fake, host) = setup().await;
-    let first = ok(&host
-        .call(
-            "create_note",
-            json!({ "notebook_id": NOTEBOOK, "source": "web", "source_id": "page-1" }),
-        )
-        .await);
+    let note = json!({ "notebook_id": NOTEBOOK, "source": "web", "source_id": "page-1" });
+    let first = ok(&host.call("create_note", note.clone()).await);
     assert_eq!(first["outcome"], "created");
-    let second = ok(&host
-        .call(
-            "create_note",
-            json!({ "notebook_id": NOTEBOOK, "source": "web", "source_id": "page-1" }),
-        )
-        .await);
+    let second = ok(&host.call("create_note", note).await);
     assert_eq!(second["outcome"], "duplicate");
     assert!(second["note"].is_null());
     assert_eq!(fake.with(|s| s.notes.len()), 1);

@@ -80,13 +80,13 @@ impl Runtime {
     /// argument built from `fields` (every field not given is `none`).
     async fn call(
         &self,
-        env: &[(&str, &str)],
+        env: &[(&str, impl AsRef<str>)],
         function: &str,
         fields: &[(&str, Val)],
     ) -> Result<Value, BTreeMap<String, Val>> {
         let mut wasi = WasiCtx::builder();
         for (k, v) in env {
-            wasi.env(k, v);
+            wasi.env(k, v.as_ref());
         }
         let mut store = Store::new(
             &self.engine,
@@ -165,8 +165,11 @@ fn env(fake: &FakeApi) -> [(&'static str, String); 2] {
     ]
 }
 
-fn pairs<'a>(env: &'a [(&'static str, String)]) -> Vec<(&'static str, &'a str)> {
-    env.iter().map(|(k, v)| (*k, v.as_str())).collect()
+/// The component loaded, a fake API, and the environment that points the component at it.
+async fn against_fake() -> (Runtime, FakeApi, [(&'static str, String); 2]) {
+    let fake = FakeApi::start(TOKEN).await;
+    let env = env(&fake);
+    (Runtime::load(), fake, env)
 }
 
 #[tokio::test]
@@ -303,10 +306,7 @@ async fn exports_are_one_typed_function_per_served_tool() {
 
 #[tokio::test]
 async fn calls_reach_the_api_with_the_token_from_the_environment() {
-    let runtime = Runtime::load();
-    let fake = FakeApi::start(TOKEN).await;
-    let env = env(&fake);
-    let env = pairs(&env);
+    let (runtime, fake, env) = against_fake().await;
 
     let created = runtime
         .call(
@@ -358,10 +358,7 @@ async fn calls_reach_the_api_with_the_token_from_the_environment() {
 
 #[tokio::test]
 async fn errors_are_typed_and_nothing_is_sent_for_bad_input() {
-    let runtime = Runtime::load();
-    let fake = FakeApi::start(TOKEN).await;
-    let env = env(&fake);
-    let env = pairs(&env);
+    let (runtime, fake, env) = against_fake().await;
 
     let error = runtime
         .call(&env, "create-task", &[("area-id", string("not-an-id"))])
@@ -380,7 +377,7 @@ async fn errors_are_typed_and_nothing_is_sent_for_bad_input() {
 
     // Without a token nothing is sent, and the error names the variable to set.
     let before = fake.request_count();
-    let base = [("LUNATASK_BASE_URL", env[1].1)];
+    let base = [("LUNATASK_BASE_URL", env[1].1.as_str())];
     let error = runtime
         .call(&base, "ping", &[])
         .await

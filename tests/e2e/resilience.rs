@@ -115,11 +115,7 @@ async fn a_journal_entry_is_never_replayed_after_an_ambiguous_failure() {
         error["message"].as_str().unwrap().contains("Check"),
         "{error}"
     );
-    assert_eq!(
-        fake.requests_to("POST /v1/journal_entries").len(),
-        1,
-        "not re-sent"
-    );
+    fake.assert_sent("POST /v1/journal_entries", 1, "not re-sent");
     assert_eq!(
         fake.with(|s| s.journal_entries.len()),
         1,

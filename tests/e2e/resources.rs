@@ -1,6 +1,6 @@
 //! Resources: single entities, task views, discovery and metrics.
 
-use lunatask_mcp_tests::{AREA, MISSING_ID, task_ids};
+use lunatask_mcp_tests::{AREA, Host, MISSING_ID, task_ids};
 use serde_json::json;
 
 use crate::setup;
@@ -117,48 +117,12 @@ async fn views_select_the_right_tasks_for_today() {
     assert_eq!(got, want, "completed tasks are not in today");
     assert!(!task_ids(&global_today).contains(&t_done_today));
 
-    let area_today = host
-        .read(&format!("lunatask://area/{AREA}/today"))
-        .await
-        .unwrap();
-    assert_eq!(task_ids(&area_today), vec![t_today.clone()]);
-    assert_eq!(
-        task_ids(
-            &host
-                .read(&format!("lunatask://area/{AREA}/overdue"))
-                .await
-                .unwrap()
-        ),
-        vec![t_overdue]
-    );
-    assert_eq!(
-        task_ids(
-            &host
-                .read(&format!("lunatask://area/{AREA}/next-7-days"))
-                .await
-                .unwrap()
-        ),
-        vec![t_week.clone()]
-    );
-    assert_eq!(
-        task_ids(
-            &host
-                .read(&format!("lunatask://area/{AREA}/high-priority"))
-                .await
-                .unwrap()
-        ),
-        vec![t_week]
-    );
+    assert_eq!(area_view(&host, "today").await, vec![t_today.clone()]);
+    assert_eq!(area_view(&host, "overdue").await, vec![t_overdue]);
+    assert_eq!(area_view(&host, "next-7-days").await, vec![t_week.clone()]);
+    assert_eq!(area_view(&host, "high-priority").await, vec![t_week]);
     // Completed long ago: not a recent completion.
-    assert!(
-        task_ids(
-            &host
-                .read(&format!("lunatask://area/{AREA}/recent-completions"))
-                .await
-                .unwrap()
-        )
-        .is_empty()
-    );
+    assert!(area_view(&host, "recent-completions").await.is_empty());
 }
 
 #[tokio::test]
@@ -168,6 +132,12 @@ async fn metrics_are_readable_as_a_resource() {
     let metrics = host.read("lunatask://metrics").await.unwrap();
     assert_eq!(metrics["endpoints"]["GET /ping"]["requests"]["2xx"], 1);
     assert_eq!(metrics["endpoints"]["GET /ping"]["success_rate"], 1.0);
+}
+
+/// The ids of the tasks in the view `name` of the test area.
+async fn area_view(host: &Host, name: &str) -> Vec<String> {
+    let view = host.read(&format!("lunatask://area/{AREA}/{name}")).await;
+    task_ids(&view.unwrap())
 }
 
 /// Today's UTC date as YYYY-MM-DD, without a date library.

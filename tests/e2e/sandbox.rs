@@ -9,16 +9,22 @@ use lunatask_mcp_tests::{
 };
 use serde_json::{Value, json};
 
-use crate::builder;
+async fn hostile(extra: &[(&str, &str)]) -> (FakeApi, Host) {
+    let (fake, builder) = crate::prepare(extra).await;
+    let host = builder
+        .env("LUNATASK_COMPONENT", HOSTILE_GUEST_WASM)
+        .start()
+        .await;
+    (fake, host)
+}
 
-async fn hostile(fake: &FakeApi, extra: &[(&str, &str)]) -> Host {
-    let mut b = builder()
-        .against(fake)
-        .env("LUNATASK_COMPONENT", HOSTILE_GUEST_WASM);
-    for (k, v) in extra {
-        b = b.env(k, v);
-    }
-    b.start().await
+/// After a call was stopped, the next call on the same server works.
+async fn assert_next_call_works(host: &Host, fake: &FakeApi) {
+    assert_eq!(
+        fetch_ping(host, fake).await,
+        "status=200",
+        "the next call works"
+    );
 }
 
 /// The hostile guest fetching the API's /ping, which the gate allows.
@@ -56,9 +62,8 @@ fn assert_no_backtrace(text: &str) {
 
 #[tokio::test]
 async fn requests_to_any_other_host_are_refused() {
-    let fake = FakeApi::start(TOKEN).await;
+    let (fake, host) = hostile(&[]).await;
     let other = FakeApi::start(TOKEN).await;
-    let host = hostile(&fake, &[]).await;
     for url in [
         format!("http://127.0.0.1:{}/v1/ping", other.addr.port()),
         format!("http://localhost:{}/v1/ping", fake.addr.port()),
@@ -105,8 +110,7 @@ async fn requests_to_any_other_host_are_refused() {
 
 #[tokio::test]
 async fn the_guest_has_no_environment_files_or_sockets() {
-    let fake = FakeApi::start(TOKEN).await;
-    let host = hostile(&fake, &[]).await;
+    let (fake, host) = hostile(&[]).await;
     let env = text(&host.call("read_env", json!({})).await);
     assert_eq!(env, "env=[] args=[]");
     assert!(!env.contains(TOKEN));
@@ -126,8 +130,7 @@ async fn the_guest_has_no_environment_files_or_sockets() {
 
 #[tokio::test]
 async fn an_endless_loop_ends_that_call_and_the_next_call_works() {
-    let fake = FakeApi::start(TOKEN).await;
-    let host = hostile(&fake, &[("LUNATASK_CALL_TIMEOUT", "1")]).await;
+    let (fake, host) = hostile(&[("LUNATASK_CALL_TIMEOUT", "1")]).await;
     let started = Instant::now();
     let result = host.call("loop_forever", json!({})).await;
     assert!(
@@ -137,17 +140,12 @@ async fn an_endless_loop_ends_that_call_and_the_next_call_works() {
     );
     let error = assert_stopped(&result, "timeout", Some("LUNATASK_CALL_TIMEOUT"));
     assert_eq!(error["retryable"], true);
-    assert_eq!(
-        fetch_ping(&host, &fake).await,
-        "status=200",
-        "the next call works"
-    );
+    assert_next_call_works(&host, &fake).await;
 }
 
 #[tokio::test]
 async fn endless_allocation_hits_the_memory_cap_and_the_next_call_works() {
-    let fake = FakeApi::start(TOKEN).await;
-    let host = hostile(&fake, &[("LUNATASK_MEMORY_LIMIT_MIB", "16")]).await;
+    let (fake, host) = hostile(&[("LUNATASK_MEMORY_LIMIT_MIB", "16")]).await;
     let result = host.call("allocate_forever", json!({})).await;
     let error = assert_stopped(&result, "memory_limit", Some("LUNATASK_MEMORY_LIMIT_MIB"));
     assert_eq!(error["retryable"], false);
@@ -155,36 +153,26 @@ async fn endless_allocation_hits_the_memory_cap_and_the_next_call_works() {
         error["message"].as_str().unwrap().contains("(16 MiB)"),
         "{error}"
     );
-    assert_eq!(
-        fetch_ping(&host, &fake).await,
-        "status=200",
-        "the next call works"
-    );
+    assert_next_call_works(&host, &fake).await;
 }
 
 #[tokio::test]
 async fn what_the_guest_prints_never_reaches_stdout() {
-    let fake = FakeApi::start(TOKEN).await;
-    let host = hostile(&fake, &[]).await;
+    let (fake, host) = hostile(&[]).await;
     assert_eq!(
         text(&host.call("print_to_stdout", json!({})).await),
         "printed"
     );
     // Had the forged JSON-RPC lines reached stdout, the client's next request would fail or
     // be answered wrongly.
-    assert_eq!(
-        fetch_ping(&host, &fake).await,
-        "status=200",
-        "the next call works"
-    );
+    assert_next_call_works(&host, &fake).await;
 }
 
 /// Instances are made ahead of time, but each serves one call only: nothing a call leaves in
 /// the guest's memory is there for the next, one after another or side by side.
 #[tokio::test]
 async fn no_call_sees_what_an_earlier_call_left_in_memory() {
-    let fake = FakeApi::start(TOKEN).await;
-    let host = hostile(&fake, &[]).await;
+    let (_fake, host) = hostile(&[]).await;
     for i in 0..5 {
         let out = text(
             &host
@@ -208,8 +196,7 @@ async fn no_call_sees_what_an_earlier_call_left_in_memory() {
 /// the backtrace goes to the log at debug level under the same id, never to the client.
 #[tokio::test]
 async fn a_trap_in_the_component_is_a_bug_with_its_correlation_id() {
-    let fake = FakeApi::start(TOKEN).await;
-    let host = hostile(&fake, &[("LUNATASK_LOG", "debug")]).await;
+    let (fake, host) = hostile(&[("LUNATASK_LOG", "debug")]).await;
     let result = host.call("trap", json!({})).await;
     let error = assert_stopped(&result, "internal_error", None);
     assert!(

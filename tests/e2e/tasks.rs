@@ -89,11 +89,7 @@ async fn update_task_clears_the_fields_listed_in_clear() {
         .call("update_task", json!({ "task_id": id, "clear": ["name"] }))
         .await;
     assert_eq!(code(&unknown), "validation_error");
-    assert_eq!(
-        fake.requests_to("PUT /v1/tasks/").len(),
-        1,
-        "refusals sent nothing"
-    );
+    fake.assert_sent("PUT /v1/tasks/", 1, "refusals sent nothing");
 }
 
 #[tokio::test]
@@ -152,11 +148,7 @@ async fn documented_error_statuses_map_to_stable_codes() {
         assert_eq!(err(&result)["outcome"], "not_applied");
     }
     assert!(fake.with(|s| s.tasks.is_empty()));
-    assert_eq!(
-        fake.requests_to("POST /v1/tasks").len(),
-        4,
-        "4xx is never retried"
-    );
+    fake.assert_sent("POST /v1/tasks", 4, "4xx is never retried");
 }
 
 #[tokio::test]

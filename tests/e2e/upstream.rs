@@ -104,12 +104,7 @@ async fn a_strict_front_end_accepts_every_write() {
 #[tokio::test]
 async fn a_strict_front_end_accepts_every_write_over_tls() {
     let fake = FakeApi::start_tls(TOKEN).await;
-    let ca = fake.ca_file();
-    let host = builder()
-        .against(&fake)
-        .env("LUNATASK_CA_CERT", ca.display())
-        .start()
-        .await;
+    let host = builder().against_tls(&fake).start().await;
     every_write_succeeds(&host, &fake).await;
     assert_sent_with_length(&fake.requests());
 }

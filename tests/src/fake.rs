@@ -259,6 +259,13 @@ impl FakeApi {
             .collect()
     }
 
+    /// Asserts that exactly `count` requests starting `prefix` ("POST /v1/tasks") arrived.
+    #[track_caller]
+    pub fn assert_sent(&self, prefix: &str, count: usize, why: &str) {
+        let sent = self.requests_to(prefix).len();
+        assert_eq!(sent, count, "{prefix}: {why}");
+    }
+
     /// Adds a task directly, as if made in the app; returns its id.
     pub fn seed_task(&self, fields: Value) -> String {
         self.seed(|s| &mut s.tasks, task_defaults, fields)

@@ -101,6 +101,12 @@ impl HostBuilder {
             .env("LUNATASK_RATE_LIMIT_BURST", "100")
     }
 
+    /// [`against`](Self::against) a fake serving TLS, trusting the CA that signed it.
+    pub fn against_tls(self, fake: &FakeApi) -> Self {
+        let ca = fake.ca_file();
+        self.against(fake).env("LUNATASK_CA_CERT", ca.display())
+    }
+
     pub fn command(&self) -> Command {
         let mut cmd = Command::new(&self.bin);
         // Nothing from the developer's environment leaks into the test.
