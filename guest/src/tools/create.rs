@@ -9,12 +9,13 @@
 use schemars::JsonSchema;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
-use serde_json::{Map, Value};
 
-use super::entity::Kind;
+use super::entity::{Kind, body_of};
 use crate::api::{Api, Request};
+use crate::entities::Linked;
 use crate::error::ToolError;
 use crate::ids;
+use crate::validate::{SourceText, source_pair};
 
 /// The `source` this server puts on records it creates when the caller names none.
 pub const OWN_SOURCE: &str = "lunatask-mcp";
@@ -45,16 +46,19 @@ pub struct Created<T> {
     pub key: SourceKey,
 }
 
-/// POSTs `body` to the collection of `kind`, de-duplicated by `caller_key` or our own key,
-/// and reads the new entity from the answer. `find` looks the record up by its source pair
-/// after a 204.
-pub fn create<T: DeserializeOwned>(
+/// POSTs `args` to the collection of `kind`, de-duplicated by the caller's `sources` pair
+/// or our own key, and reads the new entity from the answer. After a 204, the existing
+/// record is looked up by that pair: the first that `same` accepts (LunaTask's own notion
+/// of a duplicate), or none when the kind cannot be looked up (`same` is `None`).
+pub fn create<T: DeserializeOwned + Linked>(
     api: &Api,
     kind: &Kind,
-    mut body: Map<String, Value>,
-    caller_key: Option<(String, String)>,
-    find: impl Fn(&Api, &SourceKey) -> Result<Option<T>, ToolError>,
+    args: &impl Serialize,
+    (source, source_id): (&Option<SourceText>, &Option<SourceText>),
+    same: Option<&dyn Fn(&T) -> bool>,
 ) -> Result<Created<T>, ToolError> {
+    let caller_key = source_pair(source, source_id)?;
+    let mut body = body_of(args)?;
     let ours = caller_key.is_none();
     let (source, source_id) =
         caller_key.unwrap_or_else(|| (OWN_SOURCE.to_string(), ids::uuid_v4()));
@@ -89,9 +93,16 @@ pub fn create<T: DeserializeOwned>(
     } else {
         CreateOutcome::Duplicate
     };
+    let entity = match same {
+        Some(same) => kind
+            .list::<T>(api, Some(&key.source), Some(&key.source_id))?
+            .into_iter()
+            .find(|e| same(e)),
+        None => None,
+    };
     Ok(Created {
         outcome,
-        entity: find(api, &key)?,
+        entity,
         key,
     })
 }

@@ -80,7 +80,7 @@ macro_rules! entity_io {
             }
         )?
 
-        fn $delete(
+        pub fn $delete(
             api: &$crate::api::Api,
             args: $Ids,
         ) -> Result<$Deleted, $crate::error::ToolError> {

@@ -7,21 +7,8 @@ use serde_json::json;
 
 use super::args::TrackHabitArgs;
 use super::entity::name_not_found;
-use super::{Effect, Tool};
 use crate::api::{Api, Request, segment};
 use crate::error::ToolError;
-
-pub fn tools() -> Vec<Tool> {
-    vec![Tool::new(
-        "track_habit",
-        "Track a habit",
-        "Records that a habit was performed on a day (habit_id is copied from the LunaTask \
-         app; the API cannot list habits). Not re-sent after an ambiguous failure: the \
-         outcome is then \"unknown\"; check the app first.",
-        Effect::Append,
-        track_habit,
-    )]
-}
 
 /// The result of `track_habit`.
 #[derive(Debug, Serialize, JsonSchema)]
@@ -31,7 +18,7 @@ pub struct Tracked {
     pub performed_on: String,
 }
 
-fn track_habit(api: &Api, args: TrackHabitArgs) -> Result<Tracked, ToolError> {
+pub(super) fn track_habit(api: &Api, args: TrackHabitArgs) -> Result<Tracked, ToolError> {
     let path = format!("/habits/{}/track", segment(args.habit_id.as_str()));
     let body = json!({ "performed_on": args.performed_on });
     api.send(Request::post(path).json(&body))

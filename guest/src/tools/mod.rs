@@ -1,5 +1,7 @@
-//! The tool registry: every tool's name, title, description, schemas, annotations and
-//! handler, in one place. The host lists these verbatim; it adds nothing of its own.
+//! The tools: [`catalog`] lists every tool (name, title, description, effect, handler),
+//! [`args`] declares every tool's arguments (its input schema), and one module per entity
+//! holds the handlers. Here: what a tool is, how a call runs, and how lists are paged. The
+//! host lists the catalog verbatim; it adds nothing of its own.
 
 /// Declares a tool's argument type. Every one goes through here so that none can forget to
 /// be strict: an unknown or misspelled argument is refused, never ignored. Each is also
@@ -18,6 +20,7 @@ macro_rules! args {
 #[macro_use]
 pub mod entity;
 pub mod args;
+mod catalog;
 mod create;
 pub mod habits;
 pub mod journal;
@@ -105,16 +108,7 @@ impl Tool {
     }
 }
 
-/// Every tool, in the order `tools/list` shows them.
-pub fn all() -> Vec<Tool> {
-    let mut tools = vec![ping::tool()];
-    tools.extend(tasks::tools());
-    tools.extend(notes::tools());
-    tools.extend(journal::tools());
-    tools.extend(people::tools());
-    tools.extend(habits::tools());
-    tools
-}
+pub use catalog::all;
 
 /// Parses `arguments` for the tool `name` without running it (for fuzzing and tests).
 pub fn parse_arguments(name: &str, arguments: &str) -> Result<(), ToolError> {

@@ -1,62 +1,15 @@
-//! People tools: create, delete, get, list, and notes on a person's timeline.
+//! People handlers: create, delete, get, list, and notes on a person's timeline.
 
 use schemars::JsonSchema;
 use serde::Serialize;
 
+use super::Page;
 use super::args::{CreatePersonArgs, ListPeopleArgs, TimelineNoteArgs};
 use super::create::create;
-use super::entity::{PEOPLE, Query, body_of};
-use super::{Effect, Page, Tool};
+use super::entity::{PEOPLE, Query};
 use crate::api::{Api, Request};
 use crate::entities::{Person, TimelineNote};
 use crate::error::ToolError;
-use crate::validate::source_pair;
-
-pub fn tools() -> Vec<Tool> {
-    vec![
-        Tool::new(
-            "create_person",
-            "Add a person",
-            "Adds a person. first_name and last_name are write-only. email, phone and birthday \
-             need those custom fields defined in the LunaTask app, else validation_error; the \
-             free plan limits people (subscription_required). With source and source_id, a person \
-             that has them gives outcome \"duplicate\" and nothing is created. Safe to retry.",
-            Effect::Create,
-            create_person,
-        ),
-        Tool::new(
-            "delete_person",
-            "Delete a person",
-            "Deletes a person; an already deleted one gives not_found.",
-            Effect::Delete,
-            delete_person,
-        ),
-        Tool::new(
-            "get_person",
-            "Get a person",
-            "Reads one person by id: relationship, dates, sources (never names).",
-            Effect::Read,
-            get_person,
-        ),
-        Tool::new(
-            "list_people",
-            "List people",
-            "Lists people matching the filters, ordered by id; at most limit (default 30), and \
-             total counts every match. Names are never returned.",
-            Effect::Read,
-            list_people,
-        ),
-        Tool::new(
-            "create_person_timeline_note",
-            "Add a note to a person's timeline",
-            "Adds a note to a person's timeline; date_on defaults to today. content is Markdown \
-             and write-only. LunaTask cannot detect duplicates, so after an ambiguous failure it \
-             is not re-sent and the outcome is \"unknown\".",
-            Effect::Append,
-            create_person_timeline_note,
-        ),
-    ]
-}
 
 entity_io! {
     PEOPLE => Person, person by person_id:
@@ -64,15 +17,11 @@ entity_io! {
     duplicate when "a person"; get: get_person, delete: delete_person;
 }
 
-fn create_person(api: &Api, args: CreatePersonArgs) -> Result<PersonCreated, ToolError> {
-    let caller_key = source_pair(&args.source, &args.source_id)?;
-    let created = create(api, &PEOPLE, body_of(&args)?, caller_key, |api, key| {
-        Ok(PEOPLE
-            .list::<Person>(api, Some(&key.source), Some(&key.source_id))?
-            .into_iter()
-            .next())
-    })?;
-    Ok(created.into())
+pub(super) fn create_person(api: &Api, args: CreatePersonArgs) -> Result<PersonCreated, ToolError> {
+    // Any person with the pair is the duplicate.
+    let same = |_: &Person| true;
+    let sources = (&args.source, &args.source_id);
+    Ok(create(api, &PEOPLE, &args, sources, Some(&same))?.into())
 }
 
 /// The result of `list_people`.
@@ -83,7 +32,7 @@ pub struct PeopleList {
     pub page: Page,
 }
 
-fn list_people(api: &Api, args: ListPeopleArgs) -> Result<PeopleList, ToolError> {
+pub(super) fn list_people(api: &Api, args: ListPeopleArgs) -> Result<PeopleList, ToolError> {
     let strength = args
         .relationship_strength
         .map(|s| serde_json::to_value(s).unwrap_or_default());
@@ -106,7 +55,7 @@ pub struct TimelineCreated {
     pub person_timeline_note: TimelineNote,
 }
 
-fn create_person_timeline_note(
+pub(super) fn create_person_timeline_note(
     api: &Api,
     args: TimelineNoteArgs,
 ) -> Result<TimelineCreated, ToolError> {

@@ -4,7 +4,6 @@ use schemars::JsonSchema;
 use serde::Serialize;
 
 use super::args::PingArgs;
-use super::{Effect, Tool};
 use crate::api::Api;
 use crate::error::ToolError;
 
@@ -17,18 +16,7 @@ pub struct Pong {
     pub message: String,
 }
 
-pub fn tool() -> Tool {
-    Tool::new(
-        "ping",
-        "Check the LunaTask connection",
-        "Checks that the LunaTask API is reachable and accepts the token; a bad token gives \
-         authentication_error. Use it to diagnose failures.",
-        Effect::Read,
-        run,
-    )
-}
-
-fn run(api: &Api, _: PingArgs) -> Result<Pong, ToolError> {
+pub(super) fn run(api: &Api, _: PingArgs) -> Result<Pong, ToolError> {
     let message: String = api.get("/ping", &[], "message")?;
     Ok(Pong { ok: true, message })
 }

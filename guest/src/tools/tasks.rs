@@ -1,64 +1,17 @@
-//! Task tools: create, update, delete, get and list (with filters LunaTask lacks).
+//! Task handlers: create, update, delete, get and list (with filters LunaTask lacks).
 
 use schemars::JsonSchema;
 use serde::Serialize;
 
+use super::Page;
 use super::args::{CreateTaskArgs, ListTasksArgs, StatusFilter, TaskClearable, UpdateTaskArgs};
 use super::create::create;
-use super::entity::{Query, TASKS, body_of, changes_of};
-use super::{Effect, Page, Tool};
+use super::entity::{Query, TASKS, changes_of};
 use crate::api::Api;
 use crate::entities::{Linked, Task};
 use crate::error::ToolError;
-use crate::validate::{Id, SourceText, source_pair};
+use crate::validate::{Id, SourceText};
 use crate::views::{self, Sort};
-
-pub fn tools() -> Vec<Tool> {
-    vec![
-        Tool::new(
-            "create_task",
-            "Create a task",
-            "Creates a task in an area (area_id is copied from the LunaTask app: area settings, \
-             Copy area ID; the API cannot list areas). name and note are write-only; note is \
-             Markdown. With source and source_id, an open task in that area that has them is \
-             returned with outcome \"duplicate\" and nothing is created. Safe to retry.",
-            Effect::Create,
-            create_task,
-        ),
-        Tool::new(
-            "update_task",
-            "Update a task",
-            "Changes only the given fields of a task; at least one is required. To clear \
-             goal_id, estimate, scheduled_on or completed_at, list it in clear. note replaces \
-             the whole note. Setting status completed completes the task.",
-            Effect::Update,
-            update_task,
-        ),
-        Tool::new(
-            "delete_task",
-            "Delete a task",
-            "Deletes a task; an already deleted one gives not_found.",
-            Effect::Delete,
-            delete_task,
-        ),
-        Tool::new(
-            "get_task",
-            "Get a task",
-            "Reads one task by id: status, priority, dates, area, goal, sources (never its name \
-             or note).",
-            Effect::Read,
-            get_task,
-        ),
-        Tool::new(
-            "list_tasks",
-            "List tasks",
-            "Lists tasks matching every filter given, sorted by sort; at most limit (default \
-             30), and total counts every match. Names and notes are never returned.",
-            Effect::Read,
-            list_tasks,
-        ),
-    ]
-}
 
 entity_io! {
     TASKS => Task, task by task_id:
@@ -66,17 +19,11 @@ entity_io! {
     duplicate when "an open task in the area"; get: get_task, delete: delete_task;
 }
 
-fn create_task(api: &Api, args: CreateTaskArgs) -> Result<TaskCreated, ToolError> {
-    let caller_key = source_pair(&args.source, &args.source_id)?;
-    let area_id = args.area_id.to_string();
-    let created = create(api, &TASKS, body_of(&args)?, caller_key, |api, key| {
-        // The API de-duplicates against open tasks in the same area only.
-        Ok(TASKS
-            .list::<Task>(api, Some(&key.source), Some(&key.source_id))?
-            .into_iter()
-            .find(|t| t.area_id.as_deref() == Some(area_id.as_str()) && !t.is_completed()))
-    })?;
-    Ok(created.into())
+pub(super) fn create_task(api: &Api, args: CreateTaskArgs) -> Result<TaskCreated, ToolError> {
+    // The API de-duplicates against open tasks in the same area only.
+    let same = |t: &Task| t.area_id.as_deref() == Some(args.area_id.as_str()) && !t.is_completed();
+    let sources = (&args.source, &args.source_id);
+    Ok(create(api, &TASKS, &args, sources, Some(&same))?.into())
 }
 
 impl UpdateTaskArgs {
@@ -105,7 +52,7 @@ impl UpdateTaskArgs {
     }
 }
 
-fn update_task(api: &Api, args: UpdateTaskArgs) -> Result<TaskResult, ToolError> {
+pub(super) fn update_task(api: &Api, args: UpdateTaskArgs) -> Result<TaskResult, ToolError> {
     let args = args.with_clears_applied()?;
     let changes = changes_of(&args, &["task_id", "clear"])?;
     Ok(TaskResult {
@@ -121,7 +68,7 @@ pub struct TaskList {
     pub page: Page,
 }
 
-fn list_tasks(api: &Api, args: ListTasksArgs) -> Result<TaskList, ToolError> {
+pub(super) fn list_tasks(api: &Api, args: ListTasksArgs) -> Result<TaskList, ToolError> {
     if let (Some(from), Some(to)) = (&args.scheduled_from, &args.scheduled_to)
         && from > to
     {
