@@ -471,7 +471,7 @@ async fn sigterm_lets_calls_in_flight_finish() {
 #[tokio::test]
 async fn https_to_a_private_ca_works_only_with_its_certificate_trusted() {
     let fake = FakeApi::start_tls(TOKEN).await;
-    let trusted = builder().against_tls(&fake).start().await;
+    let trusted = builder().against_trusted(&fake).start().await;
     assert_eq!(
         ok(&trusted.call("ping", json!({})).await)["message"],
         "pong"

@@ -65,12 +65,7 @@ async fn people_errors_duplicates_and_validation() {
         .await;
     assert_eq!(code(&r), "validation_error");
     assert_eq!(err(&r)["http_status"], 422);
-    assert!(
-        err(&r)["message"]
-            .as_str()
-            .unwrap()
-            .contains("custom field")
-    );
+    assert!(lunatask_mcp_tests::message(&r).contains("custom field"));
 
     fake.with(|s| s.people_limit = Some(1));
     let r = host

@@ -79,12 +79,7 @@ async fn update_task_clears_the_fields_listed_in_clear() {
         )
         .await;
     assert_eq!(code(&both), "validation_error");
-    assert!(
-        err(&both)["message"]
-            .as_str()
-            .unwrap()
-            .contains("scheduled_on")
-    );
+    assert!(lunatask_mcp_tests::message(&both).contains("scheduled_on"));
     let unknown = host
         .call("update_task", json!({ "task_id": id, "clear": ["name"] }))
         .await;
@@ -99,12 +94,7 @@ async fn an_update_needs_at_least_one_field() {
         .call("update_task", json!({ "task_id": MISSING_ID }))
         .await;
     assert_eq!(code(&result), "validation_error");
-    assert!(
-        err(&result)["message"]
-            .as_str()
-            .unwrap()
-            .contains("priority")
-    );
+    assert!(lunatask_mcp_tests::message(&result).contains("priority"));
     assert!(fake.requests().is_empty());
 }
 

@@ -101,10 +101,15 @@ impl HostBuilder {
             .env("LUNATASK_RATE_LIMIT_BURST", "100")
     }
 
-    /// [`against`](Self::against) a fake serving TLS, trusting the CA that signed it.
-    pub fn against_tls(self, fake: &FakeApi) -> Self {
-        let ca = fake.ca_file();
-        self.against(fake).env("LUNATASK_CA_CERT", ca.display())
+    /// [`against`](Self::against) `fake`, trusting the CA that signed its certificate when
+    /// it serves TLS.
+    pub fn against_trusted(self, fake: &FakeApi) -> Self {
+        match fake.ca_pem {
+            Some(_) => self
+                .against(fake)
+                .env("LUNATASK_CA_CERT", fake.ca_file().display()),
+            None => self.against(fake),
+        }
     }
 
     pub fn command(&self) -> Command {
@@ -460,6 +465,14 @@ pub fn catalog_as_model_sees_it(tools: &[rmcp::model::Tool]) -> String {
         })
         .collect();
     serde_json::to_string(&visible).unwrap_or_default()
+}
+
+/// The message of a failed result's error.
+pub fn message(result: &CallToolResult) -> String {
+    err(result)["message"]
+        .as_str()
+        .unwrap_or_default()
+        .to_string()
 }
 
 /// The structured content of a successful result (and checks the text matches it).
