@@ -7,6 +7,7 @@ use serde_json::{Value, json};
 
 use crate::bindings::{ErrorCode, ToolError, WriteOutcome};
 use crate::sandbox::Stop;
+use crate::selection::Refusal;
 
 /// One failure, in the shape of the JSON agents branch on.
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -65,6 +66,21 @@ impl ErrorObject {
             retryable,
             outcome: writes.then_some(if began { "unknown" } else { "not_applied" }),
             setting: stop.setting(),
+        }
+    }
+}
+
+impl ErrorObject {
+    /// A call of a tool this server, or this request, does not offer: nothing was sent.
+    pub fn refused(refusal: Refusal, writes: bool) -> Self {
+        Self {
+            code: "tool_not_allowed",
+            message: refusal.message,
+            field: None,
+            http_status: None,
+            retryable: false,
+            outcome: writes.then_some("not_applied"),
+            setting: Some(refusal.setting),
         }
     }
 }

@@ -17,6 +17,7 @@ mod redact;
 mod replay;
 mod sandbox;
 mod secret;
+mod selection;
 mod sessions;
 mod settings;
 mod stdio;
@@ -30,6 +31,7 @@ use tokio_util::sync::CancellationToken;
 use crate::mcp::{Catalog, LunaTaskServer};
 use crate::metrics::Metrics;
 use crate::sandbox::Sandbox;
+use crate::selection::Selection;
 use crate::settings::{Command, Config, Secrets};
 
 fn main() -> ExitCode {
@@ -94,7 +96,16 @@ async fn run(command: Command, config: Config) -> anyhow::Result<ExitCode> {
     let pending = Arc::new(admission::PendingBytes::new(
         config.settings.max_pending_bytes as usize,
     ));
-    let server = LunaTaskServer::new(Arc::clone(&runtime), catalog, pending, metrics.clone());
+    // A name that is not a tool stops the server here: a typo must not offer every tool.
+    let selection =
+        Selection::from_settings(&config.settings, &catalog.tools).map_err(anyhow::Error::msg)?;
+    let server = LunaTaskServer::new(
+        Arc::clone(&runtime),
+        catalog,
+        Arc::new(selection),
+        pending,
+        metrics.clone(),
+    );
     if command == Command::Check {
         return check(&server, &config).await;
     }

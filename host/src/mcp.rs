@@ -21,6 +21,7 @@ use crate::errors::ErrorObject;
 use crate::metrics::Metrics;
 use crate::ratelimit::Caller;
 use crate::sandbox::{Sandbox, SandboxError, Stop, new_correlation_id};
+use crate::selection::{Refusal, Selection};
 
 const INSTRUCTIONS: &str = "Tools for the user's LunaTask account: tasks, notes, journal, people \
 and habits. LunaTask encrypts names, notes and content end to end: you can write them but never \
@@ -123,6 +124,8 @@ pub struct LunaTaskServer {
     catalog: Arc<Catalog>,
     pending: Arc<PendingBytes>,
     metrics: Metrics,
+    /// The tools this server offers (each request may narrow it further).
+    selection: Arc<Selection>,
     /// Whom this session's calls are made for: the rate limiter takes turns between them.
     caller: Caller,
 }
@@ -131,6 +134,7 @@ impl LunaTaskServer {
     pub fn new(
         runtime: Arc<Sandbox>,
         catalog: Arc<Catalog>,
+        selection: Arc<Selection>,
         pending: Arc<PendingBytes>,
         metrics: Metrics,
     ) -> Self {
@@ -139,6 +143,7 @@ impl LunaTaskServer {
             catalog,
             pending,
             metrics,
+            selection,
             caller: Caller::new("session-0"),
         }
     }
@@ -208,6 +213,38 @@ impl LunaTaskServer {
     }
 }
 
+impl LunaTaskServer {
+    /// The tools offered to this request: the server's selection, narrowed by the
+    /// request's headers when it came over HTTP.
+    fn selection_for(
+        &self,
+        context: &RequestContext<RoleServer>,
+    ) -> Result<Cow<'_, Selection>, McpError> {
+        match context.extensions.get::<::http::request::Parts>() {
+            Some(parts) => self
+                .selection
+                .narrowed_by(&parts.headers, &self.catalog.tools)
+                .map(Cow::Owned)
+                .map_err(|message| McpError::invalid_request(message, None)),
+            None => Ok(Cow::Borrowed(&*self.selection)),
+        }
+    }
+
+    /// A call of a tool that is not offered: an error result, and nothing sent.
+    fn refused(&self, name: &str, refusal: Refusal) -> CallToolResult {
+        let correlation_id = new_correlation_id();
+        tracing::info!(
+            tool = name,
+            correlation_id,
+            setting = refusal.setting,
+            "a tool that is not offered was called"
+        );
+        let body = ErrorObject::refused(refusal, self.writes(name)).envelope(&correlation_id);
+        CallToolResult::error(vec![ContentBlock::text(body.to_string())])
+            .with_meta(Some(correlation_meta(&correlation_id)))
+    }
+}
+
 fn correlation_meta(correlation_id: &str) -> MetaObject {
     let mut meta = Map::new();
     meta.insert("correlationId".into(), correlation_id.into());
@@ -257,9 +294,12 @@ impl ServerHandler for LunaTaskServer {
     async fn list_tools(
         &self,
         _request: Option<PaginatedRequestParams>,
-        _context: RequestContext<RoleServer>,
+        context: RequestContext<RoleServer>,
     ) -> Result<ListToolsResult, McpError> {
-        Ok(ListToolsResult::with_all_items(self.catalog.tools.clone()))
+        let selection = self.selection_for(&context)?;
+        Ok(ListToolsResult::with_all_items(
+            selection.offered(&self.catalog.tools),
+        ))
     }
 
     async fn call_tool(
@@ -267,11 +307,14 @@ impl ServerHandler for LunaTaskServer {
         request: CallToolRequestParams,
         context: RequestContext<RoleServer>,
     ) -> Result<CallToolResponse, McpError> {
-        if !self.catalog.tools.iter().any(|t| t.name == request.name) {
+        let Some(tool) = self.catalog.tools.iter().find(|t| t.name == request.name) else {
             return Err(McpError::invalid_params(
                 format!("unknown tool {:?}; tools/list names them all", request.name),
                 None,
             ));
+        };
+        if let Some(refusal) = self.selection_for(&context)?.refusal(tool) {
+            return Ok(self.refused(&request.name, refusal).into());
         }
         // rmcp only signals a `notifications/cancelled`; dropping the call here stops it
         // wherever it is: a queued call leaves its queues and is never sent.

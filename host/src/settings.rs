@@ -132,6 +132,18 @@ pub struct Settings {
     #[arg(long, env = "LUNATASK_UTC_OFFSET", value_name = "OFFSET", default_value = "+00:00", allow_hyphen_values = true, value_parser = utc_offset_minutes)]
     pub utc_offset: i32,
 
+    /// Offer only the tools that read: writes are neither listed nor callable
+    #[arg(long, env = "LUNATASK_READ_ONLY", value_name = "BOOL", num_args = 0..=1, default_value_t = false, default_missing_value = "true", value_parser = clap::value_parser!(bool))]
+    pub read_only: bool,
+
+    /// Offer only these tools (comma-separated names) [default: every tool]
+    #[arg(long, env = "LUNATASK_TOOLS", value_name = "NAMES", value_delimiter = ',', value_parser = tool_name)]
+    pub tools: Option<Vec<String>>,
+
+    /// Offer every tool but these (comma-separated names)
+    #[arg(long, env = "LUNATASK_EXCLUDE_TOOLS", value_name = "NAMES", value_delimiter = ',', value_parser = tool_name)]
+    pub exclude_tools: Vec<String>,
+
     /// Serve Streamable HTTP on this address (endpoint /mcp) instead of stdio, e.g. 127.0.0.1:8080
     #[arg(long, env = "LUNATASK_MCP_HTTP", value_name = "ADDR")]
     pub http: Option<SocketAddr>,
@@ -474,6 +486,16 @@ fn endpoint_token(raw: Option<String>) -> Result<Option<Secret>, ConfigError> {
         }),
         Some(t) => Ok(Some(Secret::new(t.trim().to_string()))),
     }
+}
+
+/// A tool name as written in a list: trimmed, not empty. Whether such a tool exists is
+/// checked against the component's catalog at start-up (see `selection`).
+fn tool_name(text: &str) -> Result<String, String> {
+    let name = text.trim();
+    if name.is_empty() {
+        return Err("an empty tool name (a doubled or trailing comma?)".into());
+    }
+    Ok(name.to_string())
 }
 
 /// Parses seconds (decimals allowed) into a positive duration of at most a day.

@@ -3,6 +3,7 @@
 //! client got back.
 
 mod big_accounts;
+mod controls;
 mod errors;
 mod foundation;
 mod hardening;
