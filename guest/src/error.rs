@@ -115,6 +115,8 @@ pub struct ToolError {
     pub retryable: bool,
     /// For writes that failed in transit: whether they may have been applied.
     pub outcome: Option<WriteOutcome>,
+    /// For batch tools: each item's result, as a JSON array (text).
+    pub items: Option<String>,
 }
 
 impl ToolError {
@@ -126,6 +128,7 @@ impl ToolError {
             http_status: None,
             retryable: matches!(code, Code::RateLimited | Code::Timeout | Code::NetworkError),
             outcome: None,
+            items: None,
         }
     }
 

@@ -19,3 +19,17 @@ pub fn info(correlation_id: &str, message: &str) {
 pub fn info(correlation_id: &str, message: &str) {
     eprintln!("lunatask-mcp [{correlation_id}] {message}");
 }
+
+/// Tells the host that `done` of `total` items of this call are done (it forwards that as
+/// MCP progress when the client asked for it). `message` must hold no user text.
+#[cfg(not(feature = "portable"))]
+pub fn progress(done: usize, total: usize, message: &str) {
+    if cfg!(target_arch = "wasm32") {
+        let clamp = |n: usize| u32::try_from(n).unwrap_or(u32::MAX);
+        crate::server::host::progress(clamp(done), clamp(total), message);
+    }
+}
+
+/// The portable world has no host to report progress to.
+#[cfg(feature = "portable")]
+pub fn progress(_done: usize, _total: usize, _message: &str) {}

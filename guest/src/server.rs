@@ -103,7 +103,8 @@ pub fn describe(tool: &tools::Tool) -> Tool {
 }
 
 impl From<error::ToolError> for ToolError {
-    fn from(e: error::ToolError) -> Self {
-        crate::to_wit_error!(e, ToolError, ErrorCode, WriteOutcome)
+    fn from(mut e: error::ToolError) -> Self {
+        let items = e.items.take();
+        crate::to_wit_error!(e, ToolError, ErrorCode, WriteOutcome, items: items)
     }
 }

@@ -28,6 +28,9 @@ pub struct ErrorObject {
     /// The setting that changes the limit the call hit, for the host's own stops.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub setting: Option<&'static str>,
+    /// For batch tools: what became of each item, in order.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub items: Option<Value>,
 }
 
 impl ErrorObject {
@@ -66,6 +69,7 @@ impl ErrorObject {
             retryable,
             outcome: writes.then_some(if began { "unknown" } else { "not_applied" }),
             setting: stop.setting(),
+            items: None,
         }
     }
 }
@@ -81,6 +85,7 @@ impl ErrorObject {
             retryable: false,
             outcome: writes.then_some("not_applied"),
             setting: Some(refusal.setting),
+            items: None,
         }
     }
 }
@@ -109,6 +114,8 @@ impl From<ToolError> for ErrorObject {
                 WriteOutcome::Unknown => "unknown",
             }),
             setting: None,
+            // The guest's own JSON; a batch's error without it still says what failed.
+            items: e.items.and_then(|text| serde_json::from_str(&text).ok()),
         }
     }
 }
@@ -126,6 +133,7 @@ mod tests {
             http_status: Some(404),
             retryable: false,
             outcome: None,
+            items: None,
         });
         assert!(error.is_not_found());
         assert_eq!(

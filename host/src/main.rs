@@ -153,7 +153,7 @@ async fn wait_for_signal() {
 
 /// `lunatask-mcp check`: the configuration is valid (we got here) and /ping answers.
 async fn check(server: &LunaTaskServer, config: &Config) -> anyhow::Result<ExitCode> {
-    let result = server.call("ping", None).await;
+    let result = server.call("ping", None, None).await;
     let text = result
         .content
         .iter()

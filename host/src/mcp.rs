@@ -7,9 +7,9 @@ use std::sync::Arc;
 use rmcp::model::{
     CallToolRequestParams, CallToolResponse, CallToolResult, ContentBlock, Implementation,
     ListResourceTemplatesResult, ListResourcesResult, ListToolsResult, MetaObject,
-    PaginatedRequestParams, ReadResourceRequestParams, ReadResourceResponse, ReadResourceResult,
-    Resource, ResourceContents, ResourceTemplate, ServerCapabilities, ServerConfig, Tool,
-    ToolAnnotations,
+    PaginatedRequestParams, ProgressNotificationParam, ReadResourceRequestParams,
+    ReadResourceResponse, ReadResourceResult, Resource, ResourceContents, ResourceTemplate,
+    ServerCapabilities, ServerConfig, Tool, ToolAnnotations,
 };
 use rmcp::service::RequestContext;
 use rmcp::{ErrorData as McpError, RoleServer, ServerHandler};
@@ -20,7 +20,7 @@ use crate::bindings;
 use crate::errors::ErrorObject;
 use crate::metrics::Metrics;
 use crate::ratelimit::Caller;
-use crate::sandbox::{Sandbox, SandboxError, Stop, new_correlation_id};
+use crate::sandbox::{Progress, ProgressSender, Sandbox, SandboxError, Stop, new_correlation_id};
 use crate::selection::{Refusal, Selection};
 
 const INSTRUCTIONS: &str = "Tools for the user's LunaTask account: tasks, notes, journal, people \
@@ -159,8 +159,14 @@ impl LunaTaskServer {
         }
     }
 
-    /// Runs a tool and shapes its result for MCP.
-    pub async fn call(&self, name: &str, arguments: Option<&Map<String, Value>>) -> CallToolResult {
+    /// Runs a tool and shapes its result for MCP; what the guest reports of its progress
+    /// goes to `progress`.
+    pub async fn call(
+        &self,
+        name: &str,
+        arguments: Option<&Map<String, Value>>,
+        progress: Option<ProgressSender>,
+    ) -> CallToolResult {
         let correlation_id = new_correlation_id();
         let arguments = arguments.map_or_else(
             || "{}".to_string(),
@@ -173,7 +179,7 @@ impl LunaTaskServer {
         };
         let result = self
             .runtime
-            .call_tool(&self.caller, &correlation_id, name, &arguments)
+            .call_tool(&self.caller, &correlation_id, name, &arguments, progress)
             .await;
         let meta = Some(correlation_meta(&correlation_id));
         match result {
@@ -242,6 +248,43 @@ impl LunaTaskServer {
         let body = ErrorObject::refused(refusal, self.writes(name)).envelope(&correlation_id);
         CallToolResult::error(vec![ContentBlock::text(body.to_string())])
             .with_meta(Some(correlation_meta(&correlation_id)))
+    }
+}
+
+impl LunaTaskServer {
+    /// [`call`](Self::call), forwarding the guest's progress reports as
+    /// `notifications/progress` when the client sent a progress token. Every report made
+    /// before the answer is sent before it.
+    async fn call_reporting(
+        &self,
+        request: &CallToolRequestParams,
+        context: &RequestContext<RoleServer>,
+    ) -> CallToolResult {
+        let arguments = request.arguments.as_ref();
+        let Some(token) = context.meta.get_progress_token() else {
+            return self.call(&request.name, arguments, None).await;
+        };
+        let (sender, mut reports) = tokio::sync::mpsc::unbounded_channel();
+        let call = self.call(&request.name, arguments, Some(sender));
+        tokio::pin!(call);
+        let notify = async |report: Progress| {
+            let param = ProgressNotificationParam::new(token.clone(), f64::from(report.done))
+                .with_total(f64::from(report.total))
+                .with_message(report.message);
+            // A client that went away needs no progress; its call ends on its own.
+            let _ = context.peer.notify_progress(param).await;
+        };
+        loop {
+            tokio::select! {
+                result = &mut call => {
+                    while let Ok(report) = reports.try_recv() {
+                        notify(report).await;
+                    }
+                    return result;
+                }
+                Some(report) = reports.recv() => notify(report).await,
+            }
+        }
     }
 }
 
@@ -321,7 +364,7 @@ impl ServerHandler for LunaTaskServer {
         tokio::select! {
             biased;
             () = context.ct.cancelled() => Err(cancelled()),
-            result = self.call(&request.name, request.arguments.as_ref()) => Ok(result.into()),
+            result = self.call_reporting(&request, &context) => Ok(result.into()),
         }
     }
 

@@ -84,6 +84,8 @@ impl Fault {
 struct Rule {
     /// `"METHOD /path-prefix"`, or any request when `None`.
     matcher: Option<String>,
+    /// Matching requests still to let through before the fault applies.
+    skip: usize,
     remaining: usize,
     fault: Fault,
 }
@@ -222,9 +224,16 @@ impl FakeApi {
     /// Injects `fault` into the next `count` requests matching `matcher`
     /// (`"POST /v1/tasks"`, a method and path prefix), or any request when `None`.
     pub fn inject(&self, matcher: Option<&str>, count: usize, fault: Fault) {
+        self.inject_after(matcher, 0, count, fault);
+    }
+
+    /// [`inject`](Self::inject), letting the first `skip` matching requests through
+    /// untouched: a fault in the middle of a batch.
+    pub fn inject_after(&self, matcher: Option<&str>, skip: usize, count: usize, fault: Fault) {
         self.with(|s| {
             s.rules.push_back(Rule {
                 matcher: matcher.map(str::to_string),
+                skip,
                 remaining: count,
                 fault,
             })
@@ -312,12 +321,18 @@ impl State {
             }
         }
         let key = format!("{method} {path}");
-        let index = self.rules.iter().position(|r| {
+        let matches = |r: &Rule| {
             r.remaining > 0
                 && r.matcher
                     .as_ref()
                     .is_none_or(|m| key.starts_with(m.as_str()))
-        })?;
+        };
+        // Every rule that is still letting requests through sees this one go by.
+        let ready = self.rules.iter().position(|r| matches(r) && r.skip == 0);
+        for rule in self.rules.iter_mut().filter(|r| matches(r) && r.skip > 0) {
+            rule.skip -= 1;
+        }
+        let index = ready?;
         let rule = &mut self.rules[index];
         rule.remaining -= 1;
         let fault = rule.fault.clone();

@@ -27,27 +27,23 @@ args! {
         pub area_id: Id,
         /// A goal within that area.
         pub goal_id: Option<Id>,
-        /// Write-only.
         pub name: Option<String>,
-        /// Markdown. Write-only.
-        pub note: Option<String>,
+                pub note: Option<String>,
         /// Default later. "started" is shown as "In progress".
         pub status: Option<TaskStatus>,
         /// Default unknown.
         pub motivation: Option<Motivation>,
         /// 0 none (default), 1 urgent & important, 2 urgent only, 3 important only, 4 neither.
         pub eisenhower: Option<Eisenhower>,
-        /// Estimated minutes.
+        /// Minutes.
         pub estimate: Option<Minutes>,
         /// -2 lowest, -1 low, 0 normal (default), 1 high, 2 highest.
         pub priority: Option<Priority>,
-        /// The day it is scheduled for, YYYY-MM-DD.
+        /// YYYY-MM-DD.
         pub scheduled_on: Option<Date>,
         /// ISO-8601 timestamp.
         pub completed_at: Option<Timestamp>,
-        /// An external system; give with source_id.
         pub source: Option<SourceText>,
-        /// The id in that system; give with source.
         pub source_id: Option<SourceText>,
     }
 }
@@ -64,9 +60,7 @@ args! {
         // `null` is also accepted as "clear", as before `clear` existed.
         #[serde(default, deserialize_with = "present")]
         pub goal_id: Option<Option<Id>>,
-        /// Write-only.
         pub name: Option<String>,
-        /// Markdown, replacing the old note. Write-only.
         pub note: Option<String>,
         pub status: Option<TaskStatus>,
         pub motivation: Option<Motivation>,
@@ -98,22 +92,19 @@ args! {
         pub status: Option<StatusFilter>,
         /// Only tasks with at least this priority.
         pub min_priority: Option<Priority>,
-        /// Only tasks scheduled on or after this date.
+        /// Scheduled on or after this date.
         pub scheduled_from: Option<Date>,
-        /// Only tasks scheduled on or before this date.
+        /// Scheduled on or before this date.
         pub scheduled_to: Option<Date>,
-        /// Only tasks completed at or after this time.
+        /// Completed at or after this time.
         pub completed_since: Option<Timestamp>,
-        /// Only tasks linked to this external system.
         pub source: Option<SourceText>,
-        /// Only tasks with this external id.
         pub source_id: Option<SourceText>,
-        /// At most this many tasks (default 30).
         pub limit: Option<Limit>,
-        /// Skip this many matching tasks (for the next page).
+        /// For the next page.
         pub offset: Option<Offset>,
-        /// Default priority (highest first, then soonest scheduled); scheduled_on is soonest
-        /// first, unscheduled last; the other dates newest first.
+        /// Default priority, then soonest scheduled; scheduled_on soonest first, other dates
+        /// newest first.
         pub sort: Option<Sort>,
     }
 }
@@ -147,15 +138,13 @@ args! {
     pub struct CreateNoteArgs {
         /// The notebook to put the note in.
         pub notebook_id: Option<Id>,
-        /// Title. Write-only.
+        /// Title.
         pub name: Option<String>,
-        /// Markdown body. Write-only.
+        /// Markdown body.
         pub content: Option<String>,
         /// The note's date, YYYY-MM-DD.
         pub date_on: Option<Date>,
-        /// An external system; give with source_id.
         pub source: Option<SourceText>,
-        /// The id in that system; give with source.
         pub source_id: Option<SourceText>,
     }
 }
@@ -166,9 +155,9 @@ args! {
         /// The note to change.
         #[serde(skip_serializing)]
         pub note_id: Id,
-        /// New title. Write-only.
+        /// New title.
         pub name: Option<String>,
-        /// New Markdown body, replacing the whole note. Write-only.
+        /// New Markdown body.
         pub content: Option<String>,
         /// Move the note to this notebook.
         pub notebook_id: Option<Id>,
@@ -184,9 +173,9 @@ args! {
     pub struct JournalEntryArgs {
         /// The day of the entry, YYYY-MM-DD.
         pub date_on: Date,
-        /// Title. Write-only.
+        /// Title.
         pub name: Option<String>,
-        /// Markdown body. Write-only.
+        /// Markdown body.
         pub content: Option<String>,
     }
 }
@@ -196,15 +185,11 @@ args! {
 args! {
     /// Arguments of `create_person`.
     pub struct CreatePersonArgs {
-        /// Write-only.
         pub first_name: Option<String>,
-        /// Write-only.
         pub last_name: Option<String>,
         /// Default casual-friends.
         pub relationship_strength: Option<RelationshipStrength>,
-        /// An external system; give with source_id.
         pub source: Option<SourceText>,
-        /// The id in that system; give with source.
         pub source_id: Option<SourceText>,
         pub email: Option<Email>,
         pub phone: Option<String>,
@@ -216,14 +201,11 @@ args! {
 args! {
     /// Arguments of `list_people`. Every filter is optional.
     pub struct ListPeopleArgs {
-        /// Only people linked to this external system.
         pub source: Option<SourceText>,
-        /// Only people with this external id.
         pub source_id: Option<SourceText>,
         pub relationship_strength: Option<RelationshipStrength>,
-        /// At most this many people (default 30).
         pub limit: Option<Limit>,
-        /// Skip this many matching people (for the next page).
+        /// For the next page.
         pub offset: Option<Offset>,
     }
 }
@@ -235,8 +217,7 @@ args! {
         pub person_id: Id,
         /// The note's day, YYYY-MM-DD; LunaTask defaults to today.
         pub date_on: Option<Date>,
-        /// Markdown. Write-only.
-        pub content: Option<String>,
+                pub content: Option<String>,
     }
 }
 
@@ -250,4 +231,33 @@ args! {
         /// The day it was performed, YYYY-MM-DD.
         pub performed_on: Date,
     }
+}
+
+// Batches
+
+args! {
+    /// Arguments of `create_tasks`.
+    pub struct CreateTasksArgs {
+        /// 1 to 50 tasks, each an object of create_task's arguments.
+        #[schemars(schema_with = "objects")]
+        pub tasks: Vec<CreateTaskArgs>,
+        /// An earlier call's batch_id, to retry it creating nothing twice.
+        pub batch_id: Option<SourceText>,
+    }
+}
+
+args! {
+    /// Arguments of `update_tasks`.
+    pub struct UpdateTasksArgs {
+        /// 1 to 50 updates, each an object of update_task's arguments.
+        #[schemars(schema_with = "objects")]
+        pub tasks: Vec<UpdateTaskArgs>,
+    }
+}
+
+/// A batch's items as the schema shows them: objects, whose fields are those of the single
+/// tool the description names. Repeating that tool's whole schema would double what every
+/// model's context pays for it; the items are validated as strictly either way.
+fn objects(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
+    schemars::json_schema!({ "type": "array", "items": { "type": "object" } })
 }

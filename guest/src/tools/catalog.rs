@@ -3,7 +3,7 @@
 //! is written side by side and kept within the context budget (see the README); the
 //! arguments' schemas are in [`args`](super::args), the handlers with their entity.
 
-use super::{Effect, Tool, habits, journal, notes, people, ping, tasks};
+use super::{Effect, Tool, batch, habits, journal, notes, people, ping, tasks};
 
 /// Every tool, in the order `tools/list` shows them.
 pub fn all() -> Vec<Tool> {
@@ -31,7 +31,7 @@ pub fn all() -> Vec<Tool> {
             "Update a task",
             "Changes only the given fields of a task; at least one is required. To clear \
              goal_id, estimate, scheduled_on or completed_at, list it in clear. note replaces \
-             the whole note. Setting status completed completes the task.",
+             the whole note; name and note are write-only. Setting status completed completes the task.",
             Effect::Update,
             tasks::update_task,
         ),
@@ -59,6 +59,26 @@ pub fn all() -> Vec<Tool> {
             tasks::list_tasks,
         ),
         Tool::new(
+            "create_tasks",
+            "Create many tasks",
+            "Creates 1 to 50 tasks as create_task would, all checked before any is sent, then \
+             sent one by one under the rate limit (50 take about a minute; progress is shown). \
+             If any fails, the error's items say what became of each.",
+            Effect::Create,
+            batch::create_tasks,
+        )
+        .server_only(),
+        Tool::new(
+            "update_tasks",
+            "Update many tasks",
+            "Applies 1 to 50 updates as update_task would (complete, reschedule, move...), all \
+             checked first, then sent one by one with progress. If any fails, the error's \
+             items say what became of each.",
+            Effect::Update,
+            batch::update_tasks,
+        )
+        .server_only(),
+        Tool::new(
             "create_note",
             "Create a note",
             "Creates a note, optionally in a notebook (notebook_id is copied from the LunaTask \
@@ -74,7 +94,7 @@ pub fn all() -> Vec<Tool> {
             "update_note",
             "Update a note",
             "Changes the given fields of a note; at least one is required. content replaces the \
-             whole note.",
+             whole note; name and content are write-only.",
             Effect::Update,
             notes::update_note,
         ),

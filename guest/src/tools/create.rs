@@ -9,6 +9,7 @@
 use schemars::JsonSchema;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
+use serde_json::{Map, Value};
 
 use super::entity::{Kind, body_of};
 use crate::api::{Api, Request};
@@ -46,10 +47,33 @@ pub struct Created<T> {
     pub key: SourceKey,
 }
 
+/// Whose idempotency key a create carries. After a 204 (a record with the key exists), a
+/// caller's key means a duplicate; ours was made for this call alone, so only an earlier
+/// attempt of this same call can have created the record.
+pub enum Key {
+    Caller(SourceKey),
+    Ours(SourceKey),
+}
+
+impl Key {
+    /// The caller's `source`/`source_id` pair when given (both or neither), else a fresh
+    /// key of our own.
+    pub fn from_pair(
+        source: &Option<SourceText>,
+        source_id: &Option<SourceText>,
+    ) -> Result<Self, ToolError> {
+        Ok(match source_pair(source, source_id)? {
+            Some((source, source_id)) => Key::Caller(SourceKey { source, source_id }),
+            None => Key::Ours(SourceKey {
+                source: OWN_SOURCE.to_string(),
+                source_id: ids::uuid_v4(),
+            }),
+        })
+    }
+}
+
 /// POSTs `args` to the collection of `kind`, de-duplicated by the caller's `sources` pair
-/// or our own key, and reads the new entity from the answer. After a 204, the existing
-/// record is looked up by that pair: the first that `same` accepts (LunaTask's own notion
-/// of a duplicate), or none when the kind cannot be looked up (`same` is `None`).
+/// or our own key (see [`create_keyed`]).
 pub fn create<T: DeserializeOwned + Linked>(
     api: &Api,
     kind: &Kind,
@@ -57,14 +81,27 @@ pub fn create<T: DeserializeOwned + Linked>(
     (source, source_id): (&Option<SourceText>, &Option<SourceText>),
     same: Option<&dyn Fn(&T) -> bool>,
 ) -> Result<Created<T>, ToolError> {
-    let caller_key = source_pair(source, source_id)?;
-    let mut body = body_of(args)?;
-    let ours = caller_key.is_none();
-    let (source, source_id) =
-        caller_key.unwrap_or_else(|| (OWN_SOURCE.to_string(), ids::uuid_v4()));
-    body.insert("source".into(), source.clone().into());
-    body.insert("source_id".into(), source_id.clone().into());
-    let key = SourceKey { source, source_id };
+    let key = Key::from_pair(source, source_id)?;
+    create_keyed(api, kind, body_of(args)?, key, same)
+}
+
+/// POSTs `body` with `key` as its source pair and reads the new entity from the answer.
+/// After a 204, the existing record is looked up by that pair: the first that `same`
+/// accepts (LunaTask's own notion of a duplicate), or none when the kind cannot be looked
+/// up (`same` is `None`).
+pub fn create_keyed<T: DeserializeOwned + Linked>(
+    api: &Api,
+    kind: &Kind,
+    mut body: Map<String, Value>,
+    key: Key,
+    same: Option<&dyn Fn(&T) -> bool>,
+) -> Result<Created<T>, ToolError> {
+    let (ours, key) = match key {
+        Key::Caller(key) => (false, key),
+        Key::Ours(key) => (true, key),
+    };
+    body.insert("source".into(), key.source.clone().into());
+    body.insert("source_id".into(), key.source_id.clone().into());
 
     let reply = api
         .send(Request::post(kind.path).json(&body))

@@ -20,6 +20,7 @@ macro_rules! args {
 #[macro_use]
 pub mod entity;
 pub mod args;
+mod batch;
 mod catalog;
 mod create;
 pub mod habits;
@@ -48,6 +49,9 @@ pub struct Tool {
     pub title: &'static str,
     pub description: &'static str,
     pub effect: Effect,
+    /// Whether the portable world exports it: batch tools are served over MCP only, where
+    /// the host reports their progress.
+    pub portable: bool,
     input_schema: fn() -> String,
     output_schema: fn() -> String,
     /// Parses the arguments only: what runs before anything could be sent.
@@ -74,6 +78,7 @@ impl Tool {
             title,
             description,
             effect,
+            portable: true,
             input_schema: schema::text_of::<A>,
             output_schema: schema::text_of::<O>,
             parse: |arguments| validate::parse_args::<A>(arguments).map(drop),
@@ -85,6 +90,12 @@ impl Tool {
                     .map_err(|e| ToolError::internal(format!("could not encode the result: {e}")))
             }),
         }
+    }
+
+    /// This tool, served over MCP only (see [`Tool::portable`]).
+    pub fn server_only(mut self) -> Self {
+        self.portable = false;
+        self
     }
 
     /// JSON Schema of the arguments object as MCP lists it: in the subset every model

@@ -2,6 +2,7 @@
 
 use schemars::JsonSchema;
 use serde::Serialize;
+use serde_json::{Map, Value};
 
 use super::Page;
 use super::args::{CreateTaskArgs, ListTasksArgs, StatusFilter, TaskClearable, UpdateTaskArgs};
@@ -20,10 +21,15 @@ entity_io! {
 }
 
 pub(super) fn create_task(api: &Api, args: CreateTaskArgs) -> Result<TaskCreated, ToolError> {
-    // The API de-duplicates against open tasks in the same area only.
-    let same = |t: &Task| t.area_id.as_deref() == Some(args.area_id.as_str()) && !t.is_completed();
+    let same = duplicate_of(&args);
     let sources = (&args.source, &args.source_id);
     Ok(create(api, &TASKS, &args, sources, Some(&same))?.into())
+}
+
+/// Which existing task a create of `args` with the same source pair is a duplicate of:
+/// the API de-duplicates against open tasks in the same area only.
+pub(super) fn duplicate_of(args: &CreateTaskArgs) -> impl Fn(&Task) -> bool + '_ {
+    |t: &Task| t.area_id.as_deref() == Some(args.area_id.as_str()) && !t.is_completed()
 }
 
 impl UpdateTaskArgs {
@@ -53,11 +59,18 @@ impl UpdateTaskArgs {
 }
 
 pub(super) fn update_task(api: &Api, args: UpdateTaskArgs) -> Result<TaskResult, ToolError> {
+    let (task_id, changes) = changes_to(args)?;
+    Ok(TaskResult {
+        task: TASKS.update(api, &task_id, &changes)?,
+    })
+}
+
+/// The task an update names and the fields it sends; refused, sending nothing, when it
+/// sets and clears one field or changes none.
+pub(super) fn changes_to(args: UpdateTaskArgs) -> Result<(Id, Map<String, Value>), ToolError> {
     let args = args.with_clears_applied()?;
     let changes = changes_of(&args, &["task_id", "clear"])?;
-    Ok(TaskResult {
-        task: TASKS.update(api, &args.task_id, &changes)?,
-    })
+    Ok((args.task_id, changes))
 }
 
 /// The result of `list_tasks`.

@@ -187,7 +187,7 @@ pub fn render() -> String {
     let mut records = String::new();
     let mut functions = String::new();
 
-    for tool in tools::all() {
+    for tool in tools::all().into_iter().filter(|t| t.portable) {
         let schema: Value = serde_json::from_str(&tool.typed_input_schema()).unwrap();
         let properties = schema["properties"]
             .as_object()

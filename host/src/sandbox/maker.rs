@@ -47,6 +47,7 @@ impl Maker {
                 refused_bytes: None,
                 peak_bytes: 0,
             },
+            progress: None,
             deadline,
         };
         let mut store = Store::new(&self.engine, state);

@@ -25,6 +25,7 @@ use wasmtime::component::{HasSelf, Linker};
 
 use self::maker::Maker;
 use self::state::{CallState, classify};
+pub use self::state::{Progress, ProgressSender};
 pub use self::stop::{SandboxError, Stop};
 use self::supply::{Instance, Supply};
 use crate::bindings::{self, CallContext, Server, ServerPre, ToolError};
@@ -226,9 +227,11 @@ impl Sandbox {
         correlation_id: &str,
         name: &str,
         arguments: &str,
+        progress: Option<ProgressSender>,
     ) -> Result<Result<String, ToolError>, SandboxError> {
         let result = self
             .with_instance(caller, correlation_id, name, async |store, server, ctx| {
+                store.data_mut().progress = progress;
                 server
                     .lunatask_mcp_tools()
                     .call_call_tool(store, name, arguments, &ctx)

@@ -72,7 +72,19 @@ pub struct CallState {
     pub(super) limits: CallLimits,
     /// When the current call must end; read by the epoch callback.
     pub(super) deadline: Instant,
+    /// Where the call's progress reports go, when its client asked for progress.
+    pub(super) progress: Option<ProgressSender>,
 }
+
+/// One report of a call's progress: `done` of `total` items, and what the last one was.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Progress {
+    pub done: u32,
+    pub total: u32,
+    pub message: String,
+}
+
+pub type ProgressSender = tokio::sync::mpsc::UnboundedSender<Progress>;
 
 impl WasiView for CallState {
     fn ctx(&mut self) -> WasiCtxView<'_> {
@@ -104,6 +116,18 @@ impl bindings::lunatask::mcp::host::Host for CallState {
             LogLevel::Info => tracing::info!(target: "guest", correlation_id, "{message}"),
             LogLevel::Warn => tracing::warn!(target: "guest", correlation_id, "{message}"),
             LogLevel::Error => tracing::error!(target: "guest", correlation_id, "{message}"),
+        }
+    }
+
+    fn progress(&mut self, done: u32, total: u32, message: String) {
+        if let Some(sender) = &self.progress {
+            let message = message.chars().take(200).collect();
+            // The receiver is gone only once the call's answer is out: nothing to tell.
+            let _ = sender.send(Progress {
+                done,
+                total,
+                message,
+            });
         }
     }
 }
