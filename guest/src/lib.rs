@@ -25,6 +25,8 @@ pub mod validate;
 pub mod views;
 
 #[cfg(not(feature = "portable"))]
+pub mod prompts;
+#[cfg(not(feature = "portable"))]
 pub mod resources;
 #[cfg(not(feature = "portable"))]
 pub mod server;

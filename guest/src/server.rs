@@ -20,16 +20,19 @@ mod bindings {
     export!(Component with_types_in self);
 }
 
-use bindings::exports::lunatask::mcp::{resources as resource_exports, tools as tool_exports};
+use bindings::exports::lunatask::mcp::{
+    prompts as prompt_exports, resources as resource_exports, tools as tool_exports,
+};
 pub use bindings::lunatask::mcp::host;
 pub use bindings::lunatask::mcp::types::{
-    CallContext, Resource, ResourceContents, ResourceError, ResourceTemplate, Tool, ToolAnnotations,
+    CallContext, Prompt, PromptArgument, PromptContent, PromptError, Resource, ResourceContents,
+    ResourceError, ResourceTemplate, Tool, ToolAnnotations,
 };
 use bindings::lunatask::mcp::types::{ErrorCode, ToolError, WriteOutcome};
 
 use crate::error;
 use crate::tools;
-use crate::{Context, resources};
+use crate::{Context, prompts, resources};
 
 #[cfg_attr(
     not(target_arch = "wasm32"),
@@ -64,6 +67,20 @@ impl resource_exports::Guest for Component {
 
     fn read_resource(uri: String, context: CallContext) -> Result<ResourceContents, ResourceError> {
         resources::read(&uri, &context.into())
+    }
+}
+
+impl prompt_exports::Guest for Component {
+    fn list_prompts() -> Vec<Prompt> {
+        prompts::list()
+    }
+
+    fn get_prompt(
+        name: String,
+        arguments: String,
+        context: CallContext,
+    ) -> Result<Vec<PromptContent>, PromptError> {
+        prompts::get(&name, &arguments, &context.into())
     }
 }
 

@@ -30,16 +30,18 @@ pub enum View {
     Next7Days,
     HighPriority,
     RecentCompletions,
+    Unscheduled,
 }
 
 impl View {
-    pub const ALL: [View; 6] = [
+    pub const ALL: [View; 7] = [
         View::Now,
         View::Today,
         View::Overdue,
         View::Next7Days,
         View::HighPriority,
         View::RecentCompletions,
+        View::Unscheduled,
     ];
 
     pub fn name(self) -> &'static str {
@@ -50,6 +52,7 @@ impl View {
             View::Next7Days => "next-7-days",
             View::HighPriority => "high-priority",
             View::RecentCompletions => "recent-completions",
+            View::Unscheduled => "unscheduled",
         }
     }
 
@@ -67,6 +70,7 @@ impl View {
             View::Next7Days => "Open tasks scheduled after today and within the next 7 days.",
             View::HighPriority => "Open tasks with priority 1 or 2.",
             View::RecentCompletions => "Tasks completed in the last 72 hours, most recent first.",
+            View::Unscheduled => "Open tasks with no date, highest priority first.",
         }
     }
 
@@ -95,6 +99,7 @@ impl View {
                 scheduled(t).is_some_and(|d| d > today && d <= today + Duration::days(7))
             }
             View::HighPriority => t.priority.unwrap_or(0) >= 1,
+            View::Unscheduled => t.scheduled_on.is_none(),
         }
     }
 

@@ -9,6 +9,7 @@ wasmtime::component::bindgen!({
     exports: { default: async },
 });
 
+pub use exports::lunatask::mcp::prompts::{Prompt, PromptContent, PromptError};
 pub use exports::lunatask::mcp::resources::{
     Resource, ResourceContents, ResourceError, ResourceTemplate,
 };

@@ -5,11 +5,13 @@ use std::borrow::Cow;
 use std::sync::Arc;
 
 use rmcp::model::{
-    CallToolRequestParams, CallToolResponse, CallToolResult, ContentBlock, Implementation,
+    CallToolRequestParams, CallToolResponse, CallToolResult, ContentBlock, GetPromptRequestParams,
+    GetPromptResponse, GetPromptResult, Implementation, ListPromptsResult,
     ListResourceTemplatesResult, ListResourcesResult, ListToolsResult, MetaObject,
-    PaginatedRequestParams, ProgressNotificationParam, ReadResourceRequestParams,
-    ReadResourceResponse, ReadResourceResult, Resource, ResourceContents, ResourceTemplate,
-    ServerCapabilities, ServerConfig, Tool, ToolAnnotations,
+    PaginatedRequestParams, ProgressNotificationParam, Prompt, PromptArgument, PromptMessage,
+    PromptsCapability, ReadResourceRequestParams, ReadResourceResponse, ReadResourceResult,
+    Resource, ResourceContents, ResourceTemplate, Role, ServerCapabilities, ServerConfig, Tool,
+    ToolAnnotations,
 };
 use rmcp::service::RequestContext;
 use rmcp::{ErrorData as McpError, RoleServer, ServerHandler};
@@ -37,6 +39,7 @@ const METRICS_URI: &str = "lunatask://metrics";
 /// since the component's lists are fixed at build time.
 pub struct Catalog {
     pub tools: Vec<Tool>,
+    pub prompts: Vec<Prompt>,
     pub resources: Vec<Resource>,
     pub templates: Vec<ResourceTemplate>,
 }
@@ -69,8 +72,10 @@ impl Catalog {
                     .with_mime_type(t.mime_type)
             })
             .collect();
+        let prompts = offered.prompts.into_iter().map(to_mcp_prompt).collect();
         Ok(Self {
             tools,
+            prompts,
             resources,
             templates,
         })
@@ -82,6 +87,19 @@ fn json_object(text: &str, what: &str) -> anyhow::Result<Arc<Map<String, Value>>
         Value::Object(map) => Ok(Arc::new(map)),
         _ => anyhow::bail!("the component's {what} is not a JSON object"),
     }
+}
+
+fn to_mcp_prompt(prompt: bindings::Prompt) -> Prompt {
+    let arguments = prompt
+        .arguments
+        .into_iter()
+        .map(|a| {
+            PromptArgument::new(a.name)
+                .with_description(a.description)
+                .with_required(a.required)
+        })
+        .collect();
+    Prompt::new(prompt.name, Some(prompt.description), Some(arguments)).with_title(prompt.title)
 }
 
 fn to_mcp_tool(tool: bindings::Tool) -> anyhow::Result<Tool> {
@@ -321,17 +339,20 @@ fn resource_failed(error: bindings::ToolError, correlation_id: &str) -> McpError
 
 impl ServerHandler for LunaTaskServer {
     fn get_info(&self) -> ServerConfig {
-        ServerConfig::new(
-            ServerCapabilities::builder()
-                .enable_tools()
-                .enable_resources()
-                .build(),
-        )
-        .with_server_info(Implementation::new(
-            "lunatask-mcp",
-            env!("CARGO_PKG_VERSION"),
-        ))
-        .with_instructions(INSTRUCTIONS)
+        let mut capabilities = ServerCapabilities::builder()
+            .enable_tools()
+            .enable_resources()
+            .build();
+        // Declared only with prompts to offer (a component may have none).
+        if !self.catalog.prompts.is_empty() {
+            capabilities.prompts = Some(PromptsCapability::default());
+        }
+        ServerConfig::new(capabilities)
+            .with_server_info(Implementation::new(
+                "lunatask-mcp",
+                env!("CARGO_PKG_VERSION"),
+            ))
+            .with_instructions(INSTRUCTIONS)
     }
 
     async fn list_tools(
@@ -366,6 +387,62 @@ impl ServerHandler for LunaTaskServer {
             () = context.ct.cancelled() => Err(cancelled()),
             result = self.call_reporting(&request, &context) => Ok(result.into()),
         }
+    }
+
+    async fn list_prompts(
+        &self,
+        _request: Option<PaginatedRequestParams>,
+        _context: RequestContext<RoleServer>,
+    ) -> Result<ListPromptsResult, McpError> {
+        Ok(ListPromptsResult::with_all_items(
+            self.catalog.prompts.clone(),
+        ))
+    }
+
+    async fn get_prompt(
+        &self,
+        request: GetPromptRequestParams,
+        context: RequestContext<RoleServer>,
+    ) -> Result<GetPromptResponse, McpError> {
+        let Some(prompt) = self.catalog.prompts.iter().find(|p| p.name == request.name) else {
+            let names: Vec<&str> = self
+                .catalog
+                .prompts
+                .iter()
+                .map(|p| p.name.as_str())
+                .collect();
+            return Err(McpError::invalid_params(
+                format!(
+                    "unknown prompt {:?}; the prompts are {}",
+                    request.name,
+                    names.join(", ")
+                ),
+                None,
+            ));
+        };
+        let arguments = serde_json::to_string(&request.arguments.unwrap_or_default())
+            .unwrap_or_else(|_| "{}".into());
+        let correlation_id = new_correlation_id();
+        let got = tokio::select! {
+            biased;
+            () = context.ct.cancelled() => return Err(cancelled()),
+            got = self.runtime.get_prompt(&self.caller, &correlation_id, &prompt.name, &arguments) => got,
+        };
+        let contents = match got.map_err(|e| resource_stopped(&prompt.name, &e))? {
+            Ok(contents) => contents,
+            Err(bindings::PromptError::NotFound(message)) => {
+                return Err(McpError::invalid_params(message, None));
+            }
+            Err(bindings::PromptError::Failed(error)) => {
+                return Err(prompt_failed(error, &correlation_id));
+            }
+        };
+        let messages = contents.into_iter().map(prompt_message).collect();
+        let mut result = GetPromptResult::new(messages);
+        if let Some(description) = &prompt.description {
+            result = result.with_description(description.clone());
+        }
+        Ok(result.into())
     }
 
     async fn list_resources(
@@ -416,6 +493,34 @@ impl ServerHandler for LunaTaskServer {
                 Err(resource_failed(error, &correlation_id))
             }
         }
+    }
+}
+
+/// One piece of a prompt as a user message: its words, or a view embedded as a resource.
+fn prompt_message(content: bindings::PromptContent) -> PromptMessage {
+    let block = match content {
+        bindings::PromptContent::Text(text) => ContentBlock::text(text),
+        bindings::PromptContent::Embedded(r) => {
+            ContentBlock::resource(ResourceContents::TextResourceContents {
+                uri: r.uri,
+                mime_type: Some(r.mime_type),
+                text: r.text,
+                meta: None,
+            })
+        }
+    };
+    PromptMessage::new(Role::User, block)
+}
+
+/// A prompt the guest could not make: refused arguments as invalid params, anything else
+/// as an internal error; either way the data is the error object.
+fn prompt_failed(error: bindings::ToolError, correlation_id: &str) -> McpError {
+    let error = ErrorObject::from(error);
+    let body = error.envelope(correlation_id);
+    if error.code == "validation_error" {
+        McpError::invalid_params(error.message, Some(body))
+    } else {
+        McpError::internal_error(error.message, Some(body))
     }
 }
 

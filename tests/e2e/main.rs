@@ -14,6 +14,7 @@ mod load;
 mod notes_journal_habits;
 mod people;
 mod portable;
+mod prompts;
 mod resilience;
 mod resources;
 mod robustness;

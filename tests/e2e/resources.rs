@@ -86,18 +86,8 @@ async fn task_and_person_resources_read_one_entity() {
 #[tokio::test]
 async fn views_select_the_right_tasks_for_today() {
     let (fake, host) = setup().await;
-    let today = chrono_today();
-    let day = |offset: i64| {
-        (today + std::time::Duration::from_secs((offset * 86_400) as u64)).to_string()
-    };
-    let yesterday = {
-        let secs = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .unwrap()
-            .as_secs()
-            - 86_400;
-        civil(secs)
-    };
+    let day = |offset: i64| lunatask_mcp_tests::day(offset, 0);
+    let yesterday = day(-1);
     let t_today = fake.seed_task(json!({ "area_id": AREA, "scheduled_on": day(0) }));
     let t_done_today = fake.seed_task(
         json!({ "area_id": AREA, "scheduled_on": day(0), "status": "completed",
@@ -140,45 +130,6 @@ async fn area_view(host: &Host, name: &str) -> Vec<String> {
     task_ids(&view.unwrap())
 }
 
-/// Today's UTC date as YYYY-MM-DD, without a date library.
-fn chrono_today() -> CivilDate {
-    let secs = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_secs();
-    CivilDate(secs / 86_400)
-}
-
-#[derive(Clone, Copy)]
-struct CivilDate(u64);
-
-impl std::ops::Add<std::time::Duration> for CivilDate {
-    type Output = CivilDate;
-    fn add(self, d: std::time::Duration) -> CivilDate {
-        CivilDate(self.0 + d.as_secs() / 86_400)
-    }
-}
-
-impl std::fmt::Display for CivilDate {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(&civil(self.0 * 86_400))
-    }
-}
-
-/// Days since the epoch to a civil date (Howard Hinnant's algorithm).
-fn civil(secs: u64) -> String {
-    let z = (secs / 86_400) as i64 + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = doy - (153 * mp + 2) / 5 + 1;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 };
-    let y = yoe + era * 400 + if m <= 2 { 1 } else { 0 };
-    format!("{y:04}-{m:02}-{d:02}")
-}
-
 #[tokio::test]
 async fn the_configured_utc_offset_decides_what_today_is() {
     let fake = lunatask_mcp_tests::FakeApi::start(lunatask_mcp_tests::TOKEN).await;
@@ -188,12 +139,8 @@ async fn the_configured_utc_offset_decides_what_today_is() {
             .env("LUNATASK_UTC_OFFSET", offset)
             .start()
             .await;
-        let now = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .unwrap()
-            .as_secs() as i64;
         let view = host.read("lunatask://global/today").await.unwrap();
-        let expected = civil((now + shift_secs) as u64);
+        let expected = lunatask_mcp_tests::day(0, shift_secs);
         assert_eq!(view["today"], expected.as_str(), "offset {offset}");
     }
 }

@@ -467,6 +467,13 @@ pub fn catalog_as_model_sees_it(tools: &[rmcp::model::Tool]) -> String {
     serde_json::to_string(&visible).unwrap_or_default()
 }
 
+/// The date `days` from today (negative: before) at `offset_secs` from UTC, as
+/// YYYY-MM-DD: what the server's views call that day.
+pub fn day(days: i64, offset_secs: i64) -> String {
+    let now = chrono::Utc::now() + chrono::Duration::seconds(offset_secs);
+    (now.date_naive() + chrono::Duration::days(days)).to_string()
+}
+
 /// The message of a failed result's error.
 pub fn message(result: &CallToolResult) -> String {
     err(result)["message"]

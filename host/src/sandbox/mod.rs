@@ -207,7 +207,9 @@ impl Sandbox {
             "catalog",
             async |store, server, _| {
                 let resources = server.lunatask_mcp_resources();
+                let prompts = server.lunatask_mcp_prompts();
                 Ok(Offered {
+                    prompts: prompts.call_list_prompts(&mut *store).await?,
                     tools: server
                         .lunatask_mcp_tools()
                         .call_list_tools(&mut *store)
@@ -242,6 +244,28 @@ impl Sandbox {
         result
     }
 
+    /// Gets the prompt `name` with `arguments` (a JSON object) as the call `correlation_id`.
+    pub async fn get_prompt(
+        &self,
+        caller: &Caller,
+        correlation_id: &str,
+        name: &str,
+        arguments: &str,
+    ) -> Result<Result<Vec<bindings::PromptContent>, bindings::PromptError>, SandboxError> {
+        self.with_instance(
+            caller,
+            correlation_id,
+            "prompt",
+            async |store, server, ctx| {
+                server
+                    .lunatask_mcp_prompts()
+                    .call_get_prompt(store, name, arguments, &ctx)
+                    .await
+            },
+        )
+        .await
+    }
+
     /// Reads the resource `uri` as the call `correlation_id`.
     pub async fn read_resource(
         &self,
@@ -264,8 +288,9 @@ impl Sandbox {
     }
 }
 
-/// The component's tools, resources and resource templates, as it lists them.
+/// The component's tools, resources, resource templates and prompts, as it lists them.
 pub struct Offered {
+    pub prompts: Vec<bindings::Prompt>,
     pub tools: Vec<bindings::Tool>,
     pub resources: Vec<bindings::Resource>,
     pub templates: Vec<bindings::ResourceTemplate>,

@@ -19,10 +19,10 @@ mod bindings {
     export!(Hostile with_types_in self);
 }
 
-use bindings::exports::lunatask::mcp::{resources, tools};
+use bindings::exports::lunatask::mcp::{prompts, resources, tools};
 use bindings::lunatask::mcp::types::{
-    CallContext, Resource, ResourceContents, ResourceError, ResourceTemplate, Tool,
-    ToolAnnotations, ToolError,
+    CallContext, Prompt, PromptContent, PromptError, Resource, ResourceContents, ResourceError,
+    ResourceTemplate, Tool, ToolAnnotations, ToolError,
 };
 use serde_json::Value;
 
@@ -154,5 +154,19 @@ impl resources::Guest for Hostile {
 
     fn read_resource(uri: String, _: CallContext) -> Result<ResourceContents, ResourceError> {
         Err(ResourceError::NotFound(uri))
+    }
+}
+
+impl prompts::Guest for Hostile {
+    fn list_prompts() -> Vec<Prompt> {
+        Vec::new()
+    }
+
+    fn get_prompt(
+        name: String,
+        _: String,
+        _: CallContext,
+    ) -> Result<Vec<PromptContent>, PromptError> {
+        Err(PromptError::NotFound(name))
     }
 }
