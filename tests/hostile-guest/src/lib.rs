@@ -20,10 +20,8 @@ mod bindings {
 }
 
 use bindings::exports::lunatask::mcp::{prompts, resources, tools};
-use bindings::lunatask::mcp::types::{
-    CallContext, Prompt, PromptContent, PromptError, Resource, ResourceContents, ResourceError,
-    ResourceTemplate, Tool, ToolAnnotations, ToolError,
-};
+// Every WIT type: this component implements the whole world, trivially where it can.
+use bindings::lunatask::mcp::types::*;
 use serde_json::Value;
 
 #[cfg_attr(
