@@ -76,11 +76,16 @@ impl Sessions {
     /// sessions it ended back to the system.
     pub async fn keep_pruned(self: Arc<Self>) {
         let every = (self.idle / 4).clamp(Duration::from_millis(250), Duration::from_secs(30));
+        let mut pruned_last_time = false;
         loop {
             tokio::time::sleep(every).await;
-            if self.prune().await > 0 {
+            let pruned = self.prune().await > 0;
+            // The ended sessions' tasks free what they held as they finish, some after the
+            // prune: a second trim, a tick after the last prune, gives that back too.
+            if pruned || pruned_last_time {
                 let _ = tokio::task::spawn_blocking(return_freed_memory).await;
             }
+            pruned_last_time = pruned;
         }
     }
 
