@@ -27,6 +27,7 @@ use wasmtime_wasi_http::{
 };
 
 use crate::metrics::{Metrics, endpoint_label};
+use crate::progress::{Progress, ProgressSender};
 use crate::ratelimit::{Caller, RateLimiter};
 use crate::redact::Redactor;
 use crate::settings::{BaseUrl, Config};
@@ -42,6 +43,9 @@ const POOL_IDLE_TIMEOUT: Duration = Duration::from_secs(60);
 
 type PooledClient = Client<HttpsConnector<HttpConnector>, WasiBody>;
 
+/// A wait for the rate limit longer than this is reported as progress.
+const REPORTED_WAIT: Duration = Duration::from_secs(1);
+
 /// The gate's app-wide state, shared by every call.
 pub struct Egress {
     base: BaseUrl,
@@ -50,6 +54,8 @@ pub struct Egress {
     authorization: Option<HeaderValue>,
     client: PooledClient,
     limiter: RateLimiter,
+    /// LUNATASK_RATE_LIMIT_RPM, for the message a long wait reports.
+    rate_per_minute: u32,
     /// Every secret the host holds, removed from answers before the guest sees them.
     redactor: Redactor,
     metrics: Metrics,
@@ -92,6 +98,7 @@ impl Egress {
                 config.settings.rate_limit_rpm,
                 config.settings.rate_limit_burst,
             ),
+            rate_per_minute: config.settings.rate_limit_rpm,
             redactor: Redactor::new(
                 config
                     .token
@@ -113,7 +120,32 @@ impl Egress {
             egress: Arc::clone(self),
             deadline,
             caller,
+            progress: None,
         }
+    }
+
+    /// A slot in the rate limiter for `caller`; a wait of more than a moment is reported
+    /// to `progress`, so that the client sees why the call is slow.
+    async fn acquire_reporting(
+        &self,
+        caller: &Caller,
+        deadline: Instant,
+        progress: Option<&ProgressSender>,
+    ) -> Result<Duration, crate::ratelimit::Exhausted> {
+        let acquire = self.limiter.acquire(caller, deadline);
+        let Some(progress) = progress else {
+            return acquire.await;
+        };
+        tokio::pin!(acquire);
+        tokio::select! {
+            acquired = &mut acquire => return acquired,
+            () = tokio::time::sleep(REPORTED_WAIT) => {}
+        }
+        let _ = progress.send(Progress::Waiting(format!(
+            "waiting for the rate limit ({} requests a minute, LUNATASK_RATE_LIMIT_RPM)",
+            self.rate_per_minute
+        )));
+        acquire.await
     }
 
     /// Whether `request` is for the configured API (scheme and authority).
@@ -135,6 +167,7 @@ impl Egress {
         mut request: Request<WasiBody>,
         deadline: Instant,
         caller: &Caller,
+        progress: Option<&ProgressSender>,
     ) -> Result<Response<WasiBody>, HttpError> {
         let headers = request.headers_mut();
         let correlation_id = header_text(headers.get(&CORRELATION_HEADER));
@@ -160,8 +193,7 @@ impl Egress {
         let mut request = with_content_length(request, self.max_request_bytes, deadline).await?;
 
         let waited = self
-            .limiter
-            .acquire(caller, deadline)
+            .acquire_reporting(caller, deadline, progress)
             .await
             .map_err(|_| HttpError::ConnectionLimitReached)?;
         if !waited.is_zero() {
@@ -434,6 +466,8 @@ pub struct CallHooks {
     deadline: Instant,
     /// Whose turn this call's requests take in the rate limiter.
     caller: Caller,
+    /// Where a long wait for the rate limit is reported, when the client asked for progress.
+    pub progress: Option<ProgressSender>,
 }
 
 impl WasiHttpHooks for CallHooks {
@@ -461,8 +495,11 @@ impl WasiHttpHooks for CallHooks {
         let egress = Arc::clone(&self.egress);
         let deadline = self.deadline;
         let caller = self.caller.clone();
+        let progress = self.progress.clone();
         Box::new(async move {
-            let response = egress.send(request, deadline, &caller).await?;
+            let response = egress
+                .send(request, deadline, &caller, progress.as_ref())
+                .await?;
             // The pooled client drives its connections itself; nothing more to await.
             let io: Box<dyn Future<Output = Result<(), HttpError>> + Send> =
                 Box::new(async { Ok(()) });

@@ -21,8 +21,9 @@ use crate::admission::PendingBytes;
 use crate::bindings;
 use crate::errors::ErrorObject;
 use crate::metrics::Metrics;
+use crate::progress::{Progress, ProgressSender, Values};
 use crate::ratelimit::Caller;
-use crate::sandbox::{Progress, ProgressSender, Sandbox, SandboxError, Stop, new_correlation_id};
+use crate::sandbox::{Sandbox, SandboxError, Stop, new_correlation_id};
 use crate::selection::{Refusal, Selection};
 
 const INSTRUCTIONS: &str = "Tools for the user's LunaTask account: tasks, notes, journal, people \
@@ -285,10 +286,11 @@ impl LunaTaskServer {
         let (sender, mut reports) = tokio::sync::mpsc::unbounded_channel();
         let call = self.call(&request.name, arguments, Some(sender));
         tokio::pin!(call);
-        let notify = async |report: Progress| {
-            let param = ProgressNotificationParam::new(token.clone(), f64::from(report.done))
-                .with_total(f64::from(report.total))
-                .with_message(report.message);
+        let mut values = Values::default();
+        let notify = async |report: Progress, value: f64, total: Option<f64>| {
+            let mut param = ProgressNotificationParam::new(token.clone(), value)
+                .with_message(report.message().to_string());
+            param.total = total;
             // A client that went away needs no progress; its call ends on its own.
             let _ = context.peer.notify_progress(param).await;
         };
@@ -296,11 +298,17 @@ impl LunaTaskServer {
             tokio::select! {
                 result = &mut call => {
                     while let Ok(report) = reports.try_recv() {
-                        notify(report).await;
+                        if let Some((value, total)) = values.next(&report) {
+                            notify(report, value, total).await;
+                        }
                     }
                     return result;
                 }
-                Some(report) = reports.recv() => notify(report).await,
+                Some(report) = reports.recv() => {
+                    if let Some((value, total)) = values.next(&report) {
+                        notify(report, value, total).await;
+                    }
+                }
             }
         }
     }

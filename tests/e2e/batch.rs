@@ -233,3 +233,36 @@ async fn a_cancelled_batch_sends_no_further_item() {
     let (answer, _) = raw.answer(2).await;
     assert_eq!(answer["result"]["isError"], false, "{answer}");
 }
+
+/// Any call that waits on the rate limit for more than a moment says so, when asked for
+/// progress; the value moves without claiming an item done.
+#[tokio::test]
+async fn a_call_waiting_on_the_rate_limit_reports_it() {
+    let limited = [
+        ("LUNATASK_RATE_LIMIT_RPM", "30"),
+        ("LUNATASK_RATE_LIMIT_BURST", "1"),
+    ];
+    let (_fake, builder) = prepare(&limited).await;
+    let mut raw = builder.start_raw().await;
+    let ping = |id: i64| {
+        json!({ "jsonrpc": "2.0", "id": id, "method": "tools/call", "params": {
+            "name": "ping", "arguments": {}, "_meta": { "progressToken": format!("p{id}") } } })
+    };
+    raw.send(ping(1).to_string().as_bytes()).await;
+    let (_, before) = raw.answer(1).await;
+    assert!(
+        before.is_empty(),
+        "the first request takes the burst: {before:?}"
+    );
+    raw.send(ping(2).to_string().as_bytes()).await;
+    let (answer, before) = raw.answer(2).await;
+    assert_eq!(answer["result"]["isError"], false, "{answer}");
+    let [waiting] = before.as_slice() else {
+        panic!("one progress notification while waiting: {before:?}")
+    };
+    assert_eq!(waiting["method"], "notifications/progress");
+    assert_eq!(waiting["params"]["progressToken"], "p2");
+    assert_eq!(waiting["params"]["progress"], 0.5);
+    let message = waiting["params"]["message"].as_str().unwrap();
+    assert!(message.contains("LUNATASK_RATE_LIMIT_RPM"), "{message}");
+}

@@ -25,12 +25,12 @@ use wasmtime::component::{HasSelf, Linker};
 
 use self::maker::Maker;
 use self::state::{CallState, classify};
-pub use self::state::{Progress, ProgressSender};
 pub use self::stop::{SandboxError, Stop};
 use self::supply::{Instance, Supply};
 use crate::bindings::{self, CallContext, Server, ServerPre, ToolError};
 use crate::egress::Egress;
 use crate::metrics::Metrics;
+use crate::progress::ProgressSender;
 use crate::ratelimit::Caller;
 use crate::settings::Config;
 
@@ -233,7 +233,9 @@ impl Sandbox {
     ) -> Result<Result<String, ToolError>, SandboxError> {
         let result = self
             .with_instance(caller, correlation_id, name, async |store, server, ctx| {
-                store.data_mut().progress = progress;
+                let state = store.data_mut();
+                state.hooks.progress = progress.clone();
+                state.progress = progress;
                 server
                     .lunatask_mcp_tools()
                     .call_call_tool(store, name, arguments, &ctx)

@@ -11,6 +11,7 @@ use wasmtime_wasi_http::{WasiHttpCtx, WasiHttpCtxView, WasiHttpView};
 use super::stop::Stop;
 use crate::bindings::{self, LogLevel};
 use crate::egress::CallHooks;
+use crate::progress::{Progress, ProgressSender};
 
 /// The store's limits, remembering the memory growth it refused: a trap after a refused
 /// growth is the memory cap at work (Rust aborts when an allocation fails), and the client
@@ -76,16 +77,6 @@ pub struct CallState {
     pub(super) progress: Option<ProgressSender>,
 }
 
-/// One report of a call's progress: `done` of `total` items, and what the last one was.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Progress {
-    pub done: u32,
-    pub total: u32,
-    pub message: String,
-}
-
-pub type ProgressSender = tokio::sync::mpsc::UnboundedSender<Progress>;
-
 impl WasiView for CallState {
     fn ctx(&mut self) -> WasiCtxView<'_> {
         WasiCtxView {
@@ -123,7 +114,7 @@ impl bindings::lunatask::mcp::host::Host for CallState {
         if let Some(sender) = &self.progress {
             let message = message.chars().take(200).collect();
             // The receiver is gone only once the call's answer is out: nothing to tell.
-            let _ = sender.send(Progress {
+            let _ = sender.send(Progress::Items {
                 done,
                 total,
                 message,
