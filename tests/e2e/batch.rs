@@ -1,10 +1,20 @@
 //! Batch tools: every item checked first, each sent once with its own key, each reported;
 //! faults mid-batch lose nothing and double nothing; progress per item.
 
-use lunatask_mcp_tests::{AREA, Fault, MISSING_ID, err, ok};
+use lunatask_mcp_tests::{AREA, FakeApi, Fault, MISSING_ID, RawStdio, err, ok};
 use serde_json::{Value, json};
 
 use crate::{prepare, setup};
+
+/// A server spoken to in raw JSON-RPC, at `rpm` requests a minute, `burst` at once.
+async fn rate_limited(rpm: &str, burst: &str) -> (FakeApi, RawStdio) {
+    let limits = [
+        ("LUNATASK_RATE_LIMIT_RPM", rpm),
+        ("LUNATASK_RATE_LIMIT_BURST", burst),
+    ];
+    let (fake, builder) = prepare(&limits).await;
+    (fake, builder.start_raw().await)
+}
 
 fn tasks(n: usize) -> Value {
     (0..n)
@@ -203,12 +213,7 @@ async fn a_batch_reports_progress_per_item_when_asked() {
 /// reported says which items were done.
 #[tokio::test]
 async fn a_cancelled_batch_sends_no_further_item() {
-    let slow = [
-        ("LUNATASK_RATE_LIMIT_RPM", "60"),
-        ("LUNATASK_RATE_LIMIT_BURST", "2"),
-    ];
-    let (fake, builder) = prepare(&slow).await;
-    let mut raw = builder.start_raw().await;
+    let (fake, mut raw) = rate_limited("60", "2").await;
     let call = json!({ "jsonrpc": "2.0", "id": 1, "method": "tools/call", "params": {
         "name": "create_tasks", "arguments": { "tasks": tasks(10) },
         "_meta": { "progressToken": 7 } } });
@@ -238,12 +243,7 @@ async fn a_cancelled_batch_sends_no_further_item() {
 /// progress; the value moves without claiming an item done.
 #[tokio::test]
 async fn a_call_waiting_on_the_rate_limit_reports_it() {
-    let limited = [
-        ("LUNATASK_RATE_LIMIT_RPM", "30"),
-        ("LUNATASK_RATE_LIMIT_BURST", "1"),
-    ];
-    let (_fake, builder) = prepare(&limited).await;
-    let mut raw = builder.start_raw().await;
+    let (_fake, mut raw) = rate_limited("30", "1").await;
     let ping = |id: i64| {
         json!({ "jsonrpc": "2.0", "id": id, "method": "tools/call", "params": {
             "name": "ping", "arguments": {}, "_meta": { "progressToken": format!("p{id}") } } })
