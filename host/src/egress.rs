@@ -31,6 +31,7 @@ use crate::progress::{Progress, ProgressSender};
 use crate::ratelimit::{Caller, RateLimiter};
 use crate::redact::Redactor;
 use crate::settings::{BaseUrl, Config};
+use crate::users::User;
 
 /// Sent by the guest on every attempt; logged and forwarded.
 const CORRELATION_HEADER: HeaderName = HeaderName::from_static("x-correlation-id");
@@ -43,6 +44,25 @@ const POOL_IDLE_TIMEOUT: Duration = Duration::from_secs(60);
 
 type PooledClient = Client<HttpsConnector<HttpConnector>, WasiBody>;
 
+/// How many users' buckets are kept before those no call holds are forgotten.
+const MAX_IDLE_USER_LIMITERS: usize = 10_000;
+
+/// A bucket: the shared one, or a user's.
+enum LimiterRef<'a> {
+    Shared(&'a RateLimiter),
+    User(Arc<RateLimiter>),
+}
+
+impl std::ops::Deref for LimiterRef<'_> {
+    type Target = RateLimiter;
+    fn deref(&self) -> &RateLimiter {
+        match self {
+            LimiterRef::Shared(limiter) => limiter,
+            LimiterRef::User(limiter) => limiter,
+        }
+    }
+}
+
 /// A wait for the rate limit longer than this is reported as progress.
 const REPORTED_WAIT: Duration = Duration::from_secs(1);
 
@@ -54,6 +74,10 @@ pub struct Egress {
     authorization: Option<HeaderValue>,
     client: PooledClient,
     limiter: RateLimiter,
+    /// In multi-user mode, each user's own bucket, by their token's keyed hash: one user
+    /// spending their limit slows no one else.
+    user_limiters: std::sync::Mutex<std::collections::HashMap<Arc<str>, Arc<RateLimiter>>>,
+    rate_burst: u32,
     /// LUNATASK_RATE_LIMIT_RPM, for the message a long wait reports.
     rate_per_minute: u32,
     /// Every secret the host holds, removed from answers before the guest sees them.
@@ -98,6 +122,8 @@ impl Egress {
                 config.settings.rate_limit_rpm,
                 config.settings.rate_limit_burst,
             ),
+            user_limiters: Default::default(),
+            rate_burst: config.settings.rate_limit_burst,
             rate_per_minute: config.settings.rate_limit_rpm,
             redactor: Redactor::new(
                 config
@@ -124,6 +150,25 @@ impl Egress {
         }
     }
 
+    /// The bucket `caller`'s requests draw on: their user's in multi-user mode, else the
+    /// one the account shares.
+    fn limiter_for(&self, caller: &Caller) -> LimiterRef<'_> {
+        let Some(user) = caller.user() else {
+            return LimiterRef::Shared(&self.limiter);
+        };
+        let mut limiters = self.user_limiters.lock().unwrap_or_else(|e| e.into_inner());
+        if limiters.len() >= MAX_IDLE_USER_LIMITERS && !limiters.contains_key(user.key()) {
+            // Forget the buckets no call holds: a returning user starts with a full burst,
+            // which is all they lose; the map cannot grow with every token ever seen.
+            limiters.retain(|_, limiter| Arc::strong_count(limiter) > 1);
+        }
+        let limiter = limiters.entry(Arc::clone(user.key())).or_insert_with(|| {
+            self.metrics.user_seen();
+            Arc::new(RateLimiter::new(self.rate_per_minute, self.rate_burst))
+        });
+        LimiterRef::User(Arc::clone(limiter))
+    }
+
     /// A slot in the rate limiter for `caller`; a wait of more than a moment is reported
     /// to `progress`, so that the client sees why the call is slow.
     async fn acquire_reporting(
@@ -132,7 +177,8 @@ impl Egress {
         deadline: Instant,
         progress: Option<&ProgressSender>,
     ) -> Result<Duration, crate::ratelimit::Exhausted> {
-        let acquire = self.limiter.acquire(caller, deadline);
+        let limiter = self.limiter_for(caller);
+        let acquire = limiter.acquire(caller, deadline);
         let Some(progress) = progress else {
             return acquire.await;
         };
@@ -187,7 +233,12 @@ impl Egress {
             );
             return Err(HttpError::HttpRequestDenied);
         }
-        let Some(authorization) = &self.authorization else {
+        // In multi-user mode the caller's own token, which no other call ever carries.
+        let user = caller.user();
+        let Some(authorization) = user
+            .map(|u| u.authorization())
+            .or(self.authorization.as_ref())
+        else {
             return Ok(no_token_answer());
         };
         let mut request = with_content_length(request, self.max_request_bytes, deadline).await?;
@@ -216,7 +267,7 @@ impl Egress {
 
         let started = Instant::now();
         let outcome = match tokio::time::timeout(first_byte, self.client.request(request)).await {
-            Ok(Ok(response)) => self.read_whole(response, deadline).await,
+            Ok(Ok(response)) => self.read_whole(response, deadline, user).await,
             Ok(Err(e)) => Err(client_error(&e)),
             Err(_) => Err(HttpError::ConnectionReadTimeout),
         };
@@ -349,6 +400,7 @@ impl Egress {
         &self,
         response: Response<hyper::body::Incoming>,
         deadline: Instant,
+        user: Option<&User>,
     ) -> Result<Response<WasiBody>, HttpError> {
         let (mut parts, body) = response.into_parts();
         let bytes = collect_bounded(
@@ -363,7 +415,11 @@ impl Egress {
         // pass its own text off as this server's.
         parts.headers.remove(NO_TOKEN_HEADER);
         self.redactor.headers(&mut parts.headers);
-        let bytes = self.redactor.body(bytes);
+        let mut bytes = self.redactor.body(bytes);
+        if let Some(user) = user {
+            user.redactor().headers(&mut parts.headers);
+            bytes = user.redactor().body(bytes);
+        }
         if parts.headers.contains_key(CONTENT_LENGTH) {
             // A redacted body is shorter or longer than the one the API declared.
             parts

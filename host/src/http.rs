@@ -23,6 +23,7 @@ use crate::metrics::Metrics;
 use crate::secret::Secret;
 use crate::sessions::Sessions;
 use crate::settings::Config;
+use crate::users::Users;
 
 /// How long open connections may linger after the last call was answered.
 const STOP_GRACE: std::time::Duration = std::time::Duration::from_secs(2);
@@ -59,6 +60,7 @@ pub async fn serve(
         settings.session_idle_timeout,
     ));
     tokio::spawn(Arc::clone(&sessions).keep_pruned());
+    let owners = Arc::clone(&sessions);
     let mcp =
         StreamableHttpService::new(move || Ok(server.for_new_session()), sessions, mcp_config);
     let guard = Arc::new(Guard {
@@ -75,9 +77,16 @@ pub async fn serve(
             )
         }
     });
-    let mcp = Router::new()
+    let mut mcp = Router::new()
         .route_service("/mcp", mcp)
         .layer(middleware::from_fn(session_end_is_no_content));
+    if settings.multi_user {
+        let callers = Arc::new((Users::new()?, owners));
+        mcp = mcp.layer(middleware::from_fn_with_state(
+            callers,
+            require_caller_token,
+        ));
+    }
     let protected = Router::new()
         .merge(mcp)
         .route("/metrics", metrics_route)
@@ -179,13 +188,7 @@ async fn check_host_and_origin(
 
 async fn require_auth(State(guard): State<Arc<Guard>>, request: Request, next: Next) -> Response {
     if let Some(token) = &guard.auth {
-        let presented = request
-            .headers()
-            .get(header::AUTHORIZATION)
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.split_once(' '))
-            .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer"))
-            .map(|(_, t)| t.trim());
+        let presented = bearer(request.headers());
         if !presented.is_some_and(|t| token.matches(t)) {
             return (
                 StatusCode::UNAUTHORIZED,
@@ -196,6 +199,65 @@ async fn require_auth(State(guard): State<Arc<Guard>>, request: Request, next: N
         }
     }
     next.run(request).await
+}
+
+/// Multi-user mode: every request brings its caller's LunaTask token as its bearer, which
+/// becomes the request's [`User`](crate::users::User); a session answers only the token that opened it.
+async fn require_caller_token(
+    State(callers): State<Arc<(Users, Arc<Sessions>)>>,
+    mut request: Request,
+    next: Next,
+) -> Response {
+    let (users, sessions) = &*callers;
+    let Some(user) = bearer(request.headers()).and_then(|token| users.user(token)) else {
+        return (
+            StatusCode::UNAUTHORIZED,
+            [(header::WWW_AUTHENTICATE, "Bearer")],
+            "send your LunaTask access token as `Authorization: Bearer <token>` (LunaTask: \
+             Settings, Access tokens)",
+        )
+            .into_response();
+    };
+    let session = session_id(request.headers());
+    if let Some(id) = &session
+        && sessions.owner(id).is_some_and(|owner| owner != *user.key())
+    {
+        tracing::warn!(
+            "a request with another token than the one that opened its session was refused"
+        );
+        return (
+            StatusCode::FORBIDDEN,
+            "this session was opened with another token; open a session of your own",
+        )
+            .into_response();
+    }
+    let key = Arc::clone(user.key());
+    request.extensions_mut().insert(user);
+    let response = next.run(request).await;
+    if session.is_none()
+        && let Some(opened) = session_id(response.headers())
+    {
+        sessions.own(&opened, key);
+    }
+    response
+}
+
+fn session_id(headers: &axum::http::HeaderMap) -> Option<String> {
+    headers
+        .get("mcp-session-id")
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_string)
+}
+
+/// The token of an `Authorization: Bearer <token>` header.
+fn bearer(headers: &axum::http::HeaderMap) -> Option<&str> {
+    headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.split_once(' '))
+        .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer"))
+        .map(|(_, t)| t.trim())
+        .filter(|t| !t.is_empty())
 }
 
 /// A POST declared as JSON whose body is not a JSON-RPC message gets JSON-RPC's own answer:

@@ -22,6 +22,7 @@ mod selection;
 mod sessions;
 mod settings;
 mod stdio;
+mod users;
 
 use std::process::ExitCode;
 use std::sync::Arc;

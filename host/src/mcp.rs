@@ -25,6 +25,7 @@ use crate::progress::{Progress, ProgressSender, Values};
 use crate::ratelimit::Caller;
 use crate::sandbox::{Sandbox, SandboxError, Stop, new_correlation_id};
 use crate::selection::{Refusal, Selection};
+use crate::users::User;
 
 const INSTRUCTIONS: &str = "Tools for the user's LunaTask account: tasks, notes, journal, people \
 and habits. LunaTask encrypts names, notes and content end to end: you can write them but never \
@@ -186,6 +187,17 @@ impl LunaTaskServer {
         arguments: Option<&Map<String, Value>>,
         progress: Option<ProgressSender>,
     ) -> CallToolResult {
+        self.call_for(&self.caller, name, arguments, progress).await
+    }
+
+    /// [`call`](Self::call) on behalf of `caller` (in multi-user mode, a request's user).
+    async fn call_for(
+        &self,
+        caller: &Caller,
+        name: &str,
+        arguments: Option<&Map<String, Value>>,
+        progress: Option<ProgressSender>,
+    ) -> CallToolResult {
         let correlation_id = new_correlation_id();
         let arguments = arguments.map_or_else(
             || "{}".to_string(),
@@ -198,7 +210,7 @@ impl LunaTaskServer {
         };
         let result = self
             .runtime
-            .call_tool(&self.caller, &correlation_id, name, &arguments, progress)
+            .call_tool(caller, &correlation_id, name, &arguments, progress)
             .await;
         let meta = Some(correlation_meta(&correlation_id));
         match result {
@@ -255,6 +267,19 @@ impl LunaTaskServer {
         }
     }
 
+    /// Whom a request's calls are made for: this session, as the request's user in
+    /// multi-user mode (the HTTP layer made it from the request's bearer token).
+    fn caller_for(&self, context: &RequestContext<RoleServer>) -> Caller {
+        let user = context
+            .extensions
+            .get::<::http::request::Parts>()
+            .and_then(|parts| parts.extensions.get::<User>());
+        match user {
+            Some(user) => self.caller.as_user(user.clone()),
+            None => self.caller.clone(),
+        }
+    }
+
     /// A call of a tool that is not offered: an error result, and nothing sent.
     fn refused(&self, name: &str, refusal: Refusal) -> CallToolResult {
         let correlation_id = new_correlation_id();
@@ -280,11 +305,12 @@ impl LunaTaskServer {
         context: &RequestContext<RoleServer>,
     ) -> CallToolResult {
         let arguments = request.arguments.as_ref();
+        let caller = self.caller_for(context);
         let Some(token) = context.meta.get_progress_token() else {
-            return self.call(&request.name, arguments, None).await;
+            return self.call_for(&caller, &request.name, arguments, None).await;
         };
         let (sender, mut reports) = tokio::sync::mpsc::unbounded_channel();
-        let call = self.call(&request.name, arguments, Some(sender));
+        let call = self.call_for(&caller, &request.name, arguments, Some(sender));
         tokio::pin!(call);
         let mut values = Values::default();
         let notify = async |report: Progress, value: f64, total: Option<f64>| {
@@ -431,10 +457,11 @@ impl ServerHandler for LunaTaskServer {
         let arguments = serde_json::to_string(&request.arguments.unwrap_or_default())
             .unwrap_or_else(|_| "{}".into());
         let correlation_id = new_correlation_id();
+        let caller = self.caller_for(&context);
         let got = tokio::select! {
             biased;
             () = context.ct.cancelled() => return Err(cancelled()),
-            got = self.runtime.get_prompt(&self.caller, &correlation_id, &prompt.name, &arguments) => got,
+            got = self.runtime.get_prompt(&caller, &correlation_id, &prompt.name, &arguments) => got,
         };
         let contents = match got.map_err(|e| resource_stopped(&prompt.name, &e))? {
             Ok(contents) => contents,
@@ -484,10 +511,11 @@ impl ServerHandler for LunaTaskServer {
             return Ok(text_contents(uri, "application/json".into(), text).into());
         }
         let correlation_id = new_correlation_id();
+        let caller = self.caller_for(&context);
         let read = tokio::select! {
             biased;
             () = context.ct.cancelled() => return Err(cancelled()),
-            read = self.runtime.read_resource(&self.caller, &correlation_id, &uri) => read,
+            read = self.runtime.read_resource(&caller, &correlation_id, &uri) => read,
         };
         match read.map_err(|e| resource_stopped(&uri, &e))? {
             Ok(contents) => {

@@ -22,6 +22,7 @@ pub struct Metrics {
     latency: HistogramVec,
     denied: IntCounter,
     rate_limit_waits: IntCounter,
+    users_seen: IntCounter,
     tool_calls: IntCounterVec,
     guest_memory: HistogramVec,
 }
@@ -66,6 +67,11 @@ impl Metrics {
             "Requests that waited for the local rate limiter",
         )
         .expect("valid metric");
+        let users_seen = IntCounter::new(
+            "users_seen_total",
+            "Distinct users (tokens) a multi-user server has made requests for; no identities",
+        )
+        .expect("valid metric");
         let tool_calls = IntCounterVec::new(
             Opts::new("tool_calls_total", "Tool calls by tool and outcome"),
             &["tool", "outcome"],
@@ -92,6 +98,7 @@ impl Metrics {
             Box::new(latency.clone()),
             Box::new(denied.clone()),
             Box::new(rate_limit_waits.clone()),
+            Box::new(users_seen.clone()),
             Box::new(tool_calls.clone()),
             Box::new(guest_memory.clone()),
             Box::new(crate::logging::dropped_lines()),
@@ -105,6 +112,7 @@ impl Metrics {
             latency,
             denied,
             rate_limit_waits,
+            users_seen,
             tool_calls,
             guest_memory,
         }
@@ -131,6 +139,11 @@ impl Metrics {
 
     pub fn rate_limit_wait(&self) {
         self.rate_limit_waits.inc();
+    }
+
+    /// A user's bucket was made (a user seen, or seen again after theirs was forgotten).
+    pub fn user_seen(&self) {
+        self.users_seen.inc();
     }
 
     pub fn tool_call(&self, tool: &str, ok: bool) {
@@ -222,6 +235,7 @@ impl Metrics {
             "guest_memory_peak_bytes": self.guest_memory_json(),
             "egress_denied": self.denied.get(),
             "rate_limit_waits": self.rate_limit_waits.get(),
+            "users_seen": self.users_seen.get(),
         })
     }
 

@@ -15,17 +15,51 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
 use tokio::sync::Notify;
+
+use crate::users::User;
 // Tokio's clock, so that tests can run the limiter on a paused clock.
 use tokio::time::Instant;
 
-/// Who a call is made for: the unit of fairness (a session today; a user in multi-user
-/// mode). Cheap to clone.
-#[derive(Debug, Clone, PartialEq, Eq, Hash)]
-pub struct Caller(Arc<str>);
+/// Who a call is made for: the unit of fairness (a session), and in multi-user mode the
+/// user whose token and rate limit the call uses. Cheap to clone; equal by name.
+#[derive(Debug, Clone)]
+pub struct Caller {
+    name: Arc<str>,
+    user: Option<User>,
+}
 
 impl Caller {
     pub fn new(name: impl Into<Arc<str>>) -> Self {
-        Self(name.into())
+        Self {
+            name: name.into(),
+            user: None,
+        }
+    }
+
+    /// This caller, making its calls as `user`.
+    pub fn as_user(&self, user: User) -> Self {
+        Self {
+            name: Arc::clone(&self.name),
+            user: Some(user),
+        }
+    }
+
+    pub fn user(&self) -> Option<&User> {
+        self.user.as_ref()
+    }
+}
+
+impl PartialEq for Caller {
+    fn eq(&self, other: &Self) -> bool {
+        self.name == other.name
+    }
+}
+
+impl Eq for Caller {}
+
+impl std::hash::Hash for Caller {
+    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+        self.name.hash(state);
     }
 }
 

@@ -47,6 +47,9 @@ pub struct Sessions {
     max: usize,
     idle: Duration,
     last_used: Mutex<HashMap<SessionId, Instant>>,
+    /// In multi-user mode, the keyed hash of the token that opened each session: a request
+    /// with another token on it is refused.
+    owners: Mutex<HashMap<SessionId, Arc<str>>>,
 }
 
 impl Sessions {
@@ -61,7 +64,26 @@ impl Sessions {
             max,
             idle,
             last_used: Mutex::new(HashMap::new()),
+            owners: Mutex::new(HashMap::new()),
         }
+    }
+
+    /// The keyed hash of the token that opened session `id`, when one is recorded.
+    pub fn owner(&self, id: &str) -> Option<Arc<str>> {
+        let owners = self.owners.lock().unwrap_or_else(|e| e.into_inner());
+        owners.get(id).cloned()
+    }
+
+    /// Records that the token with keyed hash `key` opened session `id`; the first record
+    /// stands.
+    pub fn own(&self, id: &str, key: Arc<str>) {
+        let mut owners = self.owners.lock().unwrap_or_else(|e| e.into_inner());
+        owners.entry(SessionId::from(id)).or_insert(key);
+    }
+
+    fn disown(&self, id: &SessionId) {
+        let mut owners = self.owners.lock().unwrap_or_else(|e| e.into_inner());
+        owners.remove(id);
     }
 
     fn touch(&self, id: &SessionId) {
@@ -108,6 +130,7 @@ impl Sessions {
         };
         let count = expired.len();
         for id in expired {
+            self.disown(&id);
             self.replay.forget(&id);
             let _ = self.inner.close_session(&id).await;
         }
@@ -165,6 +188,7 @@ impl SessionManager for Sessions {
             seen.remove(id);
         }
         self.replay.forget(id);
+        self.disown(id);
         Ok(self.inner.close_session(id).await?)
     }
 

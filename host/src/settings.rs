@@ -132,6 +132,10 @@ pub struct Settings {
     #[arg(long, env = "LUNATASK_UTC_OFFSET", value_name = "OFFSET", default_value = "+00:00", allow_hyphen_values = true, value_parser = utc_offset_minutes)]
     pub utc_offset: i32,
 
+    /// Serve many users over HTTP, each with their own LunaTask token as the bearer of every request (the server holds none)
+    #[arg(long, env = "LUNATASK_MCP_MULTI_USER", value_name = "BOOL", num_args = 0..=1, default_value_t = false, default_missing_value = "true", value_parser = clap::value_parser!(bool))]
+    pub multi_user: bool,
+
     /// Offer only the tools that read: writes are neither listed nor callable
     #[arg(long, env = "LUNATASK_READ_ONLY", value_name = "BOOL", num_args = 0..=1, default_value_t = false, default_missing_value = "true", value_parser = clap::value_parser!(bool))]
     pub read_only: bool,
@@ -424,6 +428,9 @@ impl Config {
     /// (else the token file) and LUNATASK_MCP_AUTH_TOKEN.
     pub fn resolve(settings: Settings, secrets: Secrets) -> Result<Self, ConfigError> {
         settings.check_together()?;
+        if settings.multi_user {
+            check_multi_user(&settings, &secrets)?;
+        }
         let token = match (
             secrets.api_token.filter(|t| !t.trim().is_empty()),
             &settings.token_file,
@@ -441,6 +448,38 @@ impl Config {
             settings,
         })
     }
+}
+
+/// Multi-user mode serves Streamable HTTP only, and holds no token of its own: one there
+/// would be a token some request could use without bringing it.
+fn check_multi_user(settings: &Settings, secrets: &Secrets) -> Result<(), ConfigError> {
+    let invalid = |name, reason: &str| {
+        Err(ConfigError::Invalid {
+            name,
+            reason: reason.into(),
+        })
+    };
+    if settings.http.is_none() {
+        return invalid(
+            "LUNATASK_MCP_MULTI_USER",
+            "needs Streamable HTTP: set LUNATASK_MCP_HTTP (--http) to the address to serve",
+        );
+    }
+    if secrets.api_token.is_some() || settings.token_file.is_some() {
+        return invalid(
+            "LUNATASK_API_TOKEN",
+            "is set (or LUNATASK_TOKEN_FILE) with LUNATASK_MCP_MULTI_USER: a multi-user server \
+             holds no token, each request brings its caller's own; unset it",
+        );
+    }
+    if secrets.http_auth_token.is_some() {
+        return invalid(
+            "LUNATASK_MCP_AUTH_TOKEN",
+            "is set with LUNATASK_MCP_MULTI_USER, where the bearer of every request is its \
+             caller's LunaTask token; unset it",
+        );
+    }
+    Ok(())
 }
 
 /// File descriptors kept free of HTTP connections: the component cache, the API pool, the

@@ -11,6 +11,7 @@ mod hardening;
 mod host;
 mod http_edges;
 mod load;
+mod multi_user;
 mod notes_journal_habits;
 mod people;
 mod portable;

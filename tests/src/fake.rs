@@ -121,8 +121,13 @@ pub struct FakeApi {
     /// The CA certificate (PEM) that signed the fake's certificate, when it serves TLS.
     pub ca_pem: Option<String>,
     state: Arc<Mutex<State>>,
-    _shutdown: tokio::sync::oneshot::Sender<()>,
+    /// Stops the server when the handle that started it is dropped (the first of
+    /// [`FakeApi::start_accounts`]).
+    _shutdown: Option<tokio::sync::oneshot::Sender<()>>,
 }
+
+/// Every account one fake serves: the bearer token that opens it and its state.
+type Accounts = Arc<Vec<(String, Arc<Mutex<State>>)>>;
 
 impl FakeApi {
     /// Starts the fake on 127.0.0.1 with an ephemeral port, accepting `token`.
@@ -140,17 +145,37 @@ impl FakeApi {
     }
 
     async fn serve(token: &str, tls: Option<tokio_rustls::TlsAcceptor>) -> Self {
+        let mut fakes = Self::serve_accounts(&[token], tls).await;
+        fakes.remove(0)
+    }
+
+    /// One fake serving an account per token, each with its own tasks, people and
+    /// requests, as LunaTask keeps each user's account: a request is served from the
+    /// account its bearer token opens. One handle per token, in order; dropping the first
+    /// stops the server.
+    pub async fn start_accounts(tokens: &[&str]) -> Vec<Self> {
+        Self::serve_accounts(tokens, None).await
+    }
+
+    async fn serve_accounts(tokens: &[&str], tls: Option<tokio_rustls::TlsAcceptor>) -> Vec<Self> {
         let listener = TcpListener::bind("127.0.0.1:0")
             .await
             .expect("bind fake API");
         let addr = listener.local_addr().expect("local addr");
-        let state = Arc::new(Mutex::new(State {
-            person_custom_fields: true,
-            ..State::default()
-        }));
+        let accounts: Accounts = Arc::new(
+            tokens
+                .iter()
+                .map(|token| {
+                    let state = State {
+                        person_custom_fields: true,
+                        ..State::default()
+                    };
+                    (token.to_string(), Arc::new(Mutex::new(state)))
+                })
+                .collect(),
+        );
         let (tx, mut rx) = tokio::sync::oneshot::channel::<()>();
-        let shared = Arc::clone(&state);
-        let token_owned = token.to_string();
+        let shared = Arc::clone(&accounts);
         tokio::spawn(async move {
             loop {
                 let accepted = tokio::select! {
@@ -158,13 +183,11 @@ impl FakeApi {
                     accepted = listener.accept() => accepted,
                 };
                 let Ok((stream, _)) = accepted else { continue };
-                shared.lock().unwrap().connections += 1;
-                let state = Arc::clone(&shared);
-                let token = token_owned.clone();
+                shared[0].1.lock().unwrap().connections += 1;
+                let accounts = Arc::clone(&shared);
                 let tls = tls.clone();
                 tokio::spawn(async move {
-                    let service =
-                        service_fn(move |req| handle(Arc::clone(&state), token.clone(), req));
+                    let service = service_fn(move |req| handle(Arc::clone(&accounts), req));
                     // An error here is an injected dropped connection or a client hang-up.
                     match tls {
                         Some(tls) => {
@@ -184,13 +207,17 @@ impl FakeApi {
                 });
             }
         });
-        Self {
-            addr,
-            token: token.to_string(),
-            ca_pem: None,
-            state,
-            _shutdown: tx,
-        }
+        let mut shutdown = Some(tx);
+        accounts
+            .iter()
+            .map(|(token, state)| Self {
+                addr,
+                token: token.clone(),
+                ca_pem: None,
+                state: Arc::clone(state),
+                _shutdown: shutdown.take(),
+            })
+            .collect()
     }
 
     /// The base URL to configure the server with.
@@ -449,11 +476,7 @@ impl std::fmt::Display for Dropped {
 
 impl std::error::Error for Dropped {}
 
-async fn handle(
-    state: Arc<Mutex<State>>,
-    token: String,
-    req: Request<Incoming>,
-) -> Result<Reply, Dropped> {
+async fn handle(accounts: Accounts, req: Request<Incoming>) -> Result<Reply, Dropped> {
     let method = req.method().as_str().to_string();
     let path = req.uri().path().to_string();
     let query = req.uri().query().map(str::to_string);
@@ -473,6 +496,13 @@ async fn handle(
     } else {
         serde_json::from_slice(&bytes).ok()
     };
+    // The account the bearer token opens; a request with none is recorded in the first,
+    // and refused below.
+    let account = accounts
+        .iter()
+        .find(|(token, _)| authorized(&headers, token))
+        .unwrap_or(&accounts[0]);
+    let (token, state) = (&account.0, &account.1);
     let fault = {
         let mut s = state.lock().unwrap();
         let call = headers
@@ -521,7 +551,7 @@ async fn handle(
     };
     let response = match strict::check_head(&head) {
         Err((status, message)) => error(status, &message),
-        Ok(()) if !authorized(&headers, &token) => error(401, "unauthorized"),
+        Ok(()) if !authorized(&headers, token) => error(401, "unauthorized"),
         Ok(()) => {
             let mut s = state.lock().unwrap();
             checked_route(&mut s, &method, &path, query.as_deref(), &bytes)

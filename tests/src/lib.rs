@@ -93,8 +93,17 @@ impl HostBuilder {
 
     /// The usual set-up against `fake`, with fast retries so tests stay quick.
     pub fn against(self, fake: &FakeApi) -> Self {
-        self.env("LUNATASK_API_TOKEN", &fake.token)
-            .env("LUNATASK_BASE_URL", fake.base_url())
+        self.env("LUNATASK_API_TOKEN", &fake.token).pointed_at(fake)
+    }
+
+    /// [`against`](Self::against) without a token: a multi-user server, each of whose
+    /// callers brings their own.
+    pub fn multi_user(self, fake: &FakeApi) -> Self {
+        self.env("LUNATASK_MCP_MULTI_USER", "true").pointed_at(fake)
+    }
+
+    fn pointed_at(self, fake: &FakeApi) -> Self {
+        self.env("LUNATASK_BASE_URL", fake.base_url())
             .env("LUNATASK_RETRY_BASE_DELAY", "0.05")
             .env("LUNATASK_RETRY_MAX_DELAY", "0.5")
             .env("LUNATASK_RATE_LIMIT_RPM", "6000")

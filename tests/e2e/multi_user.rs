@@ -1,0 +1,233 @@
+//! Multi-user mode: each request's bearer is its caller's LunaTask token, which the gate
+//! adds to that call's requests and no other; sessions and rate limits are per user.
+
+use std::time::{Duration, Instant};
+
+use lunatask_mcp_tests::{AREA, FakeApi, HttpHost, ok, task_ids};
+use rmcp::RoleClient;
+use rmcp::model::CallToolRequestParams;
+use rmcp::service::RunningService;
+use serde_json::{Value, json};
+
+use crate::builder;
+
+const ALICE: &str = "lt-alice-token-1b2c3d4e5f";
+const BOB: &str = "lt-bob-token-6a7b8c9d0e";
+
+/// A fake holding Alice's and Bob's accounts, and a multi-user server in front of it.
+async fn two_users(env: &[(&str, &str)]) -> (FakeApi, FakeApi, HttpHost) {
+    let mut fakes = FakeApi::start_accounts(&[ALICE, BOB]).await;
+    let bob = fakes.pop().unwrap();
+    let alice = fakes.pop().unwrap();
+    let builder = env
+        .iter()
+        .fold(builder().multi_user(&alice), |b, (k, v)| b.env(k, v));
+    (alice, bob, builder.start_http().await)
+}
+
+async fn call(
+    client: &RunningService<RoleClient, ()>,
+    name: &'static str,
+    arguments: Value,
+) -> Value {
+    let Value::Object(arguments) = arguments else {
+        panic!("arguments are an object")
+    };
+    let params = CallToolRequestParams::new(name).with_arguments(arguments);
+    ok(&client.call_tool(params).await.unwrap())
+}
+
+/// Every request an account received carried that account's token, and only that.
+fn every_request_carries(fake: &FakeApi, token: &str) {
+    for request in fake.requests() {
+        let authorization = request.header("authorization").unwrap_or_default();
+        assert_eq!(authorization, format!("Bearer {token}"), "{request:?}");
+    }
+}
+
+#[tokio::test]
+async fn each_caller_reads_and_writes_only_their_own_account() {
+    let (alice, bob, http) = two_users(&[]).await;
+    let alices_task = alice.seed_task(json!({ "area_id": AREA }));
+    let bobs_task = bob.seed_task(json!({ "area_id": AREA }));
+    let as_alice = http.client(Some(ALICE)).await.unwrap();
+    let as_bob = http.client(Some(BOB)).await.unwrap();
+    // Interleaved, and at once.
+    let (a, b) = tokio::join!(
+        call(&as_alice, "list_tasks", json!({})),
+        call(&as_bob, "list_tasks", json!({}))
+    );
+    assert_eq!(task_ids(&a), std::slice::from_ref(&alices_task));
+    assert_eq!(task_ids(&b), [bobs_task]);
+    let created = call(&as_bob, "create_task", json!({ "area_id": AREA })).await;
+    assert_eq!(bob.with(|s| s.tasks.len()), 2, "{created}");
+    assert_eq!(
+        alice.with(|s| s.tasks.len()),
+        1,
+        "Bob's write reached only Bob's account"
+    );
+    let again = call(&as_alice, "get_task", json!({ "task_id": alices_task })).await;
+    assert_eq!(again["task"]["id"], alices_task.as_str());
+    every_request_carries(&alice, ALICE);
+    every_request_carries(&bob, BOB);
+    assert!(alice.requests().len() >= 2 && bob.requests().len() >= 2);
+}
+
+#[tokio::test]
+async fn a_request_without_a_bearer_is_refused_and_a_wrong_one_is_lunatasks_401() {
+    let (alice, _bob, http) = two_users(&[]).await;
+    let url = format!("{}/mcp", http.url);
+    let initialize = json!({ "jsonrpc": "2.0", "id": 1, "method": "initialize", "params": {
+        "protocolVersion": "2025-06-18", "capabilities": {},
+        "clientInfo": { "name": "t", "version": "1" } } });
+    let response = reqwest::Client::new()
+        .post(&url)
+        .header("accept", "application/json, text/event-stream")
+        .json(&initialize)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 401);
+    assert_eq!(response.headers()["www-authenticate"], "Bearer");
+
+    let stranger = http.client(Some("lt-not-a-real-token-000")).await.unwrap();
+    let params = CallToolRequestParams::new("list_tasks");
+    let result = stranger.call_tool(params).await.unwrap();
+    assert_eq!(lunatask_mcp_tests::code(&result), "authentication_error");
+    assert!(alice.with(|s| s.tasks.is_empty()));
+}
+
+#[tokio::test]
+async fn a_session_answers_only_the_token_that_opened_it() {
+    let (alice, _bob, http) = two_users(&[]).await;
+    let url = format!("{}/mcp", http.url);
+    let web = reqwest::Client::new();
+    let post = |token: &'static str, session: Option<String>, message: Value| {
+        let mut request = web
+            .post(&url)
+            .header("accept", "application/json, text/event-stream")
+            .bearer_auth(token)
+            .json(&message);
+        if let Some(id) = session {
+            request = request.header("mcp-session-id", id);
+        }
+        request.send()
+    };
+    let initialize = json!({ "jsonrpc": "2.0", "id": 1, "method": "initialize", "params": {
+        "protocolVersion": "2025-06-18", "capabilities": {},
+        "clientInfo": { "name": "t", "version": "1" } } });
+    let opened = post(ALICE, None, initialize).await.unwrap();
+    assert_eq!(opened.status(), 200);
+    let session = opened.headers()["mcp-session-id"]
+        .to_str()
+        .unwrap()
+        .to_string();
+    let initialized = json!({ "jsonrpc": "2.0", "method": "notifications/initialized" });
+    let answer = post(ALICE, Some(session.clone()), initialized)
+        .await
+        .unwrap();
+    assert!(answer.status().is_success(), "{}", answer.status());
+
+    let list = json!({ "jsonrpc": "2.0", "id": 2, "method": "tools/call",
+        "params": { "name": "list_tasks", "arguments": {} } });
+    let hijack = post(BOB, Some(session.clone()), list.clone())
+        .await
+        .unwrap();
+    assert_eq!(hijack.status(), 403, "Bob on Alice's session");
+    assert!(
+        alice.requests().is_empty(),
+        "nothing was sent for the hijacker"
+    );
+    let own = post(ALICE, Some(session), list).await.unwrap();
+    assert_eq!(own.status(), 200);
+    // The answer comes on the event stream: read it whole, so the call has been made.
+    let answer = own.text().await.unwrap();
+    assert!(answer.contains("\"isError\":false"), "{answer}");
+    every_request_carries(&alice, ALICE);
+    assert_eq!(alice.requests().len(), 1);
+}
+
+#[tokio::test]
+async fn one_user_spending_their_rate_limit_does_not_slow_another() {
+    let limits = [
+        ("LUNATASK_RATE_LIMIT_RPM", "60"),
+        ("LUNATASK_RATE_LIMIT_BURST", "1"),
+    ];
+    let (_alice, bob, http) = two_users(&limits).await;
+    let as_alice = http.client(Some(ALICE)).await.unwrap();
+    let as_bob = http.client(Some(BOB)).await.unwrap();
+    let started = Instant::now();
+    let busy = async {
+        let pings = (0..4).map(|_| call(&as_alice, "ping", json!({})));
+        futures::future::join_all(pings).await;
+        started.elapsed()
+    };
+    let quick = async {
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        let asked = Instant::now();
+        call(&as_bob, "ping", json!({})).await;
+        asked.elapsed()
+    };
+    let (alice_took, bob_took) = tokio::join!(busy, quick);
+    assert!(
+        alice_took >= Duration::from_millis(2500),
+        "Alice's four pings are held to one a second: {alice_took:?}"
+    );
+    assert!(
+        bob_took < Duration::from_millis(800),
+        "Bob waited for Alice's limit: {bob_took:?}"
+    );
+    every_request_carries(&bob, BOB);
+}
+
+#[tokio::test]
+async fn no_token_reaches_stderr_at_trace_level() {
+    let (_alice, _bob, http) = two_users(&[("LUNATASK_LOG", "trace")]).await;
+    for token in [ALICE, BOB] {
+        let client = http.client(Some(token)).await.unwrap();
+        call(
+            &client,
+            "create_task",
+            json!({ "area_id": AREA, "name": "x" }),
+        )
+        .await;
+        call(&client, "list_tasks", json!({})).await;
+    }
+    let (_, stderr) = http.terminate().await;
+    assert!(stderr.contains("api request"), "trace logs were written");
+    for token in [ALICE, BOB] {
+        assert!(!stderr.contains(token), "a token in stderr");
+    }
+}
+
+#[tokio::test]
+async fn multi_user_mode_refuses_settings_that_would_hold_a_token() {
+    let fake = FakeApi::start(ALICE).await;
+    let cases: [(&[(&str, &str)], &str); 3] = [
+        (&[], "LUNATASK_MCP_HTTP"),
+        (
+            &[
+                ("LUNATASK_MCP_HTTP", "127.0.0.1:0"),
+                ("LUNATASK_API_TOKEN", ALICE),
+            ],
+            "LUNATASK_API_TOKEN",
+        ),
+        (
+            &[
+                ("LUNATASK_MCP_HTTP", "127.0.0.1:0"),
+                ("LUNATASK_MCP_AUTH_TOKEN", "shared-secret"),
+            ],
+            "LUNATASK_MCP_AUTH_TOKEN",
+        ),
+    ];
+    for (env, named) in cases {
+        let builder = env
+            .iter()
+            .fold(builder().multi_user(&fake), |b, (k, v)| b.env(k, v));
+        let out = builder.run().await;
+        assert!(!out.status.success(), "{env:?} started");
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(stderr.contains(named), "{env:?}: {stderr}");
+        assert!(!stderr.contains(ALICE), "{stderr}");
+    }
+}
