@@ -30,7 +30,8 @@ use crate::metrics::{Metrics, endpoint_label};
 use crate::progress::{Progress, ProgressSender};
 use crate::ratelimit::{Caller, RateLimiter};
 use crate::redact::Redactor;
-use crate::settings::{BaseUrl, Config};
+use crate::settings::{BaseUrl, Config, RedisUrl};
+use crate::shared_limits::{SharedError, SharedLimits};
 use crate::users::User;
 
 /// Sent by the guest on every attempt; logged and forwarded.
@@ -77,6 +78,11 @@ pub struct Egress {
     /// In multi-user mode, each user's own bucket, by their token's keyed hash: one user
     /// spending their limit slows no one else.
     user_limiters: std::sync::Mutex<std::collections::HashMap<Arc<str>, Arc<RateLimiter>>>,
+    /// With LUNATASK_REDIS_URL, the per-user limits every replica shares (connected on first
+    /// use, reconnecting on its own).
+    shared: Option<(RedisUrl, tokio::sync::OnceCell<SharedLimits>)>,
+    /// LUNATASK_REDIS_UNAVAILABLE is `closed`: without Redis, a user's calls are refused.
+    closed_without_redis: bool,
     rate_burst: u32,
     /// LUNATASK_RATE_LIMIT_RPM, for the message a long wait reports.
     rate_per_minute: u32,
@@ -123,6 +129,12 @@ impl Egress {
                 config.settings.rate_limit_burst,
             ),
             user_limiters: Default::default(),
+            shared: config
+                .settings
+                .redis_url
+                .clone()
+                .map(|url| (url, tokio::sync::OnceCell::new())),
+            closed_without_redis: config.settings.redis_unavailable == "closed",
             rate_burst: config.settings.rate_limit_burst,
             rate_per_minute: config.settings.rate_limit_rpm,
             redactor: Redactor::new(
@@ -169,6 +181,26 @@ impl Egress {
         LimiterRef::User(Arc::clone(limiter))
     }
 
+    /// A slot from the limits the replicas share in Redis.
+    async fn acquire_shared(
+        &self,
+        user: &User,
+        deadline: Instant,
+    ) -> Result<Duration, SharedError> {
+        let Some((url, cell)) = &self.shared else {
+            return Err(SharedError::Unavailable("no Redis configured".into()));
+        };
+        let shared = cell
+            .get_or_try_init(|| {
+                SharedLimits::connect(&url.0, self.rate_per_minute, self.rate_burst)
+            })
+            .await
+            .map_err(|e| SharedError::Unavailable(e.to_string()))?;
+        shared
+            .acquire(user.key(), tokio::time::Instant::from_std(deadline))
+            .await
+    }
+
     /// A slot in the rate limiter for `caller`; a wait of more than a moment is reported
     /// to `progress`, so that the client sees why the call is slow.
     async fn acquire_reporting(
@@ -177,6 +209,27 @@ impl Egress {
         deadline: Instant,
         progress: Option<&ProgressSender>,
     ) -> Result<Duration, crate::ratelimit::Exhausted> {
+        if let Some(user) = caller.user()
+            && self.shared.is_some()
+        {
+            match self.acquire_shared(user, deadline).await {
+                Ok(waited) => return Ok(waited),
+                Err(SharedError::Exhausted(e)) => return Err(e),
+                Err(SharedError::Unavailable(cause)) => {
+                    if self.closed_without_redis {
+                        tracing::warn!(
+                            cause,
+                            "Redis is unavailable: a call was refused (LUNATASK_REDIS_UNAVAILABLE=closed)"
+                        );
+                        return Err(crate::ratelimit::Exhausted);
+                    }
+                    tracing::warn!(
+                        cause,
+                        "Redis is unavailable: this replica holds the user to its own limit (LUNATASK_REDIS_UNAVAILABLE=local)"
+                    );
+                }
+            }
+        }
         let limiter = self.limiter_for(caller);
         let acquire = limiter.acquire(caller, deadline);
         let Some(progress) = progress else {

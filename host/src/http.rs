@@ -23,6 +23,7 @@ use crate::metrics::Metrics;
 use crate::secret::Secret;
 use crate::sessions::Sessions;
 use crate::settings::Config;
+use crate::shared_limits::SharedLimits;
 use crate::users::Users;
 
 /// How long open connections may linger after the last call was answered.
@@ -81,7 +82,20 @@ pub async fn serve(
         .route_service("/mcp", mcp)
         .layer(middleware::from_fn(session_end_is_no_content));
     if settings.multi_user {
-        let callers = Arc::new((Users::new()?, owners));
+        let users = match &settings.redis_url {
+            // Every replica must hash a token alike: the key is the one they share.
+            Some(url) => {
+                let shared = SharedLimits::connect(
+                    &url.0,
+                    settings.rate_limit_rpm,
+                    settings.rate_limit_burst,
+                )
+                .await?;
+                Users::with_key(shared.hash_key(Users::random_key()?).await?)
+            }
+            None => Users::new()?,
+        };
+        let callers = Arc::new((users, owners));
         mcp = mcp.layer(middleware::from_fn_with_state(
             callers,
             require_caller_token,

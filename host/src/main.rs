@@ -21,6 +21,7 @@ mod secret;
 mod selection;
 mod sessions;
 mod settings;
+mod shared_limits;
 mod stdio;
 mod users;
 

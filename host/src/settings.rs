@@ -136,6 +136,14 @@ pub struct Settings {
     #[arg(long, env = "LUNATASK_MCP_MULTI_USER", value_name = "BOOL", num_args = 0..=1, default_value_t = false, default_missing_value = "true", value_parser = clap::value_parser!(bool))]
     pub multi_user: bool,
 
+    /// Redis holding the per-user rate limits that replicas share, e.g. redis://10.0.0.5:6379 (multi-user mode; prefer the environment for a URL with a password)
+    #[arg(long, env = "LUNATASK_REDIS_URL", value_name = "URL", value_parser = RedisUrl::parse)]
+    pub redis_url: Option<RedisUrl>,
+
+    /// When Redis cannot be reached: `local` holds each user to the limit on this replica alone (and logs it), `closed` refuses their calls as rate_limited
+    #[arg(long, env = "LUNATASK_REDIS_UNAVAILABLE", value_name = "local|closed", default_value = "local", value_parser = ["local", "closed"])]
+    pub redis_unavailable: String,
+
     /// Offer only the tools that read: writes are neither listed nor callable
     #[arg(long, env = "LUNATASK_READ_ONLY", value_name = "BOOL", num_args = 0..=1, default_value_t = false, default_missing_value = "true", value_parser = clap::value_parser!(bool))]
     pub read_only: bool,
@@ -248,6 +256,30 @@ pub enum ConfigError {
     Setting(String),
     #[error("{name}: {reason}")]
     Invalid { name: &'static str, reason: String },
+}
+
+/// A Redis URL, which may hold a password: `Debug` shows its host only.
+#[derive(Clone, PartialEq, Eq)]
+pub struct RedisUrl(pub String);
+
+impl RedisUrl {
+    fn parse(raw: &str) -> Result<Self, String> {
+        let url = url::Url::parse(raw.trim()).map_err(|e| format!("not a URL: {e}"))?;
+        if !matches!(url.scheme(), "redis" | "rediss") || url.host_str().is_none() {
+            return Err("expected redis://HOST[:PORT] (or rediss:// for TLS)".into());
+        }
+        Ok(Self(raw.trim().to_string()))
+    }
+}
+
+impl std::fmt::Debug for RedisUrl {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let host = url::Url::parse(&self.0)
+            .ok()
+            .and_then(|u| u.host_str().map(str::to_string))
+            .unwrap_or_default();
+        write!(f, "RedisUrl({host})")
+    }
 }
 
 /// Where requests may go: the API's scheme, authority and path prefix.
@@ -428,6 +460,14 @@ impl Config {
     /// (else the token file) and LUNATASK_MCP_AUTH_TOKEN.
     pub fn resolve(settings: Settings, secrets: Secrets) -> Result<Self, ConfigError> {
         settings.check_together()?;
+        if settings.redis_url.is_some() && !settings.multi_user {
+            return Err(ConfigError::Invalid {
+                name: "LUNATASK_REDIS_URL",
+                reason: "shares the per-user limits of LUNATASK_MCP_MULTI_USER; set that too, \
+                         or unset it (one account's server has one limit, in its memory)"
+                    .into(),
+            });
+        }
         if settings.multi_user {
             check_multi_user(&settings, &secrets)?;
         }

@@ -20,11 +20,22 @@ pub struct Users {
 
 impl Users {
     pub fn new() -> anyhow::Result<Self> {
+        Ok(Self::with_key(Self::random_key()?))
+    }
+
+    /// Users under a key the replicas share (see `shared_limits`), so that they agree on
+    /// every user's hash.
+    pub fn with_key(key: String) -> Self {
+        Self {
+            key: SecretString::from(key),
+        }
+    }
+
+    /// 32 random bytes, as hex.
+    pub fn random_key() -> anyhow::Result<String> {
         let mut key = [0u8; 32];
         getrandom::fill(&mut key).map_err(|e| anyhow::anyhow!("no system randomness: {e}"))?;
-        Ok(Self {
-            key: SecretString::from(hex::encode(key)),
-        })
+        Ok(hex::encode(key))
     }
 
     /// The user whose LunaTask token is `token`; `None` when it cannot travel in a header.

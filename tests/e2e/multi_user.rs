@@ -3,7 +3,7 @@
 
 use std::time::{Duration, Instant};
 
-use lunatask_mcp_tests::{AREA, FakeApi, HttpHost, ok, task_ids};
+use lunatask_mcp_tests::{AREA, FakeApi, HttpHost, Redis, ok, task_ids};
 use rmcp::RoleClient;
 use rmcp::model::CallToolRequestParams;
 use rmcp::service::RunningService;
@@ -230,4 +230,89 @@ async fn multi_user_mode_refuses_settings_that_would_hold_a_token() {
         assert!(stderr.contains(named), "{env:?}: {stderr}");
         assert!(!stderr.contains(ALICE), "{stderr}");
     }
+}
+
+/// Replicas of a server for Alice's account, sharing `redis`.
+async fn replicas(alice: &FakeApi, redis: &Redis, extra: &[(&str, &str)]) -> [HttpHost; 2] {
+    let start = || {
+        let builder = builder()
+            .multi_user(alice)
+            .env("LUNATASK_REDIS_URL", &redis.url)
+            .env("LUNATASK_RATE_LIMIT_RPM", "120")
+            .env("LUNATASK_RATE_LIMIT_BURST", "2");
+        extra
+            .iter()
+            .fold(builder, |b, (k, v)| b.env(k, v))
+            .start_http()
+    };
+    [start().await, start().await]
+}
+
+#[tokio::test]
+async fn two_replicas_sharing_redis_hold_a_user_to_one_limit() {
+    let redis = Redis::start();
+    let alice = FakeApi::start(ALICE).await;
+    let [one, two] = replicas(&alice, &redis, &[]).await;
+    let on_one = one.client(Some(ALICE)).await.unwrap();
+    let on_two = two.client(Some(ALICE)).await.unwrap();
+    let pings = (0..3).flat_map(|_| {
+        [
+            call(&on_one, "ping", json!({})),
+            call(&on_two, "ping", json!({})),
+        ]
+    });
+    futures::future::join_all(pings).await;
+    let sent: Vec<Instant> = alice
+        .requests_to("GET /v1/ping")
+        .iter()
+        .map(|r| r.at)
+        .collect();
+    assert_eq!(sent.len(), 6);
+    // Burst 2, then one each half second, across both replicas: the sixth goes 2 s after the
+    // first (each replica alone would have sent its three within half a second).
+    let spread = *sent.iter().max().unwrap() - *sent.iter().min().unwrap();
+    assert!(
+        spread >= Duration::from_millis(1800),
+        "six pings within {spread:?}"
+    );
+}
+
+#[tokio::test]
+async fn without_redis_a_replica_holds_its_own_limit_or_refuses_as_configured() {
+    let redis = Redis::start();
+    let alice = FakeApi::start(ALICE).await;
+    let [local, _] = replicas(&alice, &redis, &[]).await;
+    let [closed, _] = replicas(&alice, &redis, &[("LUNATASK_REDIS_UNAVAILABLE", "closed")]).await;
+    let on_local = local.client(Some(ALICE)).await.unwrap();
+    let on_closed = closed.client(Some(ALICE)).await.unwrap();
+    call(&on_local, "ping", json!({})).await;
+    call(&on_closed, "ping", json!({})).await;
+    drop(redis);
+
+    call(&on_local, "ping", json!({})).await;
+    let params = CallToolRequestParams::new("ping");
+    let refused = on_closed.call_tool(params).await.unwrap();
+    assert_eq!(lunatask_mcp_tests::code(&refused), "rate_limited");
+    assert_eq!(
+        alice.requests_to("GET /v1/ping").len(),
+        3,
+        "the refused call sent nothing"
+    );
+    let (_, stderr) = local.terminate().await;
+    assert!(stderr.contains("Redis is unavailable"), "{stderr}");
+    assert!(!stderr.contains(ALICE));
+}
+
+#[tokio::test]
+async fn an_unreachable_redis_stops_start_up() {
+    let alice = FakeApi::start(ALICE).await;
+    let out = builder()
+        .multi_user(&alice)
+        .env("LUNATASK_MCP_HTTP", "127.0.0.1:0")
+        .env("LUNATASK_REDIS_URL", "redis://127.0.0.1:9")
+        .run()
+        .await;
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("LUNATASK_REDIS_URL"), "{stderr}");
 }
