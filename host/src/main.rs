@@ -108,6 +108,7 @@ async fn run(command: Command, config: Config) -> anyhow::Result<ExitCode> {
         Arc::new(selection),
         pending,
         metrics.clone(),
+        config.settings.user_max_concurrent_calls as usize,
     );
     if command == Command::Check {
         return check(&server, &config).await;

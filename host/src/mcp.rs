@@ -25,7 +25,7 @@ use crate::progress::{Progress, ProgressSender, Values};
 use crate::ratelimit::Caller;
 use crate::sandbox::{Sandbox, SandboxError, Stop, new_correlation_id};
 use crate::selection::{Refusal, Selection};
-use crate::users::User;
+use crate::users::{Shares, User};
 
 const INSTRUCTIONS: &str = "Tools for the user's LunaTask account: tasks, notes, journal, people \
 and habits. LunaTask encrypts names, notes and content end to end: you can write them but never \
@@ -146,6 +146,8 @@ pub struct LunaTaskServer {
     metrics: Metrics,
     /// The tools this server offers (each request may narrow it further).
     selection: Arc<Selection>,
+    /// In multi-user mode, how many calls each user may run at once.
+    shares: Arc<Shares>,
     /// Whom this session's calls are made for: the rate limiter takes turns between them.
     caller: Caller,
 }
@@ -157,12 +159,14 @@ impl LunaTaskServer {
         selection: Arc<Selection>,
         pending: Arc<PendingBytes>,
         metrics: Metrics,
+        user_max_calls: usize,
     ) -> Self {
         Self {
             runtime,
             catalog,
             pending,
             metrics,
+            shares: Arc::new(Shares::new(user_max_calls)),
             selection,
             caller: Caller::new("session-0"),
         }
@@ -207,6 +211,11 @@ impl LunaTaskServer {
         let _pending = match self.pending.admit(arguments.len()) {
             Ok(permit) => permit,
             Err(stop) => return self.stopped(name, &correlation_id, &stop),
+        };
+        // A user's calls beyond their share wait here, before taking a sandbox slot.
+        let _share = match caller.user() {
+            Some(user) => self.shares.enter(user).await,
+            None => None,
         };
         let result = self
             .runtime

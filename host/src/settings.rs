@@ -119,6 +119,10 @@ pub struct Settings {
     #[arg(long, env = "LUNATASK_MAX_CONCURRENT_CALLS", value_name = "N", default_value_t = 32, value_parser = clap::value_parser!(u32).range(1..=1000))]
     pub max_concurrent_calls: u32,
 
+    /// In multi-user mode, tool calls one user may run at once; their others wait, holding no sandbox slot
+    #[arg(long, env = "LUNATASK_MCP_USER_MAX_CONCURRENT_CALLS", value_name = "N", default_value_t = 8, value_parser = clap::value_parser!(u32).range(1..=1000))]
+    pub user_max_concurrent_calls: u32,
+
     /// Calls that may wait for a sandbox slot beyond the concurrent ones; more are refused as overloaded
     #[arg(
         long,

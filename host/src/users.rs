@@ -53,6 +53,38 @@ impl Users {
     }
 }
 
+/// Each user's share of the sandbox: at most so many of their calls run at once, so one busy
+/// user cannot take every slot of the global cap from the others.
+pub struct Shares {
+    per_user: usize,
+    held: std::sync::Mutex<std::collections::HashMap<Arc<str>, Arc<tokio::sync::Semaphore>>>,
+}
+
+impl Shares {
+    pub fn new(per_user: usize) -> Self {
+        Self {
+            per_user: per_user.max(1),
+            held: Default::default(),
+        }
+    }
+
+    /// Waits for one of `user`'s slots; held until the permit is dropped.
+    pub async fn enter(&self, user: &User) -> Option<tokio::sync::OwnedSemaphorePermit> {
+        let share = {
+            let mut held = self.held.lock().unwrap_or_else(|e| e.into_inner());
+            if held.len() >= 10_000 && !held.contains_key(user.key()) {
+                // The shares no call holds are full; forgetting them loses nothing.
+                held.retain(|_, s| Arc::strong_count(s) > 1);
+            }
+            let share = held
+                .entry(Arc::clone(user.key()))
+                .or_insert_with(|| Arc::new(tokio::sync::Semaphore::new(self.per_user)));
+            Arc::clone(share)
+        };
+        share.acquire_owned().await.ok()
+    }
+}
+
 /// One caller of a multi-user server: their token's keyed hash, the header that carries the
 /// token to LunaTask, and what removes it from answers. Cheap to clone; `Debug` shows
 /// neither the token nor the hash.

@@ -316,3 +316,35 @@ async fn an_unreachable_redis_stops_start_up() {
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(stderr.contains("LUNATASK_REDIS_URL"), "{stderr}");
 }
+
+#[tokio::test]
+async fn one_user_cannot_take_every_sandbox_slot() {
+    let shares = [
+        ("LUNATASK_MAX_CONCURRENT_CALLS", "4"),
+        ("LUNATASK_MCP_USER_MAX_CONCURRENT_CALLS", "2"),
+    ];
+    let (alice, _bob, http) = two_users(&shares).await;
+    // Each of Alice's pings takes a second at her account.
+    alice.inject(
+        Some("GET /v1/ping"),
+        6,
+        lunatask_mcp_tests::Fault::Delay(Duration::from_secs(1)),
+    );
+    let as_alice = http.client(Some(ALICE)).await.unwrap();
+    let as_bob = http.client(Some(BOB)).await.unwrap();
+    let busy = futures::future::join_all((0..6).map(|_| call(&as_alice, "ping", json!({}))));
+    let quick = async {
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        let asked = Instant::now();
+        call(&as_bob, "ping", json!({})).await;
+        asked.elapsed()
+    };
+    let started = Instant::now();
+    let (_, bob_took) = tokio::join!(busy, quick);
+    assert!(
+        bob_took < Duration::from_millis(700),
+        "Bob waited for a sandbox slot: {bob_took:?}"
+    );
+    // Two at a time: Alice's six pings take three rounds.
+    assert!(started.elapsed() >= Duration::from_millis(2900));
+}
