@@ -946,6 +946,19 @@ async fn run() {
 
     rows.extend(context_rows(&host, &cache, &fake).await);
 
+    let tokens: Vec<String> = (0..LOAD_USERS)
+        .map(|i| format!("lt-bench-user-{i:04}-token"))
+        .collect();
+    let accounts = fake_runtime
+        .spawn(async move {
+            let tokens: Vec<&str> = tokens.iter().map(String::as_str).collect();
+            FakeApi::start_accounts(&tokens).await
+        })
+        .await
+        .expect("the fake accounts start");
+    rows.extend(multi_user_rows(&host, &cache, &accounts).await);
+    drop(accounts);
+
     let table = markdown(&rows);
     println!("{table}");
     std::fs::write(out_dir.join("results.md"), &table).unwrap();
@@ -958,6 +971,114 @@ async fn run() {
     drop(fake);
     // Dropping a runtime blocks, which an async context forbids.
     fake_runtime.shutdown_background();
+}
+
+/// How many users the multi-user load has, and how many pings each makes.
+const LOAD_USERS: usize = 200;
+const LOAD_CALLS_EACH: usize = 5;
+
+/// Multi-user mode under load: 200 users, each a few pings, all at once over HTTP, beside a
+/// single-user server at the same concurrency (200 sessions of one user); calls per second,
+/// p99 and the multi-user server's peak memory; and how many upstream requests carried
+/// another caller's token (each account must have received only its own).
+async fn multi_user_rows(host: &Path, cache: &Path, accounts: &[FakeApi]) -> Vec<Row> {
+    let single = builder(host, cache, &accounts[0]).start_http().await;
+    let mut clients = Vec::new();
+    for _ in 0..LOAD_USERS {
+        clients.push(Arc::new(single.client(None).await.expect("a session")));
+    }
+    let (single_rate, single_p99) = load(&clients).await;
+    drop(clients);
+    let _ = single.terminate().await;
+    for account in accounts {
+        account.with(|s| s.requests.clear());
+    }
+
+    let multi = tuned(HostBuilder::new(host, cache).multi_user(&accounts[0]))
+        .start_http()
+        .await;
+    let pid = multi.child.id().expect("pid");
+    let mut clients = Vec::new();
+    for account in accounts {
+        let client = multi.client(Some(&account.token)).await.expect("a session");
+        clients.push(Arc::new(client));
+    }
+    let (multi_rate, multi_p99) = load(&clients).await;
+    let peak = lunatask_mcp_tests::memory_kib(pid, "VmHWM") as f64 / 1024.0;
+    drop(clients);
+    let _ = multi.terminate().await;
+    let crossed = accounts
+        .iter()
+        .flat_map(|a| {
+            let own = format!("Bearer {}", a.token);
+            a.requests()
+                .into_iter()
+                .filter(move |r| r.header("authorization") != Some(own.as_str()))
+        })
+        .count();
+    let sent: usize = accounts.iter().map(|a| a.requests().len()).sum();
+    assert_eq!(
+        sent,
+        LOAD_USERS * LOAD_CALLS_EACH,
+        "every ping reached its account"
+    );
+    let what =
+        |m: &str| format!("{m}, {LOAD_USERS} users x {LOAD_CALLS_EACH} pings at once over HTTP");
+    vec![
+        Row {
+            what: what("multi-user throughput (floor: one user's server)"),
+            value: multi_rate,
+            unit: "calls/s",
+            floor: Some(single_rate),
+        },
+        Row {
+            what: what("multi-user p99 (floor: one user's server)"),
+            value: multi_p99,
+            unit: "ms",
+            floor: Some(single_p99),
+        },
+        Row {
+            what: what("multi-user resident memory, peak"),
+            value: peak,
+            unit: "MB",
+            floor: None,
+        },
+        Row {
+            what: what("upstream requests carrying another caller's token"),
+            value: crossed as f64,
+            unit: "requests",
+            floor: None,
+        },
+    ]
+}
+
+/// Every client makes its pings one after another, all clients at once: calls per second
+/// and the p99 latency in milliseconds.
+async fn load(clients: &[Arc<RunningService<RoleClient, ()>>]) -> (f64, f64) {
+    let started = Instant::now();
+    let workers: Vec<_> = clients
+        .iter()
+        .map(|client| {
+            let client = Arc::clone(client);
+            tokio::spawn(async move {
+                let mut took = Vec::with_capacity(LOAD_CALLS_EACH);
+                for _ in 0..LOAD_CALLS_EACH {
+                    let asked = Instant::now();
+                    let ping = CallToolRequestParams::new("ping").with_arguments(Map::new());
+                    let result = client.call_tool(ping).await.expect("answered");
+                    assert_ne!(result.is_error, Some(true), "{result:?}");
+                    took.push(asked.elapsed());
+                }
+                took
+            })
+        })
+        .collect();
+    let mut all = Vec::new();
+    for worker in workers {
+        all.extend(worker.await.expect("a worker"));
+    }
+    let rate = all.len() as f64 / started.elapsed().as_secs_f64();
+    (rate, percentile(&mut all, 0.99))
 }
 
 fn markdown(rows: &[Row]) -> String {
