@@ -64,7 +64,6 @@ args! {
         pub note: Option<String>,
         pub status: Option<TaskStatus>,
         pub motivation: Option<Motivation>,
-        /// 0..4, as in create_task.
         pub eisenhower: Option<Eisenhower>,
         /// Whole minutes.
         #[serde(default, deserialize_with = "present")]

@@ -987,6 +987,9 @@ async fn multi_user_rows(host: &Path, cache: &Path, accounts: &[FakeApi]) -> Vec
     for _ in 0..LOAD_USERS {
         clients.push(Arc::new(single.client(None).await.expect("a session")));
     }
+    // One round first, so that neither server is measured while it warms up (its
+    // instance supply and its connections to the API).
+    load(&clients).await;
     let (single_rate, single_p99) = load(&clients).await;
     drop(clients);
     let _ = single.terminate().await;
@@ -1002,6 +1005,10 @@ async fn multi_user_rows(host: &Path, cache: &Path, accounts: &[FakeApi]) -> Vec
     for account in accounts {
         let client = multi.client(Some(&account.token)).await.expect("a session");
         clients.push(Arc::new(client));
+    }
+    load(&clients).await;
+    for account in accounts {
+        account.with(|s| s.requests.clear());
     }
     let (multi_rate, multi_p99) = load(&clients).await;
     let peak = lunatask_mcp_tests::memory_kib(pid, "VmHWM") as f64 / 1024.0;
@@ -1107,7 +1114,7 @@ fn markdown(rows: &[Row]) -> String {
             Some(f) if r.unit == "ms" => (
                 format!("{f:.3} ms"),
                 format!("{:.2}×", r.value / f),
-                format!("+{:.3} ms", r.value - f),
+                format!("{:+.3} ms", r.value - f),
             ),
             Some(f) => (
                 format!("{f:.0} {}", r.unit),
