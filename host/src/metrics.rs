@@ -57,21 +57,19 @@ impl Metrics {
             labels,
         )
         .expect("valid metric");
-        let denied = IntCounter::new(
+        let counter = |name: &str, help: &str| IntCounter::new(name, help).expect("valid metric");
+        let denied = counter(
             "egress_denied_total",
             "Requests refused because they were not for the LunaTask API",
-        )
-        .expect("valid metric");
-        let rate_limit_waits = IntCounter::new(
+        );
+        let rate_limit_waits = counter(
             "rate_limit_waits_total",
             "Requests that waited for the local rate limiter",
-        )
-        .expect("valid metric");
-        let users_seen = IntCounter::new(
+        );
+        let users_seen = counter(
             "users_seen_total",
             "Distinct users (tokens) a multi-user server has made requests for; no identities",
-        )
-        .expect("valid metric");
+        );
         let tool_calls = IntCounterVec::new(
             Opts::new("tool_calls_total", "Tool calls by tool and outcome"),
             &["tool", "outcome"],

@@ -14,6 +14,41 @@ use crate::builder;
 const ALICE: &str = "lt-alice-token-1b2c3d4e5f";
 const BOB: &str = "lt-bob-token-6a7b8c9d0e";
 
+/// Each user's rate limit: one request a second, one at once.
+const ONE_A_SECOND: [(&str, &str); 2] = [
+    ("LUNATASK_RATE_LIMIT_RPM", "60"),
+    ("LUNATASK_RATE_LIMIT_BURST", "1"),
+];
+
+/// Four sandbox slots in all, of which one user may hold two.
+const TWO_OF_FOUR_SLOTS: [(&str, &str); 2] = [
+    ("LUNATASK_MAX_CONCURRENT_CALLS", "4"),
+    ("LUNATASK_MCP_USER_MAX_CONCURRENT_CALLS", "2"),
+];
+
+/// Alice's and Bob's accounts, a multi-user server in front of them, and a session each.
+struct TwoUsers {
+    alice: FakeApi,
+    bob: FakeApi,
+    /// Kept for the test's length: dropping it stops the server.
+    _http: HttpHost,
+    as_alice: RunningService<RoleClient, ()>,
+    as_bob: RunningService<RoleClient, ()>,
+}
+
+async fn alice_and_bob(env: &[(&str, &str)]) -> TwoUsers {
+    let (alice, bob, http) = two_users(env).await;
+    let as_alice = http.client(Some(ALICE)).await.unwrap();
+    let as_bob = http.client(Some(BOB)).await.unwrap();
+    TwoUsers {
+        alice,
+        bob,
+        _http: http,
+        as_alice,
+        as_bob,
+    }
+}
+
 /// A fake holding Alice's and Bob's accounts, and a multi-user server in front of it.
 async fn two_users(env: &[(&str, &str)]) -> (FakeApi, FakeApi, HttpHost) {
     let mut fakes = FakeApi::start_accounts(&[ALICE, BOB]).await;
@@ -47,26 +82,25 @@ fn every_request_carries(fake: &FakeApi, token: &str) {
 
 #[tokio::test]
 async fn each_caller_reads_and_writes_only_their_own_account() {
-    let (alice, bob, http) = two_users(&[]).await;
+    let users = alice_and_bob(&[]).await;
+    let (alice, bob, as_alice, as_bob) = (&users.alice, &users.bob, &users.as_alice, &users.as_bob);
     let alices_task = alice.seed_task(json!({ "area_id": AREA }));
     let bobs_task = bob.seed_task(json!({ "area_id": AREA }));
-    let as_alice = http.client(Some(ALICE)).await.unwrap();
-    let as_bob = http.client(Some(BOB)).await.unwrap();
     // Interleaved, and at once.
     let (a, b) = tokio::join!(
-        call(&as_alice, "list_tasks", json!({})),
-        call(&as_bob, "list_tasks", json!({}))
+        call(as_alice, "list_tasks", json!({})),
+        call(as_bob, "list_tasks", json!({}))
     );
     assert_eq!(task_ids(&a), std::slice::from_ref(&alices_task));
     assert_eq!(task_ids(&b), [bobs_task]);
-    let created = call(&as_bob, "create_task", json!({ "area_id": AREA })).await;
+    let created = call(as_bob, "create_task", json!({ "area_id": AREA })).await;
     assert_eq!(bob.with(|s| s.tasks.len()), 2, "{created}");
     assert_eq!(
         alice.with(|s| s.tasks.len()),
         1,
         "Bob's write reached only Bob's account"
     );
-    let again = call(&as_alice, "get_task", json!({ "task_id": alices_task })).await;
+    let again = call(as_alice, "get_task", json!({ "task_id": alices_task })).await;
     assert_eq!(again["task"]["id"], alices_task.as_str());
     every_request_carries(&alice, ALICE);
     every_request_carries(&bob, BOB);
@@ -147,28 +181,28 @@ async fn a_session_answers_only_the_token_that_opened_it() {
     assert_eq!(alice.requests().len(), 1);
 }
 
-#[tokio::test]
-async fn one_user_spending_their_rate_limit_does_not_slow_another() {
-    let limits = [
-        ("LUNATASK_RATE_LIMIT_RPM", "60"),
-        ("LUNATASK_RATE_LIMIT_BURST", "1"),
-    ];
-    let (_alice, bob, http) = two_users(&limits).await;
-    let as_alice = http.client(Some(ALICE)).await.unwrap();
-    let as_bob = http.client(Some(BOB)).await.unwrap();
+/// Alice makes `pings` pings at once while Bob, 200 ms in, makes one: how long Alice's took
+/// in all, and how long Bob's took.
+async fn bob_while_alice_is_busy(users: &TwoUsers, pings: usize) -> (Duration, Duration) {
     let started = Instant::now();
     let busy = async {
-        let pings = (0..4).map(|_| call(&as_alice, "ping", json!({})));
-        futures::future::join_all(pings).await;
+        let all = (0..pings).map(|_| call(&users.as_alice, "ping", json!({})));
+        futures::future::join_all(all).await;
         started.elapsed()
     };
     let quick = async {
         tokio::time::sleep(Duration::from_millis(200)).await;
         let asked = Instant::now();
-        call(&as_bob, "ping", json!({})).await;
+        call(&users.as_bob, "ping", json!({})).await;
         asked.elapsed()
     };
-    let (alice_took, bob_took) = tokio::join!(busy, quick);
+    tokio::join!(busy, quick)
+}
+
+#[tokio::test]
+async fn one_user_spending_their_rate_limit_does_not_slow_another() {
+    let users = alice_and_bob(&ONE_A_SECOND).await;
+    let (alice_took, bob_took) = bob_while_alice_is_busy(&users, 4).await;
     assert!(
         alice_took >= Duration::from_millis(2500),
         "Alice's four pings are held to one a second: {alice_took:?}"
@@ -177,7 +211,7 @@ async fn one_user_spending_their_rate_limit_does_not_slow_another() {
         bob_took < Duration::from_millis(800),
         "Bob waited for Alice's limit: {bob_took:?}"
     );
-    every_request_carries(&bob, BOB);
+    every_request_carries(&users.bob, BOB);
 }
 
 #[tokio::test]
@@ -201,9 +235,9 @@ async fn no_token_reaches_stderr_at_trace_level() {
 }
 
 #[tokio::test]
-async fn multi_user_mode_refuses_settings_that_would_hold_a_token() {
+async fn multi_user_mode_refuses_settings_it_cannot_serve_safely() {
     let fake = FakeApi::start(ALICE).await;
-    let cases: [(&[(&str, &str)], &str); 3] = [
+    let cases: [(&[(&str, &str)], &str); 4] = [
         (&[], "LUNATASK_MCP_HTTP"),
         (
             &[
@@ -218,6 +252,14 @@ async fn multi_user_mode_refuses_settings_that_would_hold_a_token() {
                 ("LUNATASK_MCP_AUTH_TOKEN", "shared-secret"),
             ],
             "LUNATASK_MCP_AUTH_TOKEN",
+        ),
+        // Replicas must agree on every user's hash, whose key is in Redis.
+        (
+            &[
+                ("LUNATASK_MCP_HTTP", "127.0.0.1:0"),
+                ("LUNATASK_REDIS_URL", "redis://127.0.0.1:9"),
+            ],
+            "LUNATASK_REDIS_URL",
         ),
     ];
     for (env, named) in cases {
@@ -304,47 +346,16 @@ async fn without_redis_a_replica_holds_its_own_limit_or_refuses_as_configured() 
 }
 
 #[tokio::test]
-async fn an_unreachable_redis_stops_start_up() {
-    let alice = FakeApi::start(ALICE).await;
-    let out = builder()
-        .multi_user(&alice)
-        .env("LUNATASK_MCP_HTTP", "127.0.0.1:0")
-        .env("LUNATASK_REDIS_URL", "redis://127.0.0.1:9")
-        .run()
-        .await;
-    assert!(!out.status.success());
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(stderr.contains("LUNATASK_REDIS_URL"), "{stderr}");
-}
-
-#[tokio::test]
 async fn one_user_cannot_take_every_sandbox_slot() {
-    let shares = [
-        ("LUNATASK_MAX_CONCURRENT_CALLS", "4"),
-        ("LUNATASK_MCP_USER_MAX_CONCURRENT_CALLS", "2"),
-    ];
-    let (alice, _bob, http) = two_users(&shares).await;
+    let users = alice_and_bob(&TWO_OF_FOUR_SLOTS).await;
     // Each of Alice's pings takes a second at her account.
-    alice.inject(
-        Some("GET /v1/ping"),
-        6,
-        lunatask_mcp_tests::Fault::Delay(Duration::from_secs(1)),
-    );
-    let as_alice = http.client(Some(ALICE)).await.unwrap();
-    let as_bob = http.client(Some(BOB)).await.unwrap();
-    let busy = futures::future::join_all((0..6).map(|_| call(&as_alice, "ping", json!({}))));
-    let quick = async {
-        tokio::time::sleep(Duration::from_millis(200)).await;
-        let asked = Instant::now();
-        call(&as_bob, "ping", json!({})).await;
-        asked.elapsed()
-    };
-    let started = Instant::now();
-    let (_, bob_took) = tokio::join!(busy, quick);
+    let slow = lunatask_mcp_tests::Fault::Delay(Duration::from_secs(1));
+    users.alice.inject(Some("GET /v1/ping"), 6, slow);
+    let (alice_took, bob_took) = bob_while_alice_is_busy(&users, 6).await;
     assert!(
         bob_took < Duration::from_millis(700),
         "Bob waited for a sandbox slot: {bob_took:?}"
     );
     // Two at a time: Alice's six pings take three rounds.
-    assert!(started.elapsed() >= Duration::from_millis(2900));
+    assert!(alice_took >= Duration::from_millis(2900), "{alice_took:?}");
 }
