@@ -983,6 +983,7 @@ const LOAD_CALLS_EACH: usize = 5;
 /// another caller's token (each account must have received only its own).
 async fn multi_user_rows(host: &Path, cache: &Path, accounts: &[FakeApi]) -> Vec<Row> {
     let single = builder(host, cache, &accounts[0]).start_http().await;
+    let single_pid = single.child.id().expect("pid");
     let mut clients = Vec::new();
     for _ in 0..LOAD_USERS {
         clients.push(Arc::new(single.client(None).await.expect("a session")));
@@ -991,6 +992,7 @@ async fn multi_user_rows(host: &Path, cache: &Path, accounts: &[FakeApi]) -> Vec
     // instance supply and its connections to the API).
     load(&clients).await;
     let (single_rate, single_p99) = load(&clients).await;
+    let single_peak = lunatask_mcp_tests::memory_kib(single_pid, "VmHWM") as f64 / 1024.0;
     drop(clients);
     let _ = single.terminate().await;
     for account in accounts {
@@ -1045,10 +1047,10 @@ async fn multi_user_rows(host: &Path, cache: &Path, accounts: &[FakeApi]) -> Vec
             floor: Some(single_p99),
         },
         Row {
-            what: what("multi-user resident memory, peak"),
+            what: what("multi-user resident memory, peak (floor: one user's server)"),
             value: peak,
             unit: "MB",
-            floor: None,
+            floor: Some(single_peak),
         },
         Row {
             what: what("upstream requests carrying another caller's token"),
