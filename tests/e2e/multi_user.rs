@@ -14,13 +14,15 @@ use crate::builder;
 const ALICE: &str = "lt-alice-token-1b2c3d4e5f";
 const BOB: &str = "lt-bob-token-6a7b8c9d0e";
 
-/// Each user's rate limit: one request a second, one at once.
-const ONE_A_SECOND: [(&str, &str); 2] = [
-    ("LUNATASK_RATE_LIMIT_RPM", "60"),
+/// Each user's rate limit: one request every two seconds, one at once. Were the limit
+/// shared, Bob would wait about two seconds behind Alice.
+const ONE_EVERY_TWO_SECONDS: [(&str, &str); 2] = [
+    ("LUNATASK_RATE_LIMIT_RPM", "30"),
     ("LUNATASK_RATE_LIMIT_BURST", "1"),
 ];
 
-/// Four sandbox slots in all, of which one user may hold two.
+/// Four sandbox slots in all, of which one user may hold two. Were there no share, Alice's
+/// four slow calls would hold every slot and Bob would wait two seconds.
 const TWO_OF_FOUR_SLOTS: [(&str, &str); 2] = [
     ("LUNATASK_MAX_CONCURRENT_CALLS", "4"),
     ("LUNATASK_MCP_USER_MAX_CONCURRENT_CALLS", "2"),
@@ -201,14 +203,14 @@ async fn bob_while_alice_is_busy(users: &TwoUsers, pings: usize) -> (Duration, D
 
 #[tokio::test]
 async fn one_user_spending_their_rate_limit_does_not_slow_another() {
-    let users = alice_and_bob(&ONE_A_SECOND).await;
-    let (alice_took, bob_took) = bob_while_alice_is_busy(&users, 4).await;
+    let users = alice_and_bob(&ONE_EVERY_TWO_SECONDS).await;
+    let (alice_took, bob_took) = bob_while_alice_is_busy(&users, 3).await;
     assert!(
-        alice_took >= Duration::from_millis(2500),
-        "Alice's four pings are held to one a second: {alice_took:?}"
+        alice_took >= Duration::from_millis(3800),
+        "Alice's three pings are held to one every two seconds: {alice_took:?}"
     );
     assert!(
-        bob_took < Duration::from_millis(800),
+        bob_took < Duration::from_millis(1200),
         "Bob waited for Alice's limit: {bob_took:?}"
     );
     every_request_carries(&users.bob, BOB);
@@ -348,14 +350,14 @@ async fn without_redis_a_replica_holds_its_own_limit_or_refuses_as_configured() 
 #[tokio::test]
 async fn one_user_cannot_take_every_sandbox_slot() {
     let users = alice_and_bob(&TWO_OF_FOUR_SLOTS).await;
-    // Each of Alice's pings takes a second at her account.
-    let slow = lunatask_mcp_tests::Fault::Delay(Duration::from_secs(1));
-    users.alice.inject(Some("GET /v1/ping"), 6, slow);
-    let (alice_took, bob_took) = bob_while_alice_is_busy(&users, 6).await;
+    // Each of Alice's pings takes two seconds at her account.
+    let slow = lunatask_mcp_tests::Fault::Delay(Duration::from_secs(2));
+    users.alice.inject(Some("GET /v1/ping"), 4, slow);
+    let (alice_took, bob_took) = bob_while_alice_is_busy(&users, 4).await;
     assert!(
-        bob_took < Duration::from_millis(700),
+        bob_took < Duration::from_millis(1200),
         "Bob waited for a sandbox slot: {bob_took:?}"
     );
-    // Two at a time: Alice's six pings take three rounds.
-    assert!(alice_took >= Duration::from_millis(2900), "{alice_took:?}");
+    // Two at a time: Alice's four pings take two rounds.
+    assert!(alice_took >= Duration::from_millis(3900), "{alice_took:?}");
 }
