@@ -104,8 +104,8 @@ async fn each_caller_reads_and_writes_only_their_own_account() {
     );
     let again = call(as_alice, "get_task", json!({ "task_id": alices_task })).await;
     assert_eq!(again["task"]["id"], alices_task.as_str());
-    every_request_carries(&alice, ALICE);
-    every_request_carries(&bob, BOB);
+    every_request_carries(alice, ALICE);
+    every_request_carries(bob, BOB);
     assert!(alice.requests().len() >= 2 && bob.requests().len() >= 2);
 }
 
