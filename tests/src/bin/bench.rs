@@ -982,7 +982,12 @@ const LOAD_CALLS_EACH: usize = 5;
 /// p99 and the multi-user server's peak memory; and how many upstream requests carried
 /// another caller's token (each account must have received only its own).
 async fn multi_user_rows(host: &Path, cache: &Path, accounts: &[FakeApi]) -> Vec<Row> {
-    let single = builder(host, cache, &accounts[0]).start_http().await;
+    // The default sandbox slots (32), as a hosted server would run: not the bench's 64.
+    let slots = ("LUNATASK_MAX_CONCURRENT_CALLS", "32");
+    let single = builder(host, cache, &accounts[0])
+        .env(slots.0, slots.1)
+        .start_http()
+        .await;
     let single_pid = single.child.id().expect("pid");
     let mut clients = Vec::new();
     for _ in 0..LOAD_USERS {
@@ -1000,6 +1005,7 @@ async fn multi_user_rows(host: &Path, cache: &Path, accounts: &[FakeApi]) -> Vec
     }
 
     let multi = tuned(HostBuilder::new(host, cache).multi_user(&accounts[0]))
+        .env(slots.0, slots.1)
         .start_http()
         .await;
     let pid = multi.child.id().expect("pid");
