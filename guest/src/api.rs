@@ -657,6 +657,15 @@ fn api_message(body: &[u8]) -> Option<String> {
     Some(message.chars().take(300).collect())
 }
 
+/// Why a destination was refused, as the world this component runs in says it: our host
+/// allows the configured API only; another runtime refuses by its own policy.
+#[cfg(not(feature = "portable"))]
+const EGRESS_DENIED: &str =
+    "the host refused this destination: only the configured LunaTask API may be reached";
+#[cfg(feature = "portable")]
+const EGRESS_DENIED: &str = "the runtime's network policy refused this destination: grant this \
+    component access to the LunaTask API's host (api.lunatask.app, or LUNATASK_BASE_URL's)";
+
 /// Classifies a failed send; waki reports wasi-http error codes inside `anyhow::Error`.
 fn transport_error(err: anyhow::Error) -> AttemptError {
     let code = err.downcast_ref::<ErrorCode>().cloned();
@@ -664,8 +673,7 @@ fn transport_error(err: anyhow::Error) -> AttemptError {
         Some(ErrorCode::HttpRequestDenied) => (
             Failure::Fatal,
             Code::EgressDenied,
-            "the host refused this destination: only the configured LunaTask API may be reached"
-                .to_string(),
+            EGRESS_DENIED.to_string(),
         ),
         Some(ErrorCode::ConnectionLimitReached) => (
             Failure::Fatal,
@@ -763,6 +771,21 @@ fn random_unit() -> f64 {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_refused_destination_is_explained_for_the_world_it_runs_in() {
+        let refused = transport_error(anyhow::Error::new(ErrorCode::HttpRequestDenied));
+        assert_eq!(refused.error.code, Code::EgressDenied);
+        let says = &refused.error.message;
+        if cfg!(feature = "portable") {
+            assert!(
+                says.contains("runtime's network policy") && !says.contains("the host"),
+                "{says}"
+            );
+        } else {
+            assert!(says.contains("only the configured LunaTask API"), "{says}");
+        }
+    }
 
     #[test]
     fn the_tool_effect_decides_what_may_be_sent_and_sent_again() {

@@ -19,7 +19,8 @@ pub enum Code {
     Timeout,
     /// The connection failed or dropped.
     NetworkError,
-    /// The host refused the destination: only the configured LunaTask API is reachable.
+    /// The destination was refused: by our host (only the configured LunaTask API is
+    /// reachable) or, for the portable component, by its runtime's network policy.
     EgressDenied,
     /// A bug or an exhausted limit inside this server.
     InternalError,
