@@ -14,8 +14,8 @@ use crate::entities::Task;
 use crate::error::ToolError;
 use crate::server::{Resource, ResourceContents, ResourceError, ResourceTemplate};
 use crate::tools::entity::TASKS;
-use crate::tools::{people, tasks};
-use crate::validate::{Id, parse_args};
+use crate::tools::{Top, people, tasks};
+use crate::validate::{Id, Limit, parse_args};
 use crate::views::{self, View};
 use crate::{Context, log};
 
@@ -192,23 +192,40 @@ fn read_view(
 ) -> Result<Value, ToolError> {
     let now = DateTime::<Utc>::from_timestamp(wall_now_unix(), 0).unwrap_or_default();
     let today = (now + Duration::minutes(i64::from(ctx.utc_offset_minutes))).date_naive();
-    // Only the view's tasks are kept as the account's list streams in.
-    let mut selected: Vec<Task> = Vec::new();
+    // Only the first of the view's tasks are kept as the account's list streams in: a view
+    // can select thousands on a big account (unscheduled ones, say), more than any reader
+    // wants at once, and memory must follow the answer, not the account.
+    let limit = Limit(VIEW_LIMIT as u32);
+    let mut top = Top::for_page(None, Some(limit), |tasks: &mut Vec<Task>| {
+        views::sort(tasks, view.order())
+    });
     TASKS.each(api, None, None, |t: Task| {
         let in_scope = area_id.is_none() || t.area_id == area_id;
         if in_scope && view.selects(&t, today, now) {
-            selected.push(t);
+            top.push(t);
         }
     })?;
-    views::sort(&mut selected, view.order());
-    Ok(json!({
+    let count = top.total;
+    let selected = top.into_sorted();
+    let mut out = json!({
         "view": view.name(),
         "area_id": area_id,
         "today": today.to_string(),
-        "count": selected.len(),
+        "count": count,
         "tasks": selected,
-    }))
+    });
+    if count > VIEW_LIMIT {
+        out["hint"] = format!(
+            "the first {VIEW_LIMIT} of {count} shown, in the view's order; list_tasks pages \
+             through all of them with its filters"
+        )
+        .into();
+    }
+    Ok(out)
 }
+
+/// The most tasks a view answers; `count` counts them all.
+const VIEW_LIMIT: usize = 100;
 
 fn discovery() -> Value {
     json!({

@@ -91,6 +91,22 @@ async fn every_filter_and_view_answers_on_100000_tasks_in_16_mib() {
     let high = host.read("lunatask://global/high-priority").await.unwrap();
     let expected = count(&tasks, |t| open(t) && t["priority"].as_i64() >= Some(1));
     assert_eq!(high["count"], expected);
+    // Unscheduled: in the area, open and without a date (what triage_unscheduled embeds).
+    let unscheduled = host
+        .read(&format!("lunatask://area/{AREA}/unscheduled"))
+        .await
+        .unwrap();
+    let expected = count(&tasks, |t| {
+        t["area_id"] == AREA && open(t) && t.get("scheduled_on").is_none_or(Value::is_null)
+    });
+    assert_eq!(unscheduled["count"], expected);
+    // The answer holds the first hundred, and says how to see the rest.
+    assert!(
+        expected > 100,
+        "the account has more than a view shows: {expected}"
+    );
+    assert_eq!(unscheduled["tasks"].as_array().unwrap().len(), 100);
+    assert!(unscheduled["hint"].as_str().unwrap().contains("list_tasks"));
     for view in [
         "now",
         "today",
