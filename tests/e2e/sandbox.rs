@@ -256,7 +256,10 @@ async fn a_list_beyond_the_memory_cap_says_which_setting_to_raise() {
         "a peak of {peak} MiB, grown past the start and within the 8 MiB cap"
     );
 
-    let read = host.read("lunatask://global/high-priority").await;
+    // A resource read stopped the same way: one task whose answer is larger than the cap
+    // (views keep only their first hundred tasks, so a long view no longer fills it).
+    let huge = fake.seed_task(json!({ "area_id": AREA, "added_later": "x".repeat(9 << 20) }));
+    let read = host.read(&format!("lunatask://tasks/{huge}")).await;
     let rmcp::service::ServiceError::McpError(error) = read.expect_err("the read fails") else {
         panic!("expected a JSON-RPC error");
     };
