@@ -24,7 +24,7 @@ use crate::metrics::Metrics;
 use crate::progress::{Progress, ProgressSender, Values};
 use crate::ratelimit::Caller;
 use crate::sandbox::{Sandbox, SandboxError, Stop, new_correlation_id};
-use crate::selection::{Refusal, Selection};
+use crate::selection::{READ_ONLY_HEADER, Refusal, Selection, TOOLS_HEADER};
 use crate::users::{Shares, User};
 
 const INSTRUCTIONS: &str = "Tools for the user's LunaTask account: tasks, notes, journal, people \
@@ -266,7 +266,12 @@ impl LunaTaskServer {
         &self,
         context: &RequestContext<RoleServer>,
     ) -> Result<Cow<'_, Selection>, McpError> {
-        match context.extensions.get::<::http::request::Parts>() {
+        let parts = context.extensions.get::<::http::request::Parts>();
+        // Most requests narrow nothing: no copy of the selection for them.
+        let narrows = parts.is_some_and(|p| {
+            p.headers.contains_key(READ_ONLY_HEADER) || p.headers.contains_key(TOOLS_HEADER)
+        });
+        match parts.filter(|_| narrows) {
             Some(parts) => self
                 .selection
                 .narrowed_by(&parts.headers, &self.catalog.tools)
