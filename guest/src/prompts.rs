@@ -5,8 +5,10 @@
 //! LunaTask encrypts names and notes end to end: the views hold ids, statuses, priorities
 //! and dates, never what a task says. Each prompt tells the model so, and to ask the user.
 
+use crate::api::Api;
+use crate::effect::Effect;
 use crate::error::ToolError;
-use crate::server::{Prompt, PromptArgument, PromptContent, PromptError, ResourceError};
+use crate::server::{Prompt, PromptArgument, PromptContent, PromptError, ResourceContents};
 use crate::validate::{Id, parse_args};
 use crate::views::View;
 use crate::{Context, resources};
@@ -106,15 +108,17 @@ pub fn get(name: &str, arguments: &str, ctx: &Context) -> Result<Vec<PromptConte
         "{}\n\n{ENCRYPTED}",
         workflow.ask
     ))];
-    for view in workflow.views {
-        let uri = format!("{scope}/{}", view.name());
-        match resources::read(&uri, ctx) {
-            Ok(contents) => messages.push(PromptContent::Embedded(contents)),
-            Err(ResourceError::Failed(error)) => return Err(PromptError::Failed(error)),
-            Err(ResourceError::NotFound(message)) => {
-                return Err(failed(ToolError::internal(message)));
-            }
-        }
+    // Every view the prompt embeds, from one read of the account.
+    let correlation_id = ctx.correlation_id();
+    let api = Api::new(ctx, &correlation_id, Effect::Read);
+    let area = args.area_id.as_ref().map(ToString::to_string);
+    let answers = resources::read_views(&api, ctx, area, workflow.views).map_err(failed)?;
+    for (view, answer) in workflow.views.iter().zip(answers) {
+        messages.push(PromptContent::Embedded(ResourceContents {
+            uri: format!("{scope}/{}", view.name()),
+            mime_type: "application/json".into(),
+            text: answer.to_string(),
+        }));
     }
     Ok(messages)
 }

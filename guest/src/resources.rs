@@ -190,38 +190,67 @@ fn read_view(
     area_id: Option<String>,
     view: View,
 ) -> Result<Value, ToolError> {
+    let mut one = read_views(api, ctx, area_id, &[view])?;
+    Ok(one.pop().unwrap_or_default())
+}
+
+/// `views` of the account (or of one area), from one pass over its task list: a prompt
+/// that embeds three views reads the account once, not three times.
+pub fn read_views(
+    api: &Api,
+    ctx: &Context,
+    area_id: Option<String>,
+    views: &[View],
+) -> Result<Vec<Value>, ToolError> {
     let now = DateTime::<Utc>::from_timestamp(wall_now_unix(), 0).unwrap_or_default();
     let today = (now + Duration::minutes(i64::from(ctx.utc_offset_minutes))).date_naive();
-    // Only the first of the view's tasks are kept as the account's list streams in: a view
+    // Only the first of each view's tasks are kept as the account's list streams in: a view
     // can select thousands on a big account (unscheduled ones, say), more than any reader
     // wants at once, and memory must follow the answer, not the account.
     let limit = Limit(VIEW_LIMIT as u32);
-    let mut top = Top::for_page(None, Some(limit), |tasks: &mut Vec<Task>| {
-        views::sort(tasks, view.order())
-    });
+    let mut tops: Vec<_> = views
+        .iter()
+        .map(|&view| {
+            Top::for_page(None, Some(limit), move |tasks: &mut Vec<Task>| {
+                views::sort(tasks, view.order())
+            })
+        })
+        .collect();
     TASKS.each(api, None, None, |t: Task| {
-        let in_scope = area_id.is_none() || t.area_id == area_id;
-        if in_scope && view.selects(&t, today, now) {
-            top.push(t);
+        if area_id.is_some() && t.area_id != area_id {
+            return;
+        }
+        let selecting: Vec<usize> = (0..views.len())
+            .filter(|&i| views[i].selects(&t, today, now))
+            .collect();
+        // A task in several views is kept in each.
+        if let Some((&last, rest)) = selecting.split_last() {
+            for &i in rest {
+                tops[i].push(t.clone());
+            }
+            tops[last].push(t);
         }
     })?;
-    let count = top.total;
-    let selected = top.into_sorted();
-    let mut out = json!({
-        "view": view.name(),
-        "area_id": area_id,
-        "today": today.to_string(),
-        "count": count,
-        "tasks": selected,
+    let answers = views.iter().zip(tops).map(|(view, top)| {
+        let count = top.total;
+        let selected = top.into_sorted();
+        let mut out = json!({
+            "view": view.name(),
+            "area_id": area_id,
+            "today": today.to_string(),
+            "count": count,
+            "tasks": selected,
+        });
+        if count > VIEW_LIMIT {
+            out["hint"] = format!(
+                "the first {VIEW_LIMIT} of {count} shown, in the view's order; list_tasks pages \
+                 through all of them with its filters"
+            )
+            .into();
+        }
+        out
     });
-    if count > VIEW_LIMIT {
-        out["hint"] = format!(
-            "the first {VIEW_LIMIT} of {count} shown, in the view's order; list_tasks pages \
-             through all of them with its filters"
-        )
-        .into();
-    }
-    Ok(out)
+    Ok(answers.collect())
 }
 
 /// The most tasks a view answers; `count` counts them all.

@@ -87,6 +87,11 @@ async fn plan_day_embeds_today_overdue_and_now_for_the_area_asked() {
         fake.requests().iter().all(|r| r.method == "GET"),
         "a prompt only reads"
     );
+    fake.assert_sent(
+        "GET /v1/tasks",
+        1,
+        "three views from one read of the account",
+    );
 
     // Without an area: every area's tasks.
     let global = get(&host, "plan_day", json!({})).await.unwrap();
