@@ -30,7 +30,7 @@ use crate::metrics::{Metrics, endpoint_label};
 use crate::progress::{Progress, ProgressSender};
 use crate::ratelimit::{Caller, RateLimiter};
 use crate::redact::Redactor;
-use crate::settings::{BaseUrl, Config, RedisUrl};
+use crate::settings::{BaseUrl, Config, RedisUnavailable};
 use crate::shared_limits::{SharedError, SharedLimits};
 use crate::users::User;
 
@@ -78,11 +78,11 @@ pub struct Egress {
     /// In multi-user mode, each user's own bucket, by their token's keyed hash: one user
     /// spending their limit slows no one else.
     user_limiters: std::sync::Mutex<std::collections::HashMap<Arc<str>, Arc<RateLimiter>>>,
-    /// With LUNATASK_REDIS_URL, the per-user limits every replica shares (connected on first
-    /// use, reconnecting on its own).
-    shared: Option<(RedisUrl, tokio::sync::OnceCell<SharedLimits>)>,
-    /// LUNATASK_REDIS_UNAVAILABLE is `closed`: without Redis, a user's calls are refused.
-    closed_without_redis: bool,
+    /// With LUNATASK_REDIS_URL, the per-user limits every replica shares (connected at
+    /// start-up, reconnecting on its own).
+    shared: Option<Arc<SharedLimits>>,
+    /// LUNATASK_REDIS_UNAVAILABLE: what a user's calls do while Redis cannot be reached.
+    without_redis: RedisUnavailable,
     rate_burst: u32,
     /// LUNATASK_RATE_LIMIT_RPM, for the message a long wait reports.
     rate_per_minute: u32,
@@ -99,7 +99,11 @@ pub struct Egress {
 }
 
 impl Egress {
-    pub fn new(config: &Config, metrics: Metrics) -> anyhow::Result<Self> {
+    pub fn new(
+        config: &Config,
+        metrics: Metrics,
+        shared: Option<Arc<SharedLimits>>,
+    ) -> anyhow::Result<Self> {
         let authorization = config
             .token
             .as_ref()
@@ -129,12 +133,8 @@ impl Egress {
                 config.settings.rate_limit_burst,
             ),
             user_limiters: Default::default(),
-            shared: config
-                .settings
-                .redis_url
-                .clone()
-                .map(|url| (url, tokio::sync::OnceCell::new())),
-            closed_without_redis: config.settings.redis_unavailable == "closed",
+            shared,
+            without_redis: config.settings.redis_unavailable,
             rate_burst: config.settings.rate_limit_burst,
             rate_per_minute: config.settings.rate_limit_rpm,
             redactor: Redactor::new(
@@ -181,26 +181,6 @@ impl Egress {
         LimiterRef::User(Arc::clone(limiter))
     }
 
-    /// A slot from the limits the replicas share in Redis.
-    async fn acquire_shared(
-        &self,
-        user: &User,
-        deadline: Instant,
-    ) -> Result<Duration, SharedError> {
-        let Some((url, cell)) = &self.shared else {
-            return Err(SharedError::Unavailable("no Redis configured".into()));
-        };
-        let shared = cell
-            .get_or_try_init(|| {
-                SharedLimits::connect(&url.0, self.rate_per_minute, self.rate_burst)
-            })
-            .await
-            .map_err(|e| SharedError::Unavailable(e.to_string()))?;
-        shared
-            .acquire(user.key(), tokio::time::Instant::from_std(deadline))
-            .await
-    }
-
     /// A slot in the rate limiter for `caller`; a wait of more than a moment is reported
     /// to `progress`, so that the client sees why the call is slow.
     async fn acquire_reporting(
@@ -209,14 +189,13 @@ impl Egress {
         deadline: Instant,
         progress: Option<&ProgressSender>,
     ) -> Result<Duration, crate::ratelimit::Exhausted> {
-        if let Some(user) = caller.user()
-            && self.shared.is_some()
-        {
-            match self.acquire_shared(user, deadline).await {
+        if let (Some(user), Some(shared)) = (caller.user(), &self.shared) {
+            let deadline = tokio::time::Instant::from_std(deadline);
+            match shared.acquire(user.key(), deadline).await {
                 Ok(waited) => return Ok(waited),
                 Err(SharedError::Exhausted(e)) => return Err(e),
                 Err(SharedError::Unavailable(cause)) => {
-                    if self.closed_without_redis {
+                    if self.without_redis == RedisUnavailable::Closed {
                         tracing::warn!(
                             cause,
                             "Redis is unavailable: a call was refused (LUNATASK_REDIS_UNAVAILABLE=closed)"

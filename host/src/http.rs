@@ -42,6 +42,7 @@ pub async fn serve(
     metrics: Metrics,
     config: &Config,
     stop: CancellationToken,
+    shared: Option<Arc<SharedLimits>>,
 ) -> anyhow::Result<()> {
     let settings = &config.settings;
     let addr = settings.http.expect("serve is called with an address");
@@ -82,17 +83,9 @@ pub async fn serve(
         .route_service("/mcp", mcp)
         .layer(middleware::from_fn(session_end_is_no_content));
     if settings.multi_user {
-        let users = match &settings.redis_url {
+        let users = match &shared {
             // Every replica must hash a token alike: the key is the one they share.
-            Some(url) => {
-                let shared = SharedLimits::connect(
-                    &url.0,
-                    settings.rate_limit_rpm,
-                    settings.rate_limit_burst,
-                )
-                .await?;
-                Users::with_key(shared.hash_key(Users::random_key()?).await?)
-            }
+            Some(shared) => Users::with_key(shared.hash_key(Users::random_key()?).await?),
             None => Users::new()?,
         };
         let callers = Arc::new((users, owners));

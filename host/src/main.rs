@@ -36,6 +36,7 @@ use crate::metrics::Metrics;
 use crate::sandbox::Sandbox;
 use crate::selection::Selection;
 use crate::settings::{Command, Config, Secrets};
+use crate::shared_limits::SharedLimits;
 
 fn main() -> ExitCode {
     let cli = match settings::parse() {
@@ -89,7 +90,19 @@ const SHUTDOWN_GRACE: std::time::Duration = std::time::Duration::from_secs(10);
 async fn run(command: Command, config: Config) -> anyhow::Result<ExitCode> {
     let started = std::time::Instant::now();
     let metrics = Metrics::new();
-    let runtime = Arc::new(Sandbox::new(&config, metrics.clone())?);
+    // Connected once, at start-up: an unreachable Redis stops the server here.
+    let shared = match &config.settings.redis_url {
+        Some(url) => Some(Arc::new(
+            SharedLimits::connect(
+                &url.0,
+                config.settings.rate_limit_rpm,
+                config.settings.rate_limit_burst,
+            )
+            .await?,
+        )),
+        None => None,
+    };
+    let runtime = Arc::new(Sandbox::new(&config, metrics.clone(), shared.clone())?);
     let catalog = Arc::new(Catalog::load(&runtime).await?);
     tracing::debug!(
         ms = started.elapsed().as_secs_f64() * 1000.0,
@@ -118,7 +131,7 @@ async fn run(command: Command, config: Config) -> anyhow::Result<ExitCode> {
     let stop = CancellationToken::new();
     tokio::spawn(stop_after_signal(Arc::clone(&runtime), stop.clone()));
     match config.settings.http {
-        Some(_) => http::serve(server, metrics, &config, stop).await?,
+        Some(_) => http::serve(server, metrics, &config, stop, shared).await?,
         None => serve_stdio(server, config.settings.max_message_bytes(), stop).await?,
     }
     tracing::info!("stopped");

@@ -145,8 +145,14 @@ pub struct Settings {
     pub redis_url: Option<RedisUrl>,
 
     /// When Redis cannot be reached: `local` holds each user to the limit on this replica alone (and logs it), `closed` refuses their calls as rate_limited
-    #[arg(long, env = "LUNATASK_REDIS_UNAVAILABLE", value_name = "local|closed", default_value = "local", value_parser = ["local", "closed"])]
-    pub redis_unavailable: String,
+    #[arg(
+        long,
+        env = "LUNATASK_REDIS_UNAVAILABLE",
+        value_name = "local|closed",
+        default_value = "local",
+        value_enum
+    )]
+    pub redis_unavailable: RedisUnavailable,
 
     /// Offer only the tools that read: writes are neither listed nor callable
     #[arg(long, env = "LUNATASK_READ_ONLY", value_name = "BOOL", num_args = 0..=1, default_value_t = false, default_missing_value = "true", value_parser = clap::value_parser!(bool))]
@@ -260,6 +266,15 @@ pub enum ConfigError {
     Setting(String),
     #[error("{name}: {reason}")]
     Invalid { name: &'static str, reason: String },
+}
+
+/// What a user's calls do while Redis cannot be reached.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum RedisUnavailable {
+    /// Held to the limit on this replica alone.
+    Local,
+    /// Refused as rate_limited, sending nothing.
+    Closed,
 }
 
 /// A Redis URL, which may hold a password: `Debug` shows its host only.

@@ -18,6 +18,9 @@ use tokio::time::Instant;
 
 use crate::ratelimit::Exhausted;
 
+/// The longest one GCRA step may take before Redis counts as unavailable.
+const ROUND_TRIP: Duration = Duration::from_secs(1);
+
 /// Where the replicas' shared state lives in Redis.
 const PREFIX: &str = "lunatask-mcp";
 
@@ -101,13 +104,14 @@ impl SharedLimits {
         let key = format!("{PREFIX}:rate:{user}");
         loop {
             let mut redis = self.redis.clone();
-            let (granted, wait_ms): (i64, i64) = self
-                .gcra
-                .key(&key)
-                .arg(self.interval_ms)
-                .arg(self.burst)
-                .invoke_async(&mut redis)
+            let mut invocation = self.gcra.key(&key);
+            invocation.arg(self.interval_ms).arg(self.burst);
+            let step = invocation.invoke_async::<(i64, i64)>(&mut redis);
+            // A Redis that stops answering (not refusing) must not hold the call to its
+            // deadline: past this, it counts as unavailable.
+            let (granted, wait_ms) = tokio::time::timeout(ROUND_TRIP, step)
                 .await
+                .map_err(|_| SharedError::Unavailable("no answer in time".into()))?
                 .map_err(|e| SharedError::Unavailable(cause(&e)))?;
             if granted == 1 {
                 return Ok(started.elapsed());

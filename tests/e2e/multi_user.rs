@@ -32,8 +32,8 @@ const TWO_OF_FOUR_SLOTS: [(&str, &str); 2] = [
 struct TwoUsers {
     alice: FakeApi,
     bob: FakeApi,
-    /// Kept for the test's length: dropping it stops the server.
-    _http: HttpHost,
+    /// Dropping it stops the server.
+    http: HttpHost,
     as_alice: RunningService<RoleClient, ()>,
     as_bob: RunningService<RoleClient, ()>,
 }
@@ -45,7 +45,7 @@ async fn alice_and_bob(env: &[(&str, &str)]) -> TwoUsers {
     TwoUsers {
         alice,
         bob,
-        _http: http,
+        http,
         as_alice,
         as_bob,
     }
@@ -107,6 +107,16 @@ async fn each_caller_reads_and_writes_only_their_own_account() {
     every_request_carries(alice, ALICE);
     every_request_carries(bob, BOB);
     assert!(alice.requests().len() >= 2 && bob.requests().len() >= 2);
+    // Metrics count the users, never name them.
+    let metrics = reqwest::get(format!("{}/metrics", users.http.url))
+        .await
+        .unwrap();
+    let metrics = metrics.text().await.unwrap();
+    assert!(
+        metrics.contains("lunatask_mcp_users_seen_total 2"),
+        "{metrics}"
+    );
+    assert!(!metrics.contains(ALICE) && !metrics.contains(BOB));
 }
 
 #[tokio::test]

@@ -33,6 +33,7 @@ use crate::metrics::Metrics;
 use crate::progress::ProgressSender;
 use crate::ratelimit::Caller;
 use crate::settings::Config;
+use crate::shared_limits::SharedLimits;
 
 /// The guest component, built by `build.rs`.
 pub const GUEST_WASM: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/lunatask_mcp_guest.wasm"));
@@ -58,19 +59,29 @@ pub struct Sandbox {
 }
 
 impl Sandbox {
-    /// Loads the built-in component, or the one `--component` names.
-    pub fn new(config: &Config, metrics: Metrics) -> anyhow::Result<Self> {
+    /// Loads the built-in component, or the one `--component` names; `shared` holds the
+    /// per-user limits replicas share, if any.
+    pub fn new(
+        config: &Config,
+        metrics: Metrics,
+        shared: Option<Arc<SharedLimits>>,
+    ) -> anyhow::Result<Self> {
         match &config.settings.component {
             Some(path) => {
                 let wasm = std::fs::read(path)
                     .map_err(|e| anyhow::anyhow!("--component {}: {e}", path.display()))?;
-                Self::with_component(config, metrics, &wasm)
+                Self::with_component(config, metrics, shared, &wasm)
             }
-            None => Self::with_component(config, metrics, GUEST_WASM),
+            None => Self::with_component(config, metrics, shared, GUEST_WASM),
         }
     }
 
-    fn with_component(config: &Config, metrics: Metrics, wasm: &[u8]) -> anyhow::Result<Self> {
+    fn with_component(
+        config: &Config,
+        metrics: Metrics,
+        shared: Option<Arc<SharedLimits>>,
+        wasm: &[u8],
+    ) -> anyhow::Result<Self> {
         let settings = &config.settings;
         let slots = settings.max_concurrent_calls;
         let engine = engine::engine(settings.memory_limit_bytes(), slots)?;
@@ -81,7 +92,7 @@ impl Sandbox {
         Server::add_to_linker::<CallState, HasSelf<CallState>>(&mut linker, |s| s)?;
         let pre = ServerPre::new(linker.instantiate_pre(&component)?)?;
         engine::spawn_epoch_ticker(engine.weak());
-        let egress = Arc::new(Egress::new(config, metrics.clone())?);
+        let egress = Arc::new(Egress::new(config, metrics.clone(), shared)?);
         let maker = Arc::new(Maker {
             engine,
             pre,
