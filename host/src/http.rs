@@ -20,6 +20,7 @@ use crate::front_door::FrontDoor;
 use crate::guard::{AllowedHost, AllowedOrigin, host_allowed, origin_allowed};
 use crate::mcp::LunaTaskServer;
 use crate::metrics::Metrics;
+use crate::oauth::{OAuth, ReadOnlyGrant};
 use crate::secret::Secret;
 use crate::sessions::Sessions;
 use crate::settings::Config;
@@ -63,11 +64,17 @@ pub async fn serve(
     ));
     tokio::spawn(Arc::clone(&sessions).keep_pruned());
     let owners = Arc::clone(&sessions);
+    let checker = server.clone();
     let mcp =
         StreamableHttpService::new(move || Ok(server.for_new_session()), sessions, mcp_config);
+    let mut allowed_origins = settings.allowed_origins.clone();
+    if let Some(public) = settings.public_url.as_ref().filter(|_| settings.oauth) {
+        // The consent form posts from the server's own pages.
+        allowed_origins.push(AllowedOrigin::parse(&public.origin).map_err(anyhow::Error::msg)?);
+    }
     let guard = Arc::new(Guard {
         allowed_hosts: settings.allowed_hosts.clone(),
-        allowed_origins: settings.allowed_origins.clone(),
+        allowed_origins,
         auth: config.http_auth.clone(),
     });
     let metrics_route = get(move || {
@@ -82,13 +89,24 @@ pub async fn serve(
     let mut mcp = Router::new()
         .route_service("/mcp", mcp)
         .layer(middleware::from_fn(session_end_is_no_content));
+    let mut oauth = None;
     if settings.multi_user {
         let users = match &shared {
             // Every replica must hash a token alike: the key is the one they share.
             Some(shared) => Users::with_key(shared.hash_key(Users::random_key()?).await?),
             None => Users::new()?,
         };
-        let callers = Arc::new((users, owners));
+        let identify = if settings.oauth {
+            let server = Arc::new(OAuth::new(settings, users, checker, shared.as_deref())?);
+            oauth = Some(Arc::clone(&server));
+            Identify::OAuth(server)
+        } else {
+            Identify::Tokens(users)
+        };
+        let callers = Arc::new(Callers {
+            identify,
+            sessions: owners,
+        });
         mcp = mcp.layer(middleware::from_fn_with_state(
             callers,
             require_caller_token,
@@ -105,11 +123,15 @@ pub async fn serve(
             Arc::clone(&guard),
             require_auth,
         ));
-    let app = Router::new()
-        .route("/healthz", get(|| async { "ok" }))
+    let sign_in = match &oauth {
+        Some(oauth) => oauth.routes(),
         // OAuth-capable clients probe these first; a 401 there would start a sign-in that
         // cannot succeed. 404 says "no OAuth here": they then send the configured header.
-        .route("/.well-known/{*rest}", axum::routing::any(no_oauth))
+        None => Router::new().route("/.well-known/{*rest}", axum::routing::any(no_oauth)),
+    };
+    let app = Router::new()
+        .route("/healthz", get(|| async { "ok" }))
+        .merge(sign_in)
         .merge(protected)
         .layer(middleware::from_fn_with_state(guard, check_host_and_origin));
 
@@ -208,23 +230,46 @@ async fn require_auth(State(guard): State<Arc<Guard>>, request: Request, next: N
     next.run(request).await
 }
 
-/// Multi-user mode: every request brings its caller's LunaTask token as its bearer, which
-/// becomes the request's [`User`](crate::users::User); a session answers only the token that opened it.
+/// How a multi-user server knows a request's caller.
+enum Identify {
+    /// The bearer is the caller's LunaTask token.
+    Tokens(Users),
+    /// The bearer is an access token this server issued (OAuth).
+    OAuth(Arc<OAuth>),
+}
+
+struct Callers {
+    identify: Identify,
+    sessions: Arc<Sessions>,
+}
+
+/// Multi-user mode: every request brings its caller's LunaTask token (or, with OAuth, an
+/// access token sealing it) as its bearer, which becomes the request's
+/// [`User`](crate::users::User); a session answers only the token that opened it.
 async fn require_caller_token(
-    State(callers): State<Arc<(Users, Arc<Sessions>)>>,
+    State(callers): State<Arc<Callers>>,
     mut request: Request,
     next: Next,
 ) -> Response {
-    let (users, sessions) = &*callers;
-    let Some(user) = bearer(request.headers()).and_then(|token| users.user(token)) else {
-        return (
-            StatusCode::UNAUTHORIZED,
-            [(header::WWW_AUTHENTICATE, "Bearer")],
-            "send your LunaTask access token as `Authorization: Bearer <token>` (LunaTask: \
-             Settings, Access tokens)",
-        )
-            .into_response();
+    let (user, read_only) = match &callers.identify {
+        Identify::Tokens(users) => match bearer(request.headers()).and_then(|t| users.user(t)) {
+            Some(user) => (user, false),
+            None => {
+                return (
+                    StatusCode::UNAUTHORIZED,
+                    [(header::WWW_AUTHENTICATE, "Bearer")],
+                    "send your LunaTask access token as `Authorization: Bearer <token>` \
+                     (LunaTask: Settings, Access tokens)",
+                )
+                    .into_response();
+            }
+        },
+        Identify::OAuth(oauth) => match oauth.authenticate(request.headers()).await {
+            Ok(grant) => (grant.user, !grant.write),
+            Err(challenge) => return challenge,
+        },
     };
+    let sessions = &callers.sessions;
     let session = session_id(request.headers());
     if let Some(id) = &session
         && sessions.owner(id).is_some_and(|owner| owner != *user.key())
@@ -240,6 +285,9 @@ async fn require_caller_token(
     }
     let key = Arc::clone(user.key());
     request.extensions_mut().insert(user);
+    if read_only {
+        request.extensions_mut().insert(ReadOnlyGrant);
+    }
     let response = next.run(request).await;
     if session.is_none()
         && let Some(opened) = session_id(response.headers())
@@ -257,7 +305,7 @@ fn session_id(headers: &axum::http::HeaderMap) -> Option<String> {
 }
 
 /// The token of an `Authorization: Bearer <token>` header.
-fn bearer(headers: &axum::http::HeaderMap) -> Option<&str> {
+pub fn bearer(headers: &axum::http::HeaderMap) -> Option<&str> {
     headers
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())

@@ -12,6 +12,7 @@ mod http;
 mod logging;
 mod mcp;
 mod metrics;
+mod oauth;
 mod progress;
 mod ratelimit;
 mod redact;

@@ -21,6 +21,7 @@ use crate::admission::PendingBytes;
 use crate::bindings;
 use crate::errors::ErrorObject;
 use crate::metrics::Metrics;
+use crate::oauth::ReadOnlyGrant;
 use crate::progress::{Progress, ProgressSender, Values};
 use crate::ratelimit::Caller;
 use crate::sandbox::{Sandbox, SandboxError, Stop, new_correlation_id};
@@ -194,6 +195,12 @@ impl LunaTaskServer {
         self.call_for(&self.caller, name, arguments, progress).await
     }
 
+    /// [`call`](Self::call) for `user` (OAuth's consent page checks a token with `ping`).
+    pub async fn call_as(&self, user: User, name: &str) -> CallToolResult {
+        let caller = self.caller.as_user(user);
+        self.call_for(&caller, name, None, None).await
+    }
+
     /// [`call`](Self::call) on behalf of `caller` (in multi-user mode, a request's user).
     async fn call_for(
         &self,
@@ -267,18 +274,23 @@ impl LunaTaskServer {
         context: &RequestContext<RoleServer>,
     ) -> Result<Cow<'_, Selection>, McpError> {
         let parts = context.extensions.get::<::http::request::Parts>();
+        let read_grant = parts.is_some_and(|p| p.extensions.get::<ReadOnlyGrant>().is_some());
         // Most requests narrow nothing: no copy of the selection for them.
         let narrows = parts.is_some_and(|p| {
             p.headers.contains_key(READ_ONLY_HEADER) || p.headers.contains_key(TOOLS_HEADER)
         });
-        match parts.filter(|_| narrows) {
+        let selection = match parts.filter(|_| narrows) {
             Some(parts) => self
                 .selection
                 .narrowed_by(&parts.headers, &self.catalog.tools)
                 .map(Cow::Owned)
-                .map_err(|message| McpError::invalid_request(message, None)),
-            None => Ok(Cow::Borrowed(&*self.selection)),
-        }
+                .map_err(|message| McpError::invalid_request(message, None))?,
+            None => Cow::Borrowed(&*self.selection),
+        };
+        Ok(match read_grant {
+            true => Cow::Owned(selection.for_read_grant()),
+            false => selection,
+        })
     }
 
     /// Whom a request's calls are made for: this session, as the request's user in

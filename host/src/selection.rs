@@ -15,6 +15,8 @@ use crate::settings::Settings;
 #[derive(Debug, Clone)]
 enum Rule {
     ReadOnly(&'static str),
+    /// The request's OAuth grant holds `lunatask:read` only.
+    ReadGrant,
     Only(BTreeSet<String>, &'static str),
     Except(BTreeSet<String>, &'static str),
 }
@@ -79,6 +81,13 @@ impl Selection {
         Ok(narrowed)
     }
 
+    /// This selection for a request whose OAuth grant only reads.
+    pub fn for_read_grant(&self) -> Self {
+        let mut narrowed = self.clone();
+        narrowed.rules.push(Rule::ReadGrant);
+        narrowed
+    }
+
     /// Why `tool` is not offered, or `None` when it is.
     pub fn refusal(&self, tool: &Tool) -> Option<Refusal> {
         let name = tool.name.as_ref();
@@ -89,6 +98,13 @@ impl Selection {
                      ({setting} is set)"
                 ),
                 setting,
+            }),
+            Rule::ReadGrant if !reads_only(tool) => Some(Refusal {
+                message: format!(
+                    "{name} changes data, and this sign-in granted reading only \
+                     ({READ_SCOPE}); sign in again and allow changes ({WRITE_SCOPE}) to use it"
+                ),
+                setting: WRITE_SCOPE,
             }),
             Rule::Only(names, setting) if !names.contains(name) => Some(Refusal {
                 message: format!("{name} is not among the tools {setting} offers"),
@@ -111,6 +127,9 @@ impl Selection {
             .collect()
     }
 }
+
+const READ_SCOPE: &str = crate::oauth::READ;
+const WRITE_SCOPE: &str = crate::oauth::WRITE;
 
 /// The header that makes one request's view of the server read-only.
 pub const READ_ONLY_HEADER: &str = "x-mcp-readonly";

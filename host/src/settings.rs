@@ -140,6 +140,34 @@ pub struct Settings {
     #[arg(long, env = "LUNATASK_MCP_MULTI_USER", value_name = "BOOL", num_args = 0..=1, default_value_t = false, default_missing_value = "true", value_parser = clap::value_parser!(bool))]
     pub multi_user: bool,
 
+    /// Sign remote clients in with OAuth 2.1 (multi-user mode): the server is its own authorization server, a person gives their LunaTask token once on its consent page, and clients hold only tokens it issued
+    #[arg(long, env = "LUNATASK_MCP_OAUTH", value_name = "BOOL", num_args = 0..=1, default_value_t = false, default_missing_value = "true", value_parser = clap::value_parser!(bool))]
+    pub oauth: bool,
+
+    /// The URL clients reach this server at, without a path, e.g. https://mcp.example.com (https, or http on loopback); OAuth's issuer and endpoints are under it
+    #[arg(long, env = "LUNATASK_MCP_PUBLIC_URL", value_name = "URL", value_parser = PublicUrl::parse)]
+    pub public_url: Option<PublicUrl>,
+
+    /// File of at least 32 random bytes (head -c 32 /dev/urandom) that seals the OAuth tokens, readable by its owner only [default: a key made at start-up, so tokens end with the process]
+    #[arg(long, env = "LUNATASK_MCP_SEALING_KEY_FILE", value_name = "PATH")]
+    pub sealing_key_file: Option<PathBuf>,
+
+    /// The sealing key file in use before the current one: tokens it sealed are still read, new ones are sealed with the current key
+    #[arg(
+        long,
+        env = "LUNATASK_MCP_PREVIOUS_SEALING_KEY_FILE",
+        value_name = "PATH"
+    )]
+    pub previous_sealing_key_file: Option<PathBuf>,
+
+    /// Seconds an issued OAuth access token is valid
+    #[arg(long, env = "LUNATASK_MCP_OAUTH_ACCESS_TOKEN_TTL", value_name = "SECONDS", default_value = "3600", value_parser = lifetime)]
+    pub oauth_access_token_ttl: Duration,
+
+    /// Seconds an issued OAuth refresh token is valid (each refresh issues a new one)
+    #[arg(long, env = "LUNATASK_MCP_OAUTH_REFRESH_TOKEN_TTL", value_name = "SECONDS", default_value = "2592000", value_parser = lifetime)]
+    pub oauth_refresh_token_ttl: Duration,
+
     /// Redis holding the per-user rate limits that replicas share, e.g. redis://10.0.0.5:6379 (multi-user mode; prefer the environment for a URL with a password)
     #[arg(long, env = "LUNATASK_REDIS_URL", value_name = "URL", value_parser = RedisUrl::parse)]
     pub redis_url: Option<RedisUrl>,
@@ -275,6 +303,55 @@ pub enum RedisUnavailable {
     Local,
     /// Refused as rate_limited, sending nothing.
     Closed,
+}
+
+/// Where clients reach the server: an origin (scheme, host, port), no path.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PublicUrl {
+    /// `scheme://host[:port]`, no trailing slash.
+    pub origin: String,
+    /// The host as the `Host` header names it.
+    pub host: String,
+    pub https: bool,
+}
+
+impl PublicUrl {
+    fn parse(raw: &str) -> Result<Self, String> {
+        let url = url::Url::parse(raw.trim()).map_err(|e| e.to_string())?;
+        let https = match url.scheme() {
+            "https" => true,
+            "http" => false,
+            _ => return Err("the scheme must be https (or http for a loopback host)".into()),
+        };
+        let host = url.host().ok_or("a host is required")?;
+        if !https && !is_loopback(&host) {
+            return Err(
+                "plain http is allowed only for loopback hosts; clients send tokens \
+                        to this URL, so use https"
+                    .into(),
+            );
+        }
+        if url.path() != "/" || url.query().is_some() || url.fragment().is_some() {
+            return Err(
+                "give the origin only (https://host[:port]): the OAuth endpoints and \
+                        /mcp are served at the root"
+                    .into(),
+            );
+        }
+        if !url.username().is_empty() || url.password().is_some() {
+            return Err("credentials do not belong in the URL".into());
+        }
+        let host = host_text(&host);
+        let authority = match url.port() {
+            Some(port) => format!("{host}:{port}"),
+            None => host.clone(),
+        };
+        Ok(Self {
+            origin: format!("{}://{authority}", url.scheme()),
+            host,
+            https,
+        })
+    }
 }
 
 /// A Redis URL, which may hold a password: `Debug` shows its host only.
@@ -490,6 +567,7 @@ impl Config {
         if settings.multi_user {
             check_multi_user(&settings, &secrets)?;
         }
+        check_oauth(&settings)?;
         let token = match (
             secrets.api_token.filter(|t| !t.trim().is_empty()),
             &settings.token_file,
@@ -536,6 +614,78 @@ fn check_multi_user(settings: &Settings, secrets: &Secrets) -> Result<(), Config
             "LUNATASK_MCP_AUTH_TOKEN",
             "is set with LUNATASK_MCP_MULTI_USER, where the bearer of every request is its \
              caller's LunaTask token; unset it",
+        );
+    }
+    Ok(())
+}
+
+/// OAuth signs people in to a multi-user server, at the URL its clients use, which the
+/// Host guard must let through.
+fn check_oauth(settings: &Settings) -> Result<(), ConfigError> {
+    let invalid = |name, reason: String| Err(ConfigError::Invalid { name, reason });
+    if !settings.oauth {
+        for (set, name) in [
+            (settings.public_url.is_some(), "LUNATASK_MCP_PUBLIC_URL"),
+            (
+                settings.sealing_key_file.is_some(),
+                "LUNATASK_MCP_SEALING_KEY_FILE",
+            ),
+            (
+                settings.previous_sealing_key_file.is_some(),
+                "LUNATASK_MCP_PREVIOUS_SEALING_KEY_FILE",
+            ),
+        ] {
+            if set {
+                return invalid(
+                    name,
+                    "is an OAuth setting; set LUNATASK_MCP_OAUTH=true too, or unset it".into(),
+                );
+            }
+        }
+        return Ok(());
+    }
+    if !settings.multi_user {
+        return invalid(
+            "LUNATASK_MCP_OAUTH",
+            "signs many people in, each with their own LunaTask account: set \
+             LUNATASK_MCP_MULTI_USER=true (and LUNATASK_MCP_HTTP) too"
+                .into(),
+        );
+    }
+    let Some(public) = &settings.public_url else {
+        return invalid(
+            "LUNATASK_MCP_PUBLIC_URL",
+            "is required with LUNATASK_MCP_OAUTH: the URL clients reach this server at, such \
+             as https://mcp.example.com (the issuer and every OAuth endpoint are under it)"
+                .into(),
+        );
+    };
+    let allowed =
+        AllowedHost::parse(&public.host).is_ok_and(|host| settings.allowed_hosts.contains(&host));
+    if !allowed {
+        return invalid(
+            "LUNATASK_MCP_ALLOWED_HOSTS",
+            format!(
+                "does not include {}, the host of LUNATASK_MCP_PUBLIC_URL: requests to it \
+                 would be refused; add it",
+                public.host
+            ),
+        );
+    }
+    if settings.previous_sealing_key_file.is_some() && settings.sealing_key_file.is_none() {
+        return invalid(
+            "LUNATASK_MCP_PREVIOUS_SEALING_KEY_FILE",
+            "keeps an old key readable beside the current one: set \
+             LUNATASK_MCP_SEALING_KEY_FILE too"
+                .into(),
+        );
+    }
+    if settings.oauth_refresh_token_ttl < settings.oauth_access_token_ttl {
+        return invalid(
+            "LUNATASK_MCP_OAUTH_REFRESH_TOKEN_TTL",
+            "is shorter than LUNATASK_MCP_OAUTH_ACCESS_TOKEN_TTL; a refresh token must \
+             outlive the access token it renews"
+                .into(),
         );
     }
     Ok(())
@@ -608,6 +758,18 @@ pub fn seconds(raw: &str) -> Result<Duration, String> {
         Err(format!(
             "expected seconds greater than 0 and at most 86400, got {value}"
         ))
+    }
+}
+
+/// Parses a lifetime in seconds: at least one, at most a year.
+fn lifetime(raw: &str) -> Result<Duration, String> {
+    match raw.trim().parse::<f64>() {
+        Ok(value) if value.is_finite() && (1.0..=31_536_000.0).contains(&value) => {
+            Ok(Duration::from_secs_f64(value))
+        }
+        _ => Err(format!(
+            "expected seconds from 1 to 31536000 (a year), got {raw:?}"
+        )),
     }
 }
 

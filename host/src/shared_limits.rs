@@ -83,6 +83,11 @@ impl SharedLimits {
         })
     }
 
+    /// The connection, for the other state the replicas share (OAuth's ledger).
+    pub fn connection(&self) -> ConnectionManager {
+        self.redis.clone()
+    }
+
     /// The key of the users' keyed hash that every replica shares, made by the first.
     pub async fn hash_key(&self, fresh: String) -> anyhow::Result<String> {
         let mut redis = self.redis.clone();

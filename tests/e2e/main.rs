@@ -13,6 +13,7 @@ mod http_edges;
 mod load;
 mod multi_user;
 mod notes_journal_habits;
+mod oauth;
 mod people;
 mod portable;
 mod prompts;

@@ -157,7 +157,29 @@ impl HostBuilder {
 
     /// Starts the server with `--http 127.0.0.1:0` and waits for it to announce its address.
     pub async fn start_http(self) -> HttpHost {
-        let mut cmd = self.arg("--http").arg("127.0.0.1:0").command();
+        self.start_http_at("127.0.0.1:0").await
+    }
+
+    /// An OAuth server (multi-user, `--oauth`) on a free loopback port, its public URL
+    /// that port's (the URL must be known before it starts).
+    pub async fn start_oauth(self) -> HttpHost {
+        self.start_oauth_on(free_port()).await
+    }
+
+    /// [`start_oauth`](Self::start_oauth) on `port` (a restart keeps its issuer).
+    pub async fn start_oauth_on(self, port: u16) -> HttpHost {
+        self.env("LUNATASK_MCP_OAUTH", "true")
+            .env(
+                "LUNATASK_MCP_PUBLIC_URL",
+                format!("http://127.0.0.1:{port}"),
+            )
+            .start_http_at(&format!("127.0.0.1:{port}"))
+            .await
+    }
+
+    /// Starts the server with `--http ADDR` and waits for it to announce its address.
+    pub async fn start_http_at(self, addr: &str) -> HttpHost {
+        let mut cmd = self.arg("--http").arg(addr).command();
         cmd.stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
@@ -417,6 +439,14 @@ impl RawStdio {
             .expect("answered in time");
         (answer, others)
     }
+}
+
+/// A loopback port nothing listens on now (the OS's next ephemeral one).
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .expect("a free port")
+        .port()
 }
 
 /// A server serving Streamable HTTP.
