@@ -54,5 +54,6 @@ interop:
     cargo build --release -p lunatask-mcp -p lunatask-mcp-tests --bins
     python3 -m venv target/interop-venv && target/interop-venv/bin/pip install --quiet mcp==2.3.0
     target/interop-venv/bin/python tests/interop/python_client.py target/release/lunatask-mcp target/release/fake-api
+    bash tests/interop/consent.sh target/release/lunatask-mcp target/release/fake-api
     bash tests/interop/conformance.sh target/release/lunatask-mcp target/release/fake-api
     bash tests/interop/schemas.sh target/release/lunatask-mcp target/release/fake-api

@@ -701,3 +701,66 @@ async fn oauth_settings_that_cannot_work_stop_the_server_naming_the_setting() {
         assert!(stderr.contains(named), "{env:?}: {stderr}");
     }
 }
+
+#[tokio::test]
+async fn replicas_sharing_redis_and_the_key_share_replays_and_revocations() {
+    let fake = alice().await;
+    let redis = lunatask_mcp_tests::Redis::start();
+    let dir = scratch_dir("oauth-replicas");
+    let key = key_file(&dir, "key", 9);
+    // Both replicas are reached at one public URL (the load balancer's); the test speaks to
+    // each on its own port.
+    let public = format!("http://127.0.0.1:{}", lunatask_mcp_tests::free_port());
+    let replica = || {
+        builder()
+            .multi_user(&fake)
+            .env("LUNATASK_MCP_OAUTH", "true")
+            .env("LUNATASK_MCP_PUBLIC_URL", &public)
+            .env("LUNATASK_MCP_SEALING_KEY_FILE", &key)
+            .env("LUNATASK_REDIS_URL", &redis.url)
+            .start_http()
+    };
+    let (one, two) = tokio::join!(replica(), replica());
+    let (on_one, on_two) = (Agent::new(&one), Agent::new(&two));
+    let client_id = on_one.client_id().await;
+    // A code exchanged on one replica is spent on the other.
+    let answer = on_one.consent(&client_id, ALICE, true).await;
+    let back = redirected(&answer);
+    let exchange = [
+        ("grant_type", "authorization_code"),
+        ("code", back["code"].as_str()),
+        ("redirect_uri", REDIRECT),
+        ("client_id", client_id.as_str()),
+        ("code_verifier", VERIFIER),
+    ];
+    let (status, tokens) = on_one.token(&exchange).await;
+    assert_eq!(status, StatusCode::OK, "{tokens}");
+    let (status, replay) = on_two.token(&exchange).await;
+    assert_eq!(
+        (status, &replay["error"]),
+        (StatusCode::BAD_REQUEST, &json!("invalid_grant"))
+    );
+    // ...and the replay revoked the grant on both.
+    let access = tokens["access_token"].as_str().unwrap();
+    assert_eq!(
+        on_one.mcp_status(Some(access)).await.0,
+        StatusCode::UNAUTHORIZED
+    );
+
+    // A fresh sign-in on one replica serves on the other; revoked on one, refused on both.
+    let tokens = on_one.sign_in(ALICE, true).await;
+    assert_eq!(
+        on_two.mcp_status(Some(&tokens.access)).await.0,
+        StatusCode::OK
+    );
+    let revoked = on_two
+        .post_form("/revoke", &[("token", &tokens.refresh)], None)
+        .await;
+    assert_eq!(revoked.status(), StatusCode::OK);
+    assert_eq!(
+        on_one.mcp_status(Some(&tokens.access)).await.0,
+        StatusCode::UNAUTHORIZED
+    );
+    let (status, _) = on_one.refresh(&tokens, &tokens.refresh).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+}

@@ -48,7 +48,7 @@ impl Page<'_> {
         let body = format!(
             "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\">\
              <meta name=\"viewport\" content=\"width=device-width,initial-scale=1\">\
-             <meta name=\"referrer\" content=\"no-referrer\">\
+             <meta name=\"referrer\" content=\"same-origin\">\
              <title>Connect {client} to LunaTask</title><style>{STYLE}</style></head><body>\
              <h1>Connect <em>{client}</em> to your LunaTask account</h1>{problem}\
              <p><strong>{client}</strong> asks to read your LunaTask tasks, notes, people \
@@ -112,7 +112,9 @@ fn secure(response: &mut Response, redirect: Option<String>) {
         (header::PRAGMA, "no-cache"),
         (header::X_FRAME_OPTIONS, "DENY"),
         (header::X_CONTENT_TYPE_OPTIONS, "nosniff"),
-        (header::REFERRER_POLICY, "no-referrer"),
+        // Not `no-referrer`: under it a browser posts the form with `Origin: null`, which the
+        // Origin guard must refuse. `same-origin` tells other sites nothing either.
+        (header::REFERRER_POLICY, "same-origin"),
     ];
     for (name, value) in fixed {
         headers.insert(name, HeaderValue::from_static(value));
