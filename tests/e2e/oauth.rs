@@ -437,6 +437,13 @@ async fn codes_need_their_verifier_their_redirect_and_one_use() {
         ))
         .await;
     assert_eq!(redirected(&response)["error"], "invalid_request");
+    // A resource (RFC 8707) that is not this server.
+    let (status, headers, _) = agent
+        .authorize(&client_id, &[("resource", "https://other.example/mcp")])
+        .await;
+    assert_eq!(status, StatusCode::FOUND);
+    let location = headers[header::LOCATION].to_str().unwrap();
+    assert!(location.contains("error=invalid_target"), "{location}");
 
     let answer = agent.consent(&client_id, ALICE, true).await;
     let back = redirected(&answer);

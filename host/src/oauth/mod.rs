@@ -115,6 +115,10 @@ impl OAuth {
             .route("/token", post(token::token))
             .route("/revoke", post(token::revoke))
             .layer(DefaultBodyLimit::max(MAX_BODY))
+            .layer(axum::middleware::map_response_with_state(
+                self.public.https,
+                strict_transport,
+            ))
             .with_state(Arc::clone(self))
     }
 
@@ -218,6 +222,21 @@ impl OAuth {
         }
         response
     }
+}
+
+/// Over https, browsers are told to come back over https only (the consent page takes a
+/// token).
+async fn strict_transport(
+    axum::extract::State(https): axum::extract::State<bool>,
+    mut response: Response,
+) -> Response {
+    if https {
+        response.headers_mut().insert(
+            header::STRICT_TRANSPORT_SECURITY,
+            HeaderValue::from_static("max-age=31536000"),
+        );
+    }
+    response
 }
 
 /// Other well-known documents (OpenID configuration and the like) are not served.
