@@ -6,6 +6,13 @@
 wasmtime::component::bindgen!({
     path: "../wit",
     world: "server",
+    // The journal may live in Redis, so its calls wait on the network.
+    imports: {
+        "lunatask:mcp/journal.add": async,
+        "lunatask:mcp/journal.settle": async,
+        "lunatask:mcp/journal.find": async,
+        "lunatask:mcp/journal.mark-undone": async,
+    },
     exports: { default: async },
 });
 
@@ -14,4 +21,5 @@ pub use exports::lunatask::mcp::resources::{
     Resource, ResourceContents, ResourceError, ResourceTemplate,
 };
 pub use lunatask::mcp::host::LogLevel;
+pub use lunatask::mcp::journal as journal_wit;
 pub use lunatask::mcp::types::{CallContext, ErrorCode, Tool, ToolError, WriteOutcome};

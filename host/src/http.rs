@@ -24,6 +24,7 @@ use crate::oauth::{OAuth, ReadOnlyGrant};
 use crate::secret::Secret;
 use crate::sessions::Sessions;
 use crate::settings::Config;
+use crate::journal::Journal;
 use crate::shared_limits::SharedLimits;
 use crate::users::Users;
 
@@ -44,6 +45,7 @@ pub async fn serve(
     config: &Config,
     stop: CancellationToken,
     shared: Option<Arc<SharedLimits>>,
+    journal: &Journal,
 ) -> anyhow::Result<()> {
     let settings = &config.settings;
     let addr = settings.http.expect("serve is called with an address");
@@ -94,7 +96,12 @@ pub async fn serve(
         let users = match &shared {
             // Every replica must hash a token alike: the key is the one they share.
             Some(shared) => Users::with_key(shared.hash_key(Users::random_key()?).await?),
-            None => Users::new()?,
+            // One server: the key kept with its journal, so that a user's hash, which
+            // names their journal, is the same after a restart.
+            None => match journal.user_hash_key(Users::random_key()?)? {
+                Some(key) => Users::with_key(key),
+                None => Users::new()?,
+            },
         };
         let identify = if settings.oauth {
             let server = Arc::new(OAuth::new(settings, users, checker, shared.as_deref())?);

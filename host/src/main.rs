@@ -9,6 +9,7 @@ mod errors;
 mod front_door;
 mod guard;
 mod http;
+mod journal;
 mod logging;
 mod mcp;
 mod metrics;
@@ -103,7 +104,15 @@ async fn run(command: Command, config: Config) -> anyhow::Result<ExitCode> {
         )),
         None => None,
     };
-    let runtime = Arc::new(Sandbox::new(&config, metrics.clone(), shared.clone())?);
+    // A damaged or unwritable journal stops the server here, never later with a lost record.
+    let journal = Arc::new(journal::Journal::open(&config.settings, shared.as_deref())?);
+    tracing::info!(journal = journal.describe(), "action journal");
+    let runtime = Arc::new(Sandbox::new(
+        &config,
+        metrics.clone(),
+        shared.clone(),
+        Arc::clone(&journal),
+    )?);
     let catalog = Arc::new(Catalog::load(&runtime).await?);
     tracing::debug!(
         ms = started.elapsed().as_secs_f64() * 1000.0,
@@ -132,7 +141,7 @@ async fn run(command: Command, config: Config) -> anyhow::Result<ExitCode> {
     let stop = CancellationToken::new();
     tokio::spawn(stop_after_signal(Arc::clone(&runtime), stop.clone()));
     match config.settings.http {
-        Some(_) => http::serve(server, metrics, &config, stop, shared).await?,
+        Some(_) => http::serve(server, metrics, &config, stop, shared, &journal).await?,
         None => serve_stdio(server, config.settings.max_message_bytes(), stop).await?,
     }
     tracing::info!("stopped");

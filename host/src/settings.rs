@@ -235,6 +235,24 @@ pub struct Settings {
     #[arg(long, env = "LUNATASK_CACHE_DIR", value_name = "PATH")]
     pub cache_dir: Option<PathBuf>,
 
+    /// What the action journal records: `full` (every write, with the prior values of an
+    /// update, read first), `writes` (every write, without that read: updates cannot be
+    /// undone) or `off`
+    #[arg(long, env = "LUNATASK_JOURNAL", value_name = "full|writes|off", default_value = "full", value_enum)]
+    pub journal: crate::journal::Mode,
+
+    /// Where the action journal's database lives [default: $XDG_STATE_HOME/lunatask-mcp, else ~/.local/state/lunatask-mcp]
+    #[arg(long, env = "LUNATASK_STATE_DIR", value_name = "PATH")]
+    pub state_dir: Option<PathBuf>,
+
+    /// Days the action journal keeps an action
+    #[arg(long, env = "LUNATASK_JOURNAL_RETENTION_DAYS", value_name = "DAYS", default_value_t = 30, value_parser = clap::value_parser!(u32).range(1..=3650))]
+    pub journal_retention_days: u32,
+
+    /// Actions the journal keeps per user, newest first; older ones are dropped
+    #[arg(long, env = "LUNATASK_JOURNAL_MAX_ACTIONS", value_name = "N", default_value_t = 10_000, value_parser = clap::value_parser!(u32).range(10..=1_000_000))]
+    pub journal_max_actions: u32,
+
     /// Run this tools component instead of the built-in one (same sandbox, same gate)
     #[arg(long, env = "LUNATASK_COMPONENT", value_name = "PATH")]
     pub component: Option<PathBuf>,

@@ -14,6 +14,7 @@ use super::state::{CallLimits, CallState};
 use super::supply::Instance;
 use crate::bindings::{CallContext, ServerPre};
 use crate::egress::Egress;
+use crate::journal::{CallJournal, Journal, LOCAL_OWNER};
 use crate::ratelimit::Caller;
 use crate::settings::Settings;
 
@@ -23,6 +24,7 @@ pub struct Maker {
     pub pre: ServerPre<CallState>,
     pub egress: Arc<Egress>,
     pub settings: Settings,
+    pub journal: Arc<Journal>,
 }
 
 impl Maker {
@@ -48,6 +50,7 @@ impl Maker {
                 peak_bytes: 0,
             },
             progress: None,
+            journal: None,
             deadline,
         };
         let mut store = Store::new(&self.engine, state);
@@ -63,10 +66,27 @@ impl Maker {
         store
     }
 
-    /// Starts the call's clock: its deadline for the epoch callback and the egress gate.
-    pub fn arm(&self, store: &mut Store<CallState>, deadline: Instant, caller: Caller) {
+    /// Starts the call's clock (its deadline for the epoch callback and the egress gate)
+    /// and opens its journal: `caller`'s, written as `tool` (none for a read) under
+    /// `correlation_id`.
+    pub fn arm(
+        &self,
+        store: &mut Store<CallState>,
+        deadline: Instant,
+        caller: Caller,
+        tool: Option<&str>,
+        correlation_id: &str,
+    ) {
         let state = store.data_mut();
         state.deadline = deadline;
+        state.journal = Some(CallJournal {
+            journal: Arc::clone(&self.journal),
+            owner: caller
+                .user()
+                .map_or_else(|| LOCAL_OWNER.into(), |user| Arc::clone(user.key())),
+            tool: tool.map(str::to_string),
+            correlation_id: correlation_id.to_string(),
+        });
         state.hooks = self.egress.hooks(deadline, caller);
         store.set_epoch_deadline(1);
     }

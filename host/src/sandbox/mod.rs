@@ -29,6 +29,7 @@ pub use self::stop::{SandboxError, Stop};
 use self::supply::{Instance, Supply};
 use crate::bindings::{self, CallContext, Server, ServerPre, ToolError};
 use crate::egress::Egress;
+use crate::journal::Journal;
 use crate::metrics::Metrics;
 use crate::progress::ProgressSender;
 use crate::ratelimit::Caller;
@@ -65,14 +66,15 @@ impl Sandbox {
         config: &Config,
         metrics: Metrics,
         shared: Option<Arc<SharedLimits>>,
+        journal: Arc<Journal>,
     ) -> anyhow::Result<Self> {
         match &config.settings.component {
             Some(path) => {
                 let wasm = std::fs::read(path)
                     .map_err(|e| anyhow::anyhow!("--component {}: {e}", path.display()))?;
-                Self::with_component(config, metrics, shared, &wasm)
+                Self::with_component(config, metrics, shared, journal, &wasm)
             }
-            None => Self::with_component(config, metrics, shared, GUEST_WASM),
+            None => Self::with_component(config, metrics, shared, journal, GUEST_WASM),
         }
     }
 
@@ -80,6 +82,7 @@ impl Sandbox {
         config: &Config,
         metrics: Metrics,
         shared: Option<Arc<SharedLimits>>,
+        journal: Arc<Journal>,
         wasm: &[u8],
     ) -> anyhow::Result<Self> {
         let settings = &config.settings;
@@ -98,6 +101,7 @@ impl Sandbox {
             pre,
             egress,
             settings: settings.clone(),
+            journal,
         });
         let spares = Arc::clone(&maker);
         let supply = Supply::start(Box::new(move || {
@@ -134,6 +138,7 @@ impl Sandbox {
         caller: &Caller,
         correlation_id: &str,
         what: &str,
+        tool: Option<&str>,
         f: impl AsyncFnOnce(&mut Store<CallState>, &Server, CallContext) -> wasmtime::Result<R>,
     ) -> Result<R, SandboxError> {
         let failed = |stop| SandboxError {
@@ -174,7 +179,8 @@ impl Sandbox {
                     .map_err(|e| failed(Stop::Instantiate(format!("{e:#}"))))?,
             };
             let deadline = Instant::now() + timeout;
-            self.maker.arm(&mut store, deadline, caller.clone());
+            self.maker
+                .arm(&mut store, deadline, caller.clone(), tool, correlation_id);
             let ctx = self.maker.context(deadline, correlation_id);
             let result = f(&mut store, &server, ctx).await.map_err(|e| {
                 let stop = classify(&e, store.data(), timeout);
@@ -216,6 +222,7 @@ impl Sandbox {
             &catalog_caller(),
             &new_correlation_id(),
             "catalog",
+            None,
             async |store, server, _| {
                 let resources = server.lunatask_mcp_resources();
                 let prompts = server.lunatask_mcp_prompts();
@@ -243,7 +250,7 @@ impl Sandbox {
         progress: Option<ProgressSender>,
     ) -> Result<Result<String, ToolError>, SandboxError> {
         let result = self
-            .with_instance(caller, correlation_id, name, async |store, server, ctx| {
+            .with_instance(caller, correlation_id, name, Some(name), async |store, server, ctx| {
                 let state = store.data_mut();
                 state.hooks.progress = progress.clone();
                 state.progress = progress;
@@ -269,6 +276,7 @@ impl Sandbox {
             caller,
             correlation_id,
             "prompt",
+            None,
             async |store, server, ctx| {
                 server
                     .lunatask_mcp_prompts()
@@ -290,6 +298,7 @@ impl Sandbox {
             caller,
             correlation_id,
             "resource",
+            None,
             async |store, server, ctx| {
                 server
                     .lunatask_mcp_resources()

@@ -11,6 +11,7 @@ use wasmtime_wasi_http::{WasiHttpCtx, WasiHttpCtxView, WasiHttpView};
 use super::stop::Stop;
 use crate::bindings::{self, LogLevel};
 use crate::egress::CallHooks;
+use crate::journal::CallJournal;
 use crate::progress::{Progress, ProgressSender};
 
 /// The store's limits, remembering the memory growth it refused: a trap after a refused
@@ -75,6 +76,8 @@ pub struct CallState {
     pub(super) deadline: Instant,
     /// Where the call's progress reports go, when its client asked for progress.
     pub(super) progress: Option<ProgressSender>,
+    /// The journal as this call sees it: whose, which tool, which correlation id.
+    pub(super) journal: Option<CallJournal>,
 }
 
 impl WasiView for CallState {
@@ -120,6 +123,45 @@ impl bindings::lunatask::mcp::host::Host for CallState {
                 message,
             });
         }
+    }
+}
+
+use bindings::journal_wit as journal;
+
+impl CallState {
+    fn journal(&self) -> Result<&CallJournal, String> {
+        self.journal
+            .as_ref()
+            .ok_or_else(|| "this call has no journal".to_string())
+    }
+}
+
+impl journal::Host for CallState {
+    fn mode(&mut self) -> journal::JournalMode {
+        self.journal
+            .as_ref()
+            .map_or(journal::JournalMode::Off, CallJournal::mode)
+    }
+
+    async fn add(&mut self, action: journal::Action) -> Result<String, String> {
+        self.journal()?.clone().add(action).await
+    }
+
+    async fn settle(
+        &mut self,
+        id: String,
+        outcome: journal::Outcome,
+        entity_id: Option<String>,
+    ) -> Result<(), String> {
+        self.journal()?.clone().settle(&id, outcome, entity_id).await
+    }
+
+    async fn find(&mut self, filter: journal::Filter) -> Result<Vec<journal::Entry>, String> {
+        self.journal()?.clone().find(filter).await
+    }
+
+    async fn mark_undone(&mut self, id: String, by: String) -> Result<(), String> {
+        self.journal()?.clone().mark_undone(&id, by).await
     }
 }
 

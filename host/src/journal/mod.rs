@@ -1,0 +1,381 @@
+//! The action journal: the record of every write a tool makes, kept by the host so that it
+//! outlives the call's instance and the process. The guest describes each write before it
+//! sends it ([`CallJournal::add`]) and settles it after; `list_actions`, `undo` and the
+//! `lunatask://actions` resources read it back through the same imports.
+//!
+//! Where it lives: an embedded SQLite database under `LUNATASK_STATE_DIR` ([`sqlite`]), or,
+//! when replicas share Redis, in Redis ([`redis_store`]), so a user sees one journal on every
+//! replica. Each user's journal is apart, keyed by the keyed hash of their token; a one-user
+//! server's is [`LOCAL_OWNER`]'s. Never user text: the guest sends a text field's name alone.
+
+mod redis_store;
+mod sqlite;
+
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use serde::{Deserialize, Serialize};
+
+use crate::bindings::journal_wit as wit;
+use crate::settings::Settings;
+use crate::shared_limits::SharedLimits;
+
+/// What the journal records (`LUNATASK_JOURNAL`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Mode {
+    /// Every write, with the prior values of an update, read first.
+    Full,
+    /// Every write, without that read.
+    Writes,
+    /// Nothing.
+    Off,
+}
+
+/// Whose journal a one-user server keeps: its token is the only one.
+pub const LOCAL_OWNER: &str = "local";
+
+/// One recorded action, as stored (JSON) and read back.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct Record {
+    pub id: String,
+    pub at_ms: i64,
+    pub tool: String,
+    pub correlation_id: String,
+    pub kind: String,
+    pub operation: String,
+    pub entity_id: Option<String>,
+    pub changes: Vec<Change>,
+    pub undoes: Option<String>,
+    pub outcome: Outcome,
+    pub undone_by: Option<String>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct Change {
+    pub field: String,
+    pub before: Option<String>,
+    pub after: Option<String>,
+    pub text: bool,
+}
+
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+pub enum Outcome {
+    Pending,
+    Applied,
+    Duplicate,
+    Failed,
+    Unknown,
+}
+
+/// Which of an owner's actions to read, newest first.
+#[derive(Debug, Default, Clone)]
+pub struct Filter {
+    pub action_id: Option<String>,
+    pub correlation_id: Option<String>,
+    pub tool: Option<String>,
+    pub since_ms: Option<i64>,
+    pub limit: usize,
+}
+
+impl Filter {
+    fn admits(&self, record: &Record) -> bool {
+        let is = |want: &Option<String>, have: &str| want.as_deref().is_none_or(|w| w == have);
+        is(&self.action_id, &record.id)
+            && is(&self.correlation_id, &record.correlation_id)
+            && is(&self.tool, &record.tool)
+            && self.since_ms.is_none_or(|since| record.at_ms >= since)
+    }
+}
+
+/// How much the journal keeps of each owner's actions.
+#[derive(Debug, Clone, Copy)]
+pub struct Keep {
+    pub retention_ms: i64,
+    pub max_actions: u32,
+}
+
+/// Why the journal could not be read or written. Its text names the store, never a record.
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct StoreError(pub String);
+
+enum Store {
+    Sqlite(sqlite::Db),
+    Redis(redis_store::Shared),
+}
+
+/// The journal of this process: where it lives and what it keeps.
+pub struct Journal {
+    mode: Mode,
+    /// `None` when the journal is off.
+    store: Option<Store>,
+    keep: Keep,
+}
+
+impl Journal {
+    /// Opens the journal the settings name: nothing when it is off, Redis when the replicas
+    /// share it, else the SQLite database under the state directory. A database that is
+    /// corrupt or cannot be written stops start-up here, naming the setting that moves it.
+    pub fn open(settings: &Settings, shared: Option<&SharedLimits>) -> anyhow::Result<Self> {
+        let keep = Keep {
+            retention_ms: i64::from(settings.journal_retention_days) * 86_400_000,
+            max_actions: settings.journal_max_actions,
+        };
+        let store = match (settings.journal, shared) {
+            (Mode::Off, _) => None,
+            (_, Some(shared)) => Some(Store::Redis(redis_store::Shared::new(shared.connection()))),
+            (_, None) => {
+                let dir = state_dir(settings)?;
+                Some(Store::Sqlite(sqlite::Db::open(&dir)?))
+            }
+        };
+        Ok(Self {
+            mode: settings.journal,
+            store,
+            keep,
+        })
+    }
+
+    /// Where it lives, for the start-up log line.
+    pub fn describe(&self) -> String {
+        match &self.store {
+            None => "off (LUNATASK_JOURNAL=off)".into(),
+            Some(Store::Sqlite(db)) => db.path().display().to_string(),
+            Some(Store::Redis(_)) => "Redis (LUNATASK_REDIS_URL)".into(),
+        }
+    }
+
+    /// The key of the users' keyed hash, kept with the journal so that a user's hash, and
+    /// so their journal, is the same after a restart; `fresh` if none was kept. `None`
+    /// when the journal keeps nothing on disk.
+    pub fn user_hash_key(&self, fresh: String) -> anyhow::Result<Option<String>> {
+        match &self.store {
+            Some(Store::Sqlite(db)) => Ok(Some(db.hash_key(fresh)?)),
+            _ => Ok(None),
+        }
+    }
+
+    async fn add(&self, owner: &str, record: &Record) -> Result<(), StoreError> {
+        match self.store()? {
+            Store::Sqlite(db) => db.add(owner, record, self.keep, now_ms()),
+            Store::Redis(shared) => shared.add(owner, record, self.keep, now_ms()).await,
+        }
+    }
+
+    /// Applies `change` to the record `id`; false when there is none.
+    async fn update(
+        &self,
+        owner: &str,
+        id: &str,
+        change: impl FnOnce(&mut Record),
+    ) -> Result<bool, StoreError> {
+        match self.store()? {
+            Store::Sqlite(db) => db.update(owner, id, change),
+            Store::Redis(shared) => shared.update(owner, id, change).await,
+        }
+    }
+
+    pub async fn find(&self, owner: &str, filter: &Filter) -> Result<Vec<Record>, StoreError> {
+        match self.store()? {
+            Store::Sqlite(db) => db.find(owner, filter),
+            Store::Redis(shared) => shared.find(owner, filter).await,
+        }
+    }
+
+    fn store(&self) -> Result<&Store, StoreError> {
+        self.store
+            .as_ref()
+            .ok_or_else(|| StoreError("the action journal is off (LUNATASK_JOURNAL=off)".into()))
+    }
+}
+
+/// `LUNATASK_STATE_DIR`, else `$XDG_STATE_HOME/lunatask-mcp`, else
+/// `~/.local/state/lunatask-mcp`; with none of them, start-up stops rather than keep the
+/// journal nowhere.
+fn state_dir(settings: &Settings) -> anyhow::Result<PathBuf> {
+    if let Some(dir) = &settings.state_dir {
+        return Ok(dir.clone());
+    }
+    let base = std::env::var_os("XDG_STATE_HOME")
+        .map(PathBuf::from)
+        .filter(|p| p.is_absolute())
+        .or_else(|| {
+            std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".local").join("state"))
+        });
+    match base {
+        Some(base) => Ok(base.join("lunatask-mcp")),
+        None => anyhow::bail!(
+            "the action journal has no directory: neither HOME nor XDG_STATE_HOME is set; set \
+             LUNATASK_STATE_DIR, or LUNATASK_JOURNAL=off to keep no journal"
+        ),
+    }
+}
+
+fn now_ms() -> i64 {
+    chrono::Utc::now().timestamp_millis()
+}
+
+/// One call's view of the journal: whose it is, which tool writes, under which id.
+#[derive(Clone)]
+pub struct CallJournal {
+    pub journal: Arc<Journal>,
+    pub owner: Arc<str>,
+    /// The tool being called; `None` for resource reads and prompts, which may not write.
+    pub tool: Option<String>,
+    pub correlation_id: String,
+}
+
+impl CallJournal {
+    pub fn mode(&self) -> wit::JournalMode {
+        match self.journal.mode {
+            Mode::Full => wit::JournalMode::Full,
+            Mode::Writes => wit::JournalMode::Writes,
+            Mode::Off => wit::JournalMode::Off,
+        }
+    }
+
+    pub async fn add(&self, action: wit::Action) -> Result<String, String> {
+        let Some(tool) = &self.tool else {
+            return Err("only a tool call may write".into());
+        };
+        let record = Record {
+            id: uuid::Uuid::now_v7().to_string(),
+            at_ms: now_ms(),
+            tool: tool.clone(),
+            correlation_id: self.correlation_id.clone(),
+            kind: action.kind,
+            operation: action.operation,
+            entity_id: action.entity_id,
+            changes: action
+                .changes
+                .into_iter()
+                .map(|c| Change {
+                    // A text field's values never reach the store, whatever the guest sent.
+                    before: c.before.filter(|_| !c.text),
+                    after: c.after.filter(|_| !c.text),
+                    field: c.field,
+                    text: c.text,
+                })
+                .collect(),
+            undoes: action.undoes,
+            outcome: Outcome::Pending,
+            undone_by: None,
+        };
+        self.journal
+            .add(&self.owner, &record)
+            .await
+            .map_err(|e| self.failed("record", e))?;
+        Ok(record.id)
+    }
+
+    pub async fn settle(
+        &self,
+        id: &str,
+        outcome: wit::Outcome,
+        entity_id: Option<String>,
+    ) -> Result<(), String> {
+        let outcome = Outcome::from(outcome);
+        let found = self
+            .journal
+            .update(&self.owner, id, |record| {
+                record.outcome = outcome;
+                if entity_id.is_some() {
+                    record.entity_id = entity_id;
+                }
+            })
+            .await
+            .map_err(|e| self.failed("settle", e))?;
+        found.then_some(()).ok_or_else(|| format!("no action {id}"))
+    }
+
+    pub async fn find(&self, filter: wit::Filter) -> Result<Vec<wit::Entry>, String> {
+        let filter = Filter {
+            action_id: filter.action_id,
+            correlation_id: filter.correlation_id,
+            tool: filter.tool,
+            since_ms: filter.since_ms,
+            limit: filter.limit.clamp(1, 1000) as usize,
+        };
+        let records = self
+            .journal
+            .find(&self.owner, &filter)
+            .await
+            .map_err(|e| self.failed("read", e))?;
+        Ok(records.into_iter().map(wit::Entry::from).collect())
+    }
+
+    pub async fn mark_undone(&self, id: &str, by: String) -> Result<(), String> {
+        let found = self
+            .journal
+            .update(&self.owner, id, |record| record.undone_by = Some(by))
+            .await
+            .map_err(|e| self.failed("mark", e))?;
+        found.then_some(()).ok_or_else(|| format!("no action {id}"))
+    }
+
+    /// Logs a store failure and words it for the guest (no record's content in either).
+    fn failed(&self, what: &str, error: StoreError) -> String {
+        tracing::error!(
+            correlation_id = self.correlation_id,
+            "the action journal could not {what} an action: {error}"
+        );
+        format!("the action journal could not {what} the action: {error}")
+    }
+}
+
+impl From<wit::Outcome> for Outcome {
+    fn from(outcome: wit::Outcome) -> Self {
+        match outcome {
+            wit::Outcome::Pending => Outcome::Pending,
+            wit::Outcome::Applied => Outcome::Applied,
+            wit::Outcome::Duplicate => Outcome::Duplicate,
+            wit::Outcome::Failed => Outcome::Failed,
+            wit::Outcome::Unknown => Outcome::Unknown,
+        }
+    }
+}
+
+impl From<Outcome> for wit::Outcome {
+    fn from(outcome: Outcome) -> Self {
+        match outcome {
+            Outcome::Pending => wit::Outcome::Pending,
+            Outcome::Applied => wit::Outcome::Applied,
+            Outcome::Duplicate => wit::Outcome::Duplicate,
+            Outcome::Failed => wit::Outcome::Failed,
+            Outcome::Unknown => wit::Outcome::Unknown,
+        }
+    }
+}
+
+impl From<Record> for wit::Entry {
+    fn from(r: Record) -> Self {
+        let at = chrono::DateTime::from_timestamp_millis(r.at_ms)
+            .unwrap_or_default()
+            .to_rfc3339_opts(chrono::SecondsFormat::Millis, true);
+        wit::Entry {
+            id: r.id,
+            at,
+            tool: r.tool,
+            correlation_id: r.correlation_id,
+            action: wit::Action {
+                kind: r.kind,
+                operation: r.operation,
+                entity_id: r.entity_id,
+                changes: r
+                    .changes
+                    .into_iter()
+                    .map(|c| wit::Change {
+                        field: c.field,
+                        before: c.before,
+                        after: c.after,
+                        text: c.text,
+                    })
+                    .collect(),
+                undoes: r.undoes,
+            },
+            outcome: r.outcome.into(),
+            undone_by: r.undone_by,
+        }
+    }
+}
