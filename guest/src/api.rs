@@ -18,7 +18,7 @@ use crate::effect::Effect;
 use crate::error::{Code, ToolError, WriteOutcome};
 use crate::retry::{Failure, Policy, Replay, parse_retry_after};
 use crate::stream::{Elements, ShapeError};
-use crate::{Context, log};
+use crate::{Context, journal, log};
 
 /// Everything but unreserved characters is escaped, `.` included, so an id can never
 /// become a path separator or a `..` segment.
@@ -203,6 +203,12 @@ pub struct Api<'a> {
     policy: Policy,
     /// Monotonic nanoseconds after which no new attempt or wait starts.
     deadline: u64,
+    /// What the journal records, asked of the host at the first write.
+    journal_mode: std::cell::OnceCell<journal::Mode>,
+    /// For the writes of `undo`: the action they take back.
+    undoes: std::cell::RefCell<Option<String>>,
+    /// The journal id of the last write recorded.
+    last_action: std::cell::RefCell<Option<String>>,
 }
 
 impl<'a> Api<'a> {
@@ -218,7 +224,24 @@ impl<'a> Api<'a> {
                 max_delay: Duration::from_millis(ctx.retry_max_delay_ms),
             },
             deadline: now.saturating_add(ctx.deadline_ms.saturating_mul(1_000_000)),
+            journal_mode: std::cell::OnceCell::new(),
+            undoes: Default::default(),
+            last_action: Default::default(),
         }
+    }
+
+    /// Marks the writes that follow as taking back the action `id` (for `undo`).
+    pub fn undoing(&self, id: Option<String>) {
+        *self.undoes.borrow_mut() = id;
+    }
+
+    /// The journal id of the last write this call recorded.
+    pub fn last_action(&self) -> Option<String> {
+        self.last_action.borrow().clone()
+    }
+
+    pub fn journal_mode(&self) -> journal::Mode {
+        *self.journal_mode.get_or_init(journal::mode)
     }
 
     pub fn correlation_id(&self) -> &str {
@@ -237,8 +260,101 @@ impl<'a> Api<'a> {
         self.send(request)?.field(key)
     }
 
-    /// Sends one request, retrying as the policy and the tool's effect allow.
+    /// Sends one request, retrying as the policy and the tool's effect allow. A write is
+    /// recorded in the action journal first (when it cannot be, it is not sent) and
+    /// settled with what became of it before the tool answers.
     pub fn send(&self, request: Request<'_>) -> Result<Reply, ToolError> {
+        if request.method == Method::Get {
+            return self.send_unrecorded(request);
+        }
+        replay_for(self.effect, request.method, &request.path)?;
+        let recorded = self.record(&request)?;
+        let result = self.send_unrecorded(request);
+        if let Some((id, operation)) = &recorded {
+            self.settle(id, operation, &result);
+        }
+        result
+    }
+
+    /// Records a write before it is sent: its id and operation, or `None` when the
+    /// journal is off.
+    fn record(&self, request: &Request<'_>) -> Result<Option<(String, &'static str)>, ToolError> {
+        let mode = self.journal_mode();
+        if mode == journal::Mode::Off {
+            return Ok(None);
+        }
+        let mut action = journal::describe(
+            request.method.as_str(),
+            &request.path,
+            request.body.as_deref(),
+        );
+        action.undoes = self.undoes.borrow().clone();
+        if mode == journal::Mode::Full && action.kind == "task" && action.operation == "update" {
+            self.read_prior(&request.path, &mut action)?;
+        }
+        match journal::add(&action) {
+            Ok(id) => {
+                *self.last_action.borrow_mut() = Some(id.clone());
+                Ok(Some((id, action.operation)))
+            }
+            Err(why) => Err(ToolError::new(
+                Code::InternalError,
+                format!(
+                    "nothing was sent: the action journal could not record this write ({why}). \
+                     LUNATASK_JOURNAL=off sends writes without recording them"
+                ),
+            )
+            .with_outcome(WriteOutcome::NotApplied)),
+        }
+    }
+
+    /// Reads the task an update is about, for the prior values of the fields it sets
+    /// (what `undo` restores).
+    fn read_prior(&self, path: &str, action: &mut journal::Action) -> Result<(), ToolError> {
+        let task: serde_json::Map<String, Value> = self
+            .send_unrecorded(Request::get(path))
+            .and_then(|reply| reply.field("task"))
+            .map_err(|mut e| {
+                if e.code != Code::NotFound {
+                    e.message = format!(
+                        "nothing was sent: reading the task's current values for the action \
+                         journal failed: {} (LUNATASK_JOURNAL=writes records updates without \
+                         this read)",
+                        e.message
+                    );
+                }
+                e.with_outcome(WriteOutcome::NotApplied)
+            })?;
+        for change in action.changes.iter_mut().filter(|c| !c.text) {
+            change.before = Some(task.get(&change.field).cloned().unwrap_or(Value::Null));
+        }
+        Ok(())
+    }
+
+    /// Settles the recorded write `id` with what became of it. A failure to settle is
+    /// logged, not reported: the write is done, and its record says `pending`.
+    fn settle(&self, id: &str, operation: &str, result: &Result<Reply, ToolError>) {
+        let (outcome, entity) = match result {
+            // 204 is LunaTask's answer to a create it found a duplicate of.
+            Ok(reply) if operation == "create" && reply.status == 204 => {
+                (journal::Outcome::Duplicate, None)
+            }
+            Ok(reply) if operation == "create" => {
+                (journal::Outcome::Applied, journal::created_id(&reply.body))
+            }
+            Ok(_) => (journal::Outcome::Applied, None),
+            Err(e) if e.outcome == Some(WriteOutcome::Unknown) => (journal::Outcome::Unknown, None),
+            Err(_) => (journal::Outcome::Failed, None),
+        };
+        if let Err(why) = journal::settle(id, outcome, entity.as_deref()) {
+            log::info(
+                self.correlation_id,
+                &format!("the action journal could not settle action {id}: {why}"),
+            );
+        }
+    }
+
+    fn send_unrecorded(&self, request: Request<'_>) -> Result<Reply, ToolError> {
         match self.exchange(request, false)? {
             Answered::Read(reply) => Ok(reply),
             Answered::Open { .. } => Err(ToolError::internal("an answer was left unread")),

@@ -16,6 +16,7 @@ pub mod effect;
 pub mod entities;
 pub mod error;
 pub mod ids;
+pub mod journal;
 pub mod log;
 pub mod retry;
 pub mod schema;

@@ -12,9 +12,10 @@ use crate::api::{Api, wall_now_unix};
 use crate::effect::Effect;
 use crate::entities::Task;
 use crate::error::ToolError;
+use crate::journal::Filter;
 use crate::server::{Resource, ResourceContents, ResourceError, ResourceTemplate};
 use crate::tools::entity::TASKS;
-use crate::tools::{Top, people, tasks};
+use crate::tools::{Top, actions, people, tasks};
 use crate::validate::{Id, Limit, parse_args};
 use crate::views::{self, View};
 use crate::{Context, log};
@@ -22,6 +23,7 @@ use crate::{Context, log};
 const JSON: &str = "application/json";
 const DISCOVERY: &str = "lunatask://discovery";
 const METRICS: &str = "lunatask://metrics";
+const ACTIONS: &str = "lunatask://actions";
 
 pub fn list() -> Vec<Resource> {
     let mut out = vec![
@@ -36,6 +38,12 @@ pub fn list() -> Vec<Resource> {
             "metrics",
             "Request metrics",
             "Requests to LunaTask per endpoint and status class: counts, retries, rate-limit waits, latency histogram and success rate.",
+        ),
+        resource(
+            ACTIONS,
+            "actions",
+            "Action journal",
+            "What this server's tools changed, newest first, as list_actions answers; filter with ?since=, &tool=, &correlation_id=, &limit=.",
         ),
     ];
     out.extend(View::ALL.iter().map(|v| Resource {
@@ -74,6 +82,12 @@ pub fn templates() -> Vec<ResourceTemplate> {
             "One person by id, as get_person returns it.".into(),
         ),
         template(
+            "lunatask://actions/{action_id}",
+            "action",
+            "An action",
+            "One action of the journal by id, as list_actions shows it.".into(),
+        ),
+        template(
             "lunatask://area/{area_id}/{view}",
             "area-view",
             "An area's task view",
@@ -104,13 +118,42 @@ enum Target {
     Discovery,
     Task(String),
     Person(String),
-    View { area_id: Option<String>, view: View },
+    View {
+        area_id: Option<String>,
+        view: View,
+    },
+    /// The journal, with `list_actions`' arguments from the query (as JSON).
+    Actions(String),
+    Action(String),
+}
+
+/// `list_actions`' arguments from a query such as `since=2026-12-01&limit=5`.
+fn actions_query(query: &str, uri: &str) -> Result<String, String> {
+    let mut args = serde_json::Map::new();
+    for pair in query.split('&').filter(|p| !p.is_empty()) {
+        let (key, value) = pair.split_once('=').unwrap_or((pair, ""));
+        let value = percent_encoding::percent_decode_str(value)
+            .decode_utf8()
+            .map_err(|_| format!("{key} in {uri:?} is not UTF-8"))?;
+        let value = match (key, value.parse::<u64>()) {
+            ("limit", Ok(n)) => Value::from(n),
+            _ => Value::from(value.into_owned()),
+        };
+        args.insert(key.to_string(), value);
+    }
+    let args = Value::Object(args).to_string();
+    parse_args::<crate::tools::args::ListActionsArgs>(&args)
+        .map(|_| args)
+        .map_err(|e| format!("{uri:?}: {}", e.message))
 }
 
 fn parse(uri: &str) -> Result<Target, String> {
     let rest = uri
         .strip_prefix("lunatask://")
         .ok_or_else(|| format!("{uri:?} is not a lunatask:// URI"))?;
+    if let Some(query) = rest.strip_prefix("actions?") {
+        return actions_query(query, uri).map(Target::Actions);
+    }
     let parts: Vec<&str> = rest.split('/').collect();
     let id = |raw: &str, what: &str| -> Result<String, String> {
         Id::try_from(raw.to_string())
@@ -127,6 +170,8 @@ fn parse(uri: &str) -> Result<Target, String> {
     };
     match parts.as_slice() {
         ["discovery"] => Ok(Target::Discovery),
+        ["actions"] => Ok(Target::Actions("{}".into())),
+        ["actions", action_id] => Ok(Target::Action(id(action_id, "action_id")?)),
         ["tasks", task_id] => Ok(Target::Task(id(task_id, "task_id")?)),
         ["people", person_id] => Ok(Target::Person(id(person_id, "person_id")?)),
         ["global", name] => Ok(Target::View {
@@ -162,6 +207,10 @@ pub fn read(uri: &str, ctx: &Context) -> Result<ResourceContents, ResourceError>
                 .and_then(to_value)
         }
         Target::View { area_id, view } => read_view(&api, ctx, area_id, view),
+        Target::Actions(args) => parse_args(&args)
+            .and_then(|a| actions::list_actions(&api, a))
+            .and_then(to_value),
+        Target::Action(action_id) => read_action(&api, action_id),
     };
     match value {
         Ok(value) => Ok(ResourceContents {
@@ -177,6 +226,23 @@ pub fn read(uri: &str, ctx: &Context) -> Result<ResourceContents, ResourceError>
             );
             Err(ResourceError::Failed(error.into()))
         }
+    }
+}
+
+/// One action: the entry itself, or not found.
+fn read_action(api: &Api, action_id: String) -> Result<Value, ToolError> {
+    let filter = Filter {
+        action_id: Some(action_id.clone()),
+        limit: 1,
+        ..Filter::default()
+    };
+    let mut found = actions::read(api, &filter)?;
+    match found.actions.pop() {
+        Some(entry) => to_value(entry),
+        None => Err(ToolError::new(
+            crate::error::Code::NotFound,
+            format!("the action journal has no action {action_id}"),
+        )),
     }
 }
 

@@ -24,6 +24,7 @@ use bindings::exports::lunatask::mcp::{
     prompts as prompt_exports, resources as resource_exports, tools as tool_exports,
 };
 pub use bindings::lunatask::mcp::host;
+pub use bindings::lunatask::mcp::journal as journal_wit;
 pub use bindings::lunatask::mcp::types::{
     CallContext, Prompt, PromptArgument, PromptContent, PromptError, Resource, ResourceContents,
     ResourceError, ResourceTemplate, Tool, ToolAnnotations,

@@ -200,6 +200,36 @@ string_newtype!(
     }
 );
 
+string_newtype!(
+    /// A calendar date (its start, UTC) or an ISO-8601 timestamp.
+    Since,
+    json_schema!({ "type": "string" }),
+    |s| {
+        if Since::millis_of(s).is_some() {
+            Ok(())
+        } else {
+            Err(format!(
+                "expected a date YYYY-MM-DD or a timestamp such as 2021-01-10T10:39:25Z, got {s:?}"
+            ))
+        }
+    }
+);
+
+impl Since {
+    fn millis_of(s: &str) -> Option<i64> {
+        if let Ok(t) = chrono::DateTime::parse_from_rfc3339(s) {
+            return Some(t.timestamp_millis());
+        }
+        let day = chrono::NaiveDate::parse_from_str(s, "%Y-%m-%d").ok()?;
+        Some(day.and_hms_opt(0, 0, 0)?.and_utc().timestamp_millis())
+    }
+
+    /// Unix milliseconds.
+    pub fn millis(&self) -> i64 {
+        Self::millis_of(&self.0).unwrap_or_default()
+    }
+}
+
 impl Date {
     pub fn naive(&self) -> chrono::NaiveDate {
         // Validated on construction.
@@ -264,7 +294,7 @@ int_range! {
     Offset: u32 = 0..=1_000_000, "offset", "";
 }
 
-/// A task's status.
+// A task's status (no doc comment: it would be repeated on every field of this type).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum TaskStatus {
@@ -275,7 +305,7 @@ pub enum TaskStatus {
     Completed,
 }
 
-/// A task's motivation.
+// A task's motivation.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum Motivation {

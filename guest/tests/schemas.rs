@@ -121,6 +121,10 @@ fn the_lean_descriptions_keep_what_a_model_needs() {
         ("track_habit", "cannot list habits"),
         ("create_note", "cannot list notebooks"),
         ("ping", "authentication_error"),
+        ("undo", "list_actions"),
+        ("undo", "cannot be undone"),
+        ("undo", "unless changed since"),
+        ("list_actions", "prior values"),
     ];
     for (tool, fact) in facts {
         assert!(text(tool).contains(fact), "{tool} no longer says {fact:?}");

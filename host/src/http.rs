@@ -18,13 +18,13 @@ use tokio_util::sync::CancellationToken;
 
 use crate::front_door::FrontDoor;
 use crate::guard::{AllowedHost, AllowedOrigin, host_allowed, origin_allowed};
+use crate::journal::Journal;
 use crate::mcp::LunaTaskServer;
 use crate::metrics::Metrics;
 use crate::oauth::{OAuth, ReadOnlyGrant};
 use crate::secret::Secret;
 use crate::sessions::Sessions;
 use crate::settings::Config;
-use crate::journal::Journal;
 use crate::shared_limits::SharedLimits;
 use crate::users::Users;
 

@@ -238,7 +238,13 @@ pub struct Settings {
     /// What the action journal records: `full` (every write, with the prior values of an
     /// update, read first), `writes` (every write, without that read: updates cannot be
     /// undone) or `off`
-    #[arg(long, env = "LUNATASK_JOURNAL", value_name = "full|writes|off", default_value = "full", value_enum)]
+    #[arg(
+        long,
+        env = "LUNATASK_JOURNAL",
+        value_name = "full|writes|off",
+        default_value = "full",
+        value_enum
+    )]
     pub journal: crate::journal::Mode,
 
     /// Where the action journal's database lives [default: $XDG_STATE_HOME/lunatask-mcp, else ~/.local/state/lunatask-mcp]

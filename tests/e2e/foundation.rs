@@ -46,7 +46,9 @@ async fn lists_every_tool_with_schemas_and_annotations() {
         let reads =
             tool.name.starts_with("get_") || tool.name.starts_with("list_") || tool.name == "ping";
         assert_eq!(a.read_only_hint.unwrap_or(false), reads, "{}", tool.name);
-        let destructive = tool.name.starts_with("delete_") || tool.name.starts_with("update_");
+        let destructive = tool.name.starts_with("delete_")
+            || tool.name.starts_with("update_")
+            || tool.name == "undo";
         if !reads {
             assert_eq!(
                 a.destructive_hint.unwrap_or(true),

@@ -10,6 +10,7 @@ mod foundation;
 mod hardening;
 mod host;
 mod http_edges;
+mod journal;
 mod load;
 mod multi_user;
 mod notes_journal_habits;

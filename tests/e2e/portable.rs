@@ -173,7 +173,7 @@ async fn against_fake() -> (Runtime, FakeApi, [(&'static str, String); 2]) {
 }
 
 /// The tools the portable world does not export.
-const SERVER_ONLY: [&str; 2] = ["create_tasks", "update_tasks"];
+const SERVER_ONLY: [&str; 4] = ["create_tasks", "update_tasks", "list_actions", "undo"];
 
 #[tokio::test]
 async fn exports_are_one_typed_function_per_served_tool() {

@@ -19,6 +19,7 @@ async fn resources_and_templates_are_listed() {
         vec![
             "lunatask://tasks/{task_id}",
             "lunatask://people/{person_id}",
+            "lunatask://actions/{action_id}",
             "lunatask://area/{area_id}/{view}",
             "lunatask://global/{view}"
         ]

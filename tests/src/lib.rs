@@ -76,7 +76,14 @@ impl HostBuilder {
     pub fn new(bin: &Path, cache_dir: &Path) -> Self {
         Self {
             bin: bin.to_path_buf(),
-            env: vec![("LUNATASK_CACHE_DIR".into(), cache_dir.display().to_string())],
+            env: vec![
+                ("LUNATASK_CACHE_DIR".into(), cache_dir.display().to_string()),
+                // Each host its own action journal, unless a test shares one on purpose.
+                (
+                    "LUNATASK_STATE_DIR".into(),
+                    fresh_state_dir().display().to_string(),
+                ),
+            ],
             args: Vec::new(),
         }
     }
@@ -341,6 +348,13 @@ fn keep_log(
             seen(&log);
         }
     });
+}
+
+/// A folder no other host uses, for one host's action journal.
+pub fn fresh_state_dir() -> std::path::PathBuf {
+    static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    std::env::temp_dir().join(format!("lunatask-state-{}-{n}", std::process::id()))
 }
 
 /// A fresh folder for one test's files, `name` and this process's id in its name.

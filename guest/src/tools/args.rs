@@ -7,7 +7,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::validate::{
     Date, Eisenhower, Email, Id, Limit, Minutes, Motivation, Offset, Priority,
-    RelationshipStrength, SourceText, TaskStatus, Timestamp, present,
+    RelationshipStrength, Since, SourceText, TaskStatus, Timestamp, present,
 };
 use crate::views::Sort;
 
@@ -23,7 +23,6 @@ args! {
 args! {
     /// Arguments of `create_task`.
     pub struct CreateTaskArgs {
-        /// The area (list) the task goes in.
         pub area_id: Id,
         /// A goal within that area.
         pub goal_id: Option<Id>,
@@ -41,7 +40,6 @@ args! {
         pub priority: Option<Priority>,
         /// YYYY-MM-DD.
         pub scheduled_on: Option<Date>,
-        /// ISO-8601 timestamp.
         pub completed_at: Option<Timestamp>,
         pub source: Option<SourceText>,
         pub source_id: Option<SourceText>,
@@ -51,12 +49,11 @@ args! {
 args! {
     /// Arguments of `update_task`.
     pub struct UpdateTaskArgs {
-        /// The task to change.
         #[serde(skip_serializing)]
         pub task_id: Id,
-        /// Move the task to another area.
+        /// Another area.
         pub area_id: Option<Id>,
-        /// Move the task to this goal.
+        /// Another goal.
         // `null` is also accepted as "clear", as before `clear` existed.
         #[serde(default, deserialize_with = "present")]
         pub goal_id: Option<Option<Id>>,
@@ -72,7 +69,6 @@ args! {
         /// YYYY-MM-DD.
         #[serde(default, deserialize_with = "present")]
         pub scheduled_on: Option<Option<Date>>,
-        /// ISO-8601 timestamp.
         #[serde(default, deserialize_with = "present")]
         pub completed_at: Option<Option<Timestamp>>,
         /// Fields to clear.
@@ -135,13 +131,11 @@ pub enum StatusFilter {
 args! {
     /// Arguments of `create_note`. Every field is optional.
     pub struct CreateNoteArgs {
-        /// The notebook to put the note in.
         pub notebook_id: Option<Id>,
-        /// Title.
         pub name: Option<String>,
         /// Markdown body.
         pub content: Option<String>,
-        /// The note's date, YYYY-MM-DD.
+        /// YYYY-MM-DD.
         pub date_on: Option<Date>,
         pub source: Option<SourceText>,
         pub source_id: Option<SourceText>,
@@ -172,7 +166,6 @@ args! {
     pub struct JournalEntryArgs {
         /// The day of the entry, YYYY-MM-DD.
         pub date_on: Date,
-        /// Title.
         pub name: Option<String>,
         /// Markdown body.
         pub content: Option<String>,
@@ -259,4 +252,26 @@ args! {
 /// model's context pays for it; the items are validated as strictly either way.
 fn objects(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
     schemars::json_schema!({ "type": "array", "items": { "type": "object" } })
+}
+
+// The action journal
+
+args! {
+    /// Arguments of `list_actions`.
+    pub struct ListActionsArgs {
+        /// A date or timestamp.
+        pub since: Option<Since>,
+        pub tool: Option<SourceText>,
+        pub correlation_id: Option<Id>,
+        /// Default 30.
+        pub limit: Option<Limit>,
+    }
+}
+
+args! {
+    /// Arguments of `undo`: exactly one of them.
+    pub struct UndoArgs {
+        pub action_id: Option<Id>,
+        pub correlation_id: Option<Id>,
+    }
 }

@@ -3,7 +3,7 @@
 //! is written side by side and kept within the context budget (see the README); the
 //! arguments' schemas are in [`args`](super::args), the handlers with their entity.
 
-use super::{Effect, Tool, batch, habits, journal, notes, people, ping, tasks};
+use super::{Effect, Tool, actions, batch, habits, journal, notes, people, ping, tasks};
 
 /// Every tool, in the order `tools/list` shows them.
 pub fn all() -> Vec<Tool> {
@@ -11,27 +11,27 @@ pub fn all() -> Vec<Tool> {
         Tool::new(
             "ping",
             "Check the LunaTask connection",
-            "Checks that the LunaTask API is reachable and accepts the token; a bad token gives \
-             authentication_error. Use it to diagnose failures.",
+            "Checks the LunaTask API is reachable and accepts the token (else \
+             authentication_error).",
             Effect::Read,
             ping::run,
         ),
         Tool::new(
             "create_task",
             "Create a task",
-            "Creates a task in an area (area_id is copied from the LunaTask app: area settings, \
-             Copy area ID; the API cannot list areas). name and note are write-only; note is \
-             Markdown. With source and source_id, an open task in that area that has them is \
-             returned with outcome \"duplicate\" and nothing is created. Safe to retry.",
+            "Creates a task in an area (area_id: in the LunaTask app, area settings, Copy area \
+             ID). name and note (Markdown) are write-only. With source and source_id, an open \
+             task in that area having them is returned with outcome \"duplicate\" and nothing \
+             is created. Safe to retry.",
             Effect::Create,
             tasks::create_task,
         ),
         Tool::new(
             "update_task",
             "Update a task",
-            "Changes only the given fields of a task; at least one is required. To clear \
-             goal_id, estimate, scheduled_on or completed_at, list it in clear. note replaces \
-             the whole note; name and note are write-only. Setting status completed completes the task.",
+            "Changes only the given fields of a task (at least one). To clear goal_id, \
+             estimate, scheduled_on or completed_at, list it in clear. note replaces the whole \
+             note; name and note are write-only.",
             Effect::Update,
             tasks::update_task,
         ),
@@ -61,9 +61,9 @@ pub fn all() -> Vec<Tool> {
         Tool::new(
             "create_tasks",
             "Create many tasks",
-            "Creates 1 to 50 tasks as create_task would, all checked before any is sent, then \
-             sent one by one under the rate limit (50 take about a minute; progress is shown). \
-             If any fails, the error's items say what became of each.",
+            "Creates 1 to 50 tasks as create_task would, all checked first, then sent one by \
+             one under the rate limit, with progress. If any fails, the error's \
+             items say what became of each.",
             Effect::Create,
             batch::create_tasks,
         )
@@ -71,9 +71,8 @@ pub fn all() -> Vec<Tool> {
         Tool::new(
             "update_tasks",
             "Update many tasks",
-            "Applies 1 to 50 updates as update_task would (complete, reschedule, move...), all \
-             checked first, then sent one by one with progress. If any fails, the error's \
-             items say what became of each.",
+            "Applies 1 to 50 updates as update_task would, all checked first, then sent one \
+             by one with progress. If any fails, the error's items say what became of each.",
             Effect::Update,
             batch::update_tasks,
         )
@@ -82,10 +81,9 @@ pub fn all() -> Vec<Tool> {
             "create_note",
             "Create a note",
             "Creates a note, optionally in a notebook (notebook_id is copied from the LunaTask \
-             app; the API cannot list notebooks). name and content are write-only; content is \
-             Markdown (an extra empty line is a line holding a backslash and a space). With \
-             source and source_id, a note in that notebook that has them gives outcome \
-             \"duplicate\" (without note: notes cannot be read) and nothing is created. Safe to \
+             app; the API cannot list notebooks). name and content (Markdown; an extra empty line is a line holding a \
+             backslash and a space) are write-only. With source and source_id, a note in that \
+             notebook having them gives outcome \"duplicate\" and nothing is created. Safe to \
              retry.",
             Effect::Create,
             notes::create_note,
@@ -108,20 +106,19 @@ pub fn all() -> Vec<Tool> {
         Tool::new(
             "create_journal_entry",
             "Write a journal entry",
-            "Adds a journal entry for date_on. name and content are write-only; content is \
-             Markdown. LunaTask cannot detect duplicate entries, so an entry that may have \
-             arrived is never re-sent: a failure mid-request has outcome \"unknown\"; check the \
-             journal in the app before calling again.",
+            "Adds a journal entry for date_on; name and content (Markdown) are write-only. Not \
+             re-sent after a failure that may have arrived (LunaTask cannot detect duplicates): \
+             the outcome is then \"unknown\"; check the app first.",
             Effect::Append,
             journal::create_journal_entry,
         ),
         Tool::new(
             "create_person",
             "Add a person",
-            "Adds a person. first_name and last_name are write-only. email, phone and birthday \
-             need those custom fields defined in the LunaTask app, else validation_error; the \
-             free plan limits people (subscription_required). With source and source_id, a person \
-             that has them gives outcome \"duplicate\" and nothing is created. Safe to retry.",
+            "Adds a person; first_name and last_name are write-only. email, phone and birthday \
+             need those custom fields defined in the app (else validation_error); the free plan \
+             limits people (subscription_required). With source and source_id, a person having them gives outcome \
+             \"duplicate\" and nothing is created. Safe to retry.",
             Effect::Create,
             people::create_person,
         ),
@@ -150,9 +147,9 @@ pub fn all() -> Vec<Tool> {
         Tool::new(
             "create_person_timeline_note",
             "Add a note to a person's timeline",
-            "Adds a note to a person's timeline; date_on defaults to today. content is Markdown \
-             and write-only. LunaTask cannot detect duplicates, so after an ambiguous failure it \
-             is not re-sent and the outcome is \"unknown\".",
+            "Adds a note to a person's timeline (date_on defaults to today); content is \
+             write-only Markdown. Not re-sent after an ambiguous failure: the outcome is then \
+             \"unknown\".",
             Effect::Append,
             people::create_person_timeline_note,
         ),
@@ -160,10 +157,27 @@ pub fn all() -> Vec<Tool> {
             "track_habit",
             "Track a habit",
             "Records that a habit was performed on a day (habit_id is copied from the LunaTask \
-             app; the API cannot list habits). Not re-sent after an ambiguous failure: the \
-             outcome is then \"unknown\"; check the app first.",
+             app; the API cannot list habits). Not re-sent after an ambiguous failure: the outcome is then \"unknown\".",
             Effect::Append,
             habits::track_habit,
         ),
+        Tool::new(
+            "list_actions",
+            "List actions",
+            "What the tools changed, newest first, with prior values; never user text.",
+            Effect::Read,
+            actions::list_actions,
+        )
+        .server_only(),
+        Tool::new(
+            "undo",
+            "Undo an action",
+            "Takes back action_id or all of a correlation_id (from list_actions): a create is \
+             deleted, an update_task restored unless changed since. Deletes and appends cannot \
+             be undone.",
+            Effect::Update,
+            actions::undo,
+        )
+        .server_only(),
     ]
 }

@@ -19,6 +19,7 @@ macro_rules! args {
 
 #[macro_use]
 pub mod entity;
+pub mod actions;
 pub mod args;
 mod batch;
 mod catalog;

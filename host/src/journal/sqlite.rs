@@ -96,7 +96,13 @@ impl Db {
     }
 
     /// Adds `record`, then drops what the owner's journal no longer keeps.
-    pub fn add(&self, owner: &str, record: &Record, keep: Keep, now_ms: i64) -> Result<(), StoreError> {
+    pub fn add(
+        &self,
+        owner: &str,
+        record: &Record,
+        keep: Keep,
+        now_ms: i64,
+    ) -> Result<(), StoreError> {
         let text = serde_json::to_string(record).map_err(store)?;
         let mut db = self.lock();
         let tx = db.transaction().map_err(store)?;
@@ -258,19 +264,46 @@ mod tests {
             max_actions: 3,
         };
         for i in 0..5 {
-            db.add("a", &record(&format!("a{i}"), 10_000 + i, "c"), keep, 10_000 + i)
-                .unwrap();
+            db.add(
+                "a",
+                &record(&format!("a{i}"), 10_000 + i, "c"),
+                keep,
+                10_000 + i,
+            )
+            .unwrap();
         }
-        db.add("b", &record("b0", 10_000, "c"), keep, 10_000).unwrap();
-        let ids: Vec<String> = db.find("a", &all(10)).unwrap().into_iter().map(|r| r.id).collect();
+        db.add("b", &record("b0", 10_000, "c"), keep, 10_000)
+            .unwrap();
+        let ids: Vec<String> = db
+            .find("a", &all(10))
+            .unwrap()
+            .into_iter()
+            .map(|r| r.id)
+            .collect();
         assert_eq!(ids, ["a4", "a3", "a2"], "newest first, at most max_actions");
         // Older than the retention when the next one is added: dropped.
-        db.add("a", &record("a5", 12_000, "d"), keep, 12_000).unwrap();
-        let ids: Vec<String> = db.find("a", &all(10)).unwrap().into_iter().map(|r| r.id).collect();
+        db.add("a", &record("a5", 12_000, "d"), keep, 12_000)
+            .unwrap();
+        let ids: Vec<String> = db
+            .find("a", &all(10))
+            .unwrap()
+            .into_iter()
+            .map(|r| r.id)
+            .collect();
         assert_eq!(ids, ["a5"]);
-        assert_eq!(db.find("b", &all(10)).unwrap().len(), 1, "b's journal is its own");
-        assert!(db.update("a", "a5", |r| r.outcome = Outcome::Applied).unwrap());
-        assert!(!db.update("b", "a5", |_| ()).unwrap(), "no owner reaches another's");
+        assert_eq!(
+            db.find("b", &all(10)).unwrap().len(),
+            1,
+            "b's journal is its own"
+        );
+        assert!(
+            db.update("a", "a5", |r| r.outcome = Outcome::Applied)
+                .unwrap()
+        );
+        assert!(
+            !db.update("b", "a5", |_| ()).unwrap(),
+            "no owner reaches another's"
+        );
         assert_eq!(db.find("a", &all(1)).unwrap()[0].outcome, Outcome::Applied);
     }
 
@@ -279,7 +312,10 @@ mod tests {
         let dir = tempdir();
         std::fs::write(dir.join(FILE), vec![b'x'; 8192]).unwrap();
         let error = Db::open(&dir).err().unwrap().to_string();
-        assert!(error.contains("damaged") && error.contains("LUNATASK_STATE_DIR"), "{error}");
+        assert!(
+            error.contains("damaged") && error.contains("LUNATASK_STATE_DIR"),
+            "{error}"
+        );
     }
 
     #[test]

@@ -250,15 +250,21 @@ impl Sandbox {
         progress: Option<ProgressSender>,
     ) -> Result<Result<String, ToolError>, SandboxError> {
         let result = self
-            .with_instance(caller, correlation_id, name, Some(name), async |store, server, ctx| {
-                let state = store.data_mut();
-                state.hooks.progress = progress.clone();
-                state.progress = progress;
-                server
-                    .lunatask_mcp_tools()
-                    .call_call_tool(store, name, arguments, &ctx)
-                    .await
-            })
+            .with_instance(
+                caller,
+                correlation_id,
+                name,
+                Some(name),
+                async |store, server, ctx| {
+                    let state = store.data_mut();
+                    state.hooks.progress = progress.clone();
+                    state.progress = progress;
+                    server
+                        .lunatask_mcp_tools()
+                        .call_call_tool(store, name, arguments, &ctx)
+                        .await
+                },
+            )
             .await;
         self.metrics.tool_call(name, matches!(&result, Ok(Ok(_))));
         result

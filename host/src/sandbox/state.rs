@@ -153,7 +153,10 @@ impl journal::Host for CallState {
         outcome: journal::Outcome,
         entity_id: Option<String>,
     ) -> Result<(), String> {
-        self.journal()?.clone().settle(&id, outcome, entity_id).await
+        self.journal()?
+            .clone()
+            .settle(&id, outcome, entity_id)
+            .await
     }
 
     async fn find(&mut self, filter: journal::Filter) -> Result<Vec<journal::Entry>, String> {
