@@ -126,11 +126,30 @@ async fn start_up(b: HostBuilder) -> Duration {
 }
 
 fn args(tool: &str) -> Map<String, Value> {
-    let value = match tool {
-        "create_task" => json!({ "area_id": AREA, "name": "bench", "priority": 1 }),
-        _ => json!({}),
+    let value = match update_of(tool) {
+        Some((task_id, _)) => json!({ "task_id": task_id, "priority": 1 }),
+        None if tool == "create_task" => {
+            json!({ "area_id": AREA, "name": "bench", "priority": 1 })
+        }
+        None => json!({}),
     };
     value.as_object().cloned().unwrap()
+}
+
+/// `update_task/TASK_ID/MODE`: an update of that task under `LUNATASK_JOURNAL=MODE`, to
+/// measure what the journal's read before an update costs.
+fn update_of(what: &str) -> Option<(&str, &str)> {
+    let rest = what.strip_prefix("update_task/")?;
+    rest.split_once('/')
+}
+
+/// The tool a bench call names (`update_task/...` is `update_task`).
+fn tool_name(what: &str) -> &str {
+    if update_of(what).is_some() {
+        "update_task"
+    } else {
+        what
+    }
 }
 
 /// A minimal MCP client: one JSON-RPC message per call and nothing else, so that the
@@ -298,7 +317,7 @@ async fn latencies_of(
         uri if uri.starts_with("lunatask://") => json!({"jsonrpc":"2.0","id":id,
             "method":"resources/read","params":{"uri":uri}}),
         _ => json!({"jsonrpc":"2.0","id":id,"method":"tools/call",
-                    "params":{"name":what,"arguments":args(what)}}),
+                    "params":{"name":tool_name(what),"arguments":args(what)}}),
     };
     for id in 1..=warm_up {
         client.request(&call(id)).await;
@@ -621,6 +640,9 @@ fn client_child(args: &[String]) {
                 if let [ca] = ca {
                     b = b.env("LUNATASK_CA_CERT", ca);
                 }
+                if let Some((_, mode)) = update_of(tool) {
+                    b = b.env("LUNATASK_JOURNAL", mode);
+                }
                 latencies(&mut tuned(b).start_raw().await, tool).await
             }
             [kind, url, tool] if kind == "http" => {
@@ -872,6 +894,18 @@ async fn run() {
         start_even(&fake, tool);
         let floor = floor_latencies_apart(&fake.base_url(), tool).await;
         rows.extend(latency_rows(&format!("{tool} over stdio"), ours, floor));
+    }
+    // What the action journal costs an update: full mode reads the task first.
+    let task = fake.seed_task(json!({ "area_id": AREA, "priority": 0 }));
+    for mode in ["off", "writes", "full"] {
+        let what = format!("update_task/{task}/{mode}");
+        let mut ours = stdio_latencies(&host, &cache, &fake, &what).await;
+        rows.push(Row {
+            what: format!("update_task over stdio, LUNATASK_JOURNAL={mode}, p50"),
+            value: percentile(&mut ours, 0.5),
+            unit: "ms",
+            floor: None,
+        });
     }
     let tls_fake = fake_runtime
         .spawn(FakeApi::start_tls(TOKEN))
