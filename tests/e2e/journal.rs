@@ -496,3 +496,35 @@ async fn in_writes_mode_an_update_is_recorded_without_a_read() {
             .contains("LUNATASK_JOURNAL=writes")
     );
 }
+
+/// When the journal cannot record a write (here: the Redis it lives in is gone), the write
+/// is not sent, and the error says so and how to go on without a journal.
+#[tokio::test]
+async fn a_write_the_journal_cannot_record_is_not_sent() {
+    let redis = lunatask_mcp_tests::Redis::start();
+    let token = "lt-dave-journal-9c0d1e2f";
+    let fake = FakeApi::start(token).await;
+    let http = builder()
+        .multi_user(&fake)
+        .env("LUNATASK_REDIS_URL", &redis.url)
+        .start_http()
+        .await;
+    let client = http.client(Some(token)).await.unwrap();
+    ok(&call(&client, "create_task", json!({ "area_id": AREA })).await);
+    drop(redis);
+    let refused = call(&client, "create_task", json!({ "area_id": AREA })).await;
+    let error = err(&refused);
+    let message = error["message"].as_str().unwrap();
+    assert!(
+        message.contains("nothing was sent") && message.contains("LUNATASK_JOURNAL=off"),
+        "{message}"
+    );
+    assert_eq!(error["outcome"], "not_applied");
+    assert_eq!(
+        fake.requests_to("POST /v1/tasks").len(),
+        1,
+        "the second was not sent"
+    );
+    // Reads need no journal.
+    ok(&call(&client, "ping", json!({})).await);
+}

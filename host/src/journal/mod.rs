@@ -159,7 +159,7 @@ impl Journal {
     async fn add(&self, owner: &str, record: &Record) -> Result<(), StoreError> {
         match self.store()? {
             Store::Sqlite(db) => db.add(owner, record, self.keep, now_ms()),
-            Store::Redis(shared) => shared.add(owner, record, self.keep, now_ms()).await,
+            Store::Redis(shared) => bounded(shared.add(owner, record, self.keep, now_ms())).await,
         }
     }
 
@@ -172,14 +172,14 @@ impl Journal {
     ) -> Result<bool, StoreError> {
         match self.store()? {
             Store::Sqlite(db) => db.update(owner, id, change),
-            Store::Redis(shared) => shared.update(owner, id, change).await,
+            Store::Redis(shared) => bounded(shared.update(owner, id, change)).await,
         }
     }
 
     pub async fn find(&self, owner: &str, filter: &Filter) -> Result<Vec<Record>, StoreError> {
         match self.store()? {
             Store::Sqlite(db) => db.find(owner, filter),
-            Store::Redis(shared) => shared.find(owner, filter).await,
+            Store::Redis(shared) => bounded(shared.find(owner, filter)).await,
         }
     }
 
@@ -188,6 +188,22 @@ impl Journal {
             .as_ref()
             .ok_or_else(|| StoreError("the action journal is off (LUNATASK_JOURNAL=off)".into()))
     }
+}
+
+/// How long a journal call may wait for Redis: a write waits for its record, and a Redis
+/// that does not answer must not hold it until the call's deadline.
+const REDIS_WAIT: std::time::Duration = std::time::Duration::from_secs(2);
+
+async fn bounded<T>(
+    work: impl std::future::Future<Output = Result<T, StoreError>>,
+) -> Result<T, StoreError> {
+    tokio::time::timeout(REDIS_WAIT, work)
+        .await
+        .unwrap_or_else(|_| {
+            Err(StoreError(format!(
+                "Redis did not answer within {REDIS_WAIT:?}"
+            )))
+        })
 }
 
 /// `LUNATASK_STATE_DIR`, else `$XDG_STATE_HOME/lunatask-mcp`, else
