@@ -328,6 +328,17 @@ impl<'a> Api<'a> {
         for change in action.changes.iter_mut().filter(|c| !c.text) {
             change.before = Some(task.get(&change.field).cloned().unwrap_or(Value::Null));
         }
+        // A status change may move completed_at on LunaTask's side (completing sets it):
+        // its value before is kept too, so an undo can put it back.
+        let sets = |field: &str| action.changes.iter().any(|c| c.field == field);
+        if sets("status") && !sets("completed_at") {
+            action.changes.push(journal::Change {
+                field: "completed_at".into(),
+                before: Some(task.get("completed_at").cloned().unwrap_or(Value::Null)),
+                after: None,
+                text: false,
+            });
+        }
         Ok(())
     }
 

@@ -52,6 +52,8 @@ pub struct Change {
     /// The value before (read first, for tasks in full mode); absent when not read.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub before: Option<Value>,
+    /// Absent for a text field, and for one LunaTask moved itself (completed_at, when a
+    /// status change completes or reopens a task).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub after: Option<Value>,
     /// True for a field holding user text, whose values are never recorded.

@@ -142,7 +142,34 @@ async fn undo_deletes_what_a_create_made_and_restores_what_an_update_changed() {
     let sent = fake.requests_to(&format!("PUT /v1/tasks/{id}"));
     assert_eq!(
         sent.last().unwrap().body,
-        Some(json!({ "priority": 0, "status": "later", "scheduled_on": null }))
+        // completed_at too: a status change may move it on LunaTask's side.
+        Some(
+            json!({ "priority": 0, "status": "later", "scheduled_on": null, "completed_at": null })
+        )
+    );
+
+    // Completing a task moves completed_at on LunaTask's side; its undo puts it back too.
+    ok(&host
+        .call(
+            "update_task",
+            json!({ "task_id": id, "status": "completed" }),
+        )
+        .await);
+    assert!(fake.with(|s| s.tasks[&id]["completed_at"].is_string()));
+    let completed =
+        actions(&ok(&host.call("list_actions", json!({ "limit": 1 })).await))[0].clone();
+    assert_eq!(
+        field(&completed, "completed_at"),
+        &json!({ "field": "completed_at", "before": null })
+    );
+    ok(&host
+        .call("undo", json!({ "action_id": completed["id"] }))
+        .await);
+    let task = fake.with(|s| s.tasks[&id].clone());
+    assert_eq!(
+        (&task["status"], &task["completed_at"]),
+        (&json!("later"), &Value::Null),
+        "{task}"
     );
 
     // Undone already: said so, nothing sent.
@@ -161,9 +188,10 @@ async fn undo_deletes_what_a_create_made_and_restores_what_an_update_changed() {
     // The undos are journaled, as undoing their actions.
     let listed = ok(&host.call("list_actions", json!({ "tool": "undo" })).await);
     let undos = actions(&listed);
-    assert_eq!(undos.len(), 2);
+    assert_eq!(undos.len(), 3);
     assert_eq!(undos[0]["undoes"], create["id"]);
-    assert_eq!(undos[1]["undoes"], update["id"]);
+    assert_eq!(undos[1]["undoes"], completed["id"]);
+    assert_eq!(undos[2]["undoes"], update["id"]);
     let marked = host
         .read(&format!(
             "lunatask://actions/{}",

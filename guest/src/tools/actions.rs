@@ -325,8 +325,11 @@ fn undo_update(api: &Api, entry: &Entry, id: &Id) -> Result<(UndoResult, String)
         }
         Err(e) => return Err(e),
     };
+    // A field with no value set is one LunaTask moved itself (completed_at, with status):
+    // restored with the rest, not compared.
     let changed: Vec<String> = restorable
         .iter()
+        .filter(|c| c.after.is_some())
         .filter(|c| !same(now.get(&c.field).unwrap_or(&Value::Null), c.after.as_ref()))
         .map(|c| {
             format!(
