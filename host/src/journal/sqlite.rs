@@ -114,40 +114,41 @@ impl Db {
         let text = serde_json::to_string(record).map_err(store)?;
         let mut db = self.lock();
         let tx = db.transaction().map_err(store)?;
-        tx.execute(
+        tx.prepare_cached(
             "INSERT INTO actions (id, owner, at_ms, tool, correlation_id, record)
              VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
-            params![
-                record.id,
-                owner,
-                record.at_ms,
-                record.tool,
-                record.correlation_id,
-                text
-            ],
         )
+        .map_err(store)?
+        .execute(params![
+            record.id,
+            owner,
+            record.at_ms,
+            record.tool,
+            record.correlation_id,
+            text
+        ])
         .map_err(store)?;
-        tx.execute(
-            "DELETE FROM actions WHERE owner = ?1 AND at_ms < ?2",
-            params![owner, now_ms - keep.retention_ms],
-        )
-        .map_err(store)?;
+        tx.prepare_cached("DELETE FROM actions WHERE owner = ?1 AND at_ms < ?2")
+            .map_err(store)?
+            .execute(params![owner, now_ms - keep.retention_ms])
+            .map_err(store)?;
         // Counting off the newest walks the owner's whole journal: done every so many of
         // the owner's adds, so a journal holds at most PRUNE_EVERY - 1 beyond its bound.
         let added: i64 = tx
-            .query_row(
+            .prepare_cached(
                 "INSERT INTO owners (owner, added) VALUES (?1, 1)
                  ON CONFLICT (owner) DO UPDATE SET added = added + 1 RETURNING added",
-                params![owner],
-                |row| row.get(0),
             )
+            .map_err(store)?
+            .query_row(params![owner], |row| row.get(0))
             .map_err(store)?;
         if added % PRUNE_EVERY == 0 {
-            tx.execute(
+            tx.prepare_cached(
                 "DELETE FROM actions WHERE owner = ?1 AND seq <= (
                     SELECT seq FROM actions WHERE owner = ?1 ORDER BY seq DESC LIMIT 1 OFFSET ?2)",
-                params![owner, keep.max_actions],
             )
+            .map_err(store)?
+            .execute(params![owner, keep.max_actions])
             .map_err(store)?;
         }
         tx.commit().map_err(store)
@@ -162,11 +163,9 @@ impl Db {
         let mut db = self.lock();
         let tx = db.transaction().map_err(store)?;
         let text: Option<String> = tx
-            .query_row(
-                "SELECT record FROM actions WHERE owner = ?1 AND id = ?2",
-                params![owner, id],
-                |row| row.get(0),
-            )
+            .prepare_cached("SELECT record FROM actions WHERE owner = ?1 AND id = ?2")
+            .map_err(store)?
+            .query_row(params![owner, id], |row| row.get(0))
             .optional()
             .map_err(store)?;
         let Some(text) = text else {
@@ -175,11 +174,10 @@ impl Db {
         let mut record: Record = serde_json::from_str(&text).map_err(store)?;
         change(&mut record);
         let text = serde_json::to_string(&record).map_err(store)?;
-        tx.execute(
-            "UPDATE actions SET record = ?3 WHERE owner = ?1 AND id = ?2",
-            params![owner, id, text],
-        )
-        .map_err(store)?;
+        tx.prepare_cached("UPDATE actions SET record = ?3 WHERE owner = ?1 AND id = ?2")
+            .map_err(store)?
+            .execute(params![owner, id, text])
+            .map_err(store)?;
         tx.commit().map_err(store)?;
         Ok(true)
     }
