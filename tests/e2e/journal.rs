@@ -556,3 +556,19 @@ async fn a_write_the_journal_cannot_record_is_not_sent() {
     // Reads need no journal.
     ok(&call(&client, "ping", json!({})).await);
 }
+
+/// A launcher that passes a bare environment (no HOME, no state directory): the server
+/// starts, keeps the journal in memory and says so.
+#[tokio::test]
+async fn without_any_state_directory_the_journal_is_kept_in_memory_and_said_so() {
+    let (_fake, builder) = crate::prepare(&[]).await;
+    let host = builder.without_env("LUNATASK_STATE_DIR").start().await;
+    ok(&host.call("create_task", json!({ "area_id": AREA })).await);
+    let listed = ok(&host.call("list_actions", json!({})).await);
+    assert_eq!(actions(&listed).len(), 1, "{listed}");
+    let stderr = host.stop().await;
+    assert!(
+        stderr.contains("kept in memory") && stderr.contains("LUNATASK_STATE_DIR"),
+        "{stderr}"
+    );
+}

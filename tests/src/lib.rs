@@ -93,6 +93,12 @@ impl HostBuilder {
         self
     }
 
+    /// Leaves `key` out of the environment (the builder's own defaults included).
+    pub fn without_env(mut self, key: &str) -> Self {
+        self.env.retain(|(k, _)| k != key);
+        self
+    }
+
     pub fn arg(mut self, arg: impl ToString) -> Self {
         self.args.push(arg.to_string());
         self

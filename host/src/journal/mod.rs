@@ -125,10 +125,19 @@ impl Journal {
         let store = match (settings.journal, shared) {
             (Mode::Off, _) => None,
             (_, Some(shared)) => Some(Store::Redis(redis_store::Shared::new(shared.connection()))),
-            (_, None) => {
-                let dir = state_dir(settings)?;
-                Some(Store::Sqlite(sqlite::Db::open(&dir)?))
-            }
+            (_, None) => match state_dir(settings) {
+                Some(dir) => Some(Store::Sqlite(sqlite::Db::open(&dir)?)),
+                // Launchers that pass a bare environment are common; refusing to start
+                // there would lose the user more than a journal that ends with the process.
+                None => {
+                    tracing::warn!(
+                        "the action journal is kept in memory and ends with this process: \
+                         neither HOME nor XDG_STATE_HOME is set; set LUNATASK_STATE_DIR to \
+                         keep it"
+                    );
+                    Some(Store::Sqlite(sqlite::Db::in_memory()?))
+                }
+            },
         };
         Ok(Self {
             mode: settings.journal,
@@ -141,7 +150,9 @@ impl Journal {
     pub fn describe(&self) -> String {
         match &self.store {
             None => "off (LUNATASK_JOURNAL=off)".into(),
-            Some(Store::Sqlite(db)) => db.path().display().to_string(),
+            Some(Store::Sqlite(db)) => db
+                .path()
+                .map_or_else(|| "in memory".into(), |p| p.display().to_string()),
             Some(Store::Redis(_)) => "Redis (LUNATASK_REDIS_URL)".into(),
         }
     }
@@ -151,7 +162,7 @@ impl Journal {
     /// when the journal keeps nothing on disk.
     pub fn user_hash_key(&self, fresh: String) -> anyhow::Result<Option<String>> {
         match &self.store {
-            Some(Store::Sqlite(db)) => Ok(Some(db.hash_key(fresh)?)),
+            Some(Store::Sqlite(db)) if db.path().is_some() => Ok(Some(db.hash_key(fresh)?)),
             _ => Ok(None),
         }
     }
@@ -207,25 +218,18 @@ async fn bounded<T>(
 }
 
 /// `LUNATASK_STATE_DIR`, else `$XDG_STATE_HOME/lunatask-mcp`, else
-/// `~/.local/state/lunatask-mcp`; with none of them, start-up stops rather than keep the
-/// journal nowhere.
-fn state_dir(settings: &Settings) -> anyhow::Result<PathBuf> {
+/// `~/.local/state/lunatask-mcp`; `None` when none of them is set.
+fn state_dir(settings: &Settings) -> Option<PathBuf> {
     if let Some(dir) = &settings.state_dir {
-        return Ok(dir.clone());
+        return Some(dir.clone());
     }
     let base = std::env::var_os("XDG_STATE_HOME")
         .map(PathBuf::from)
         .filter(|p| p.is_absolute())
         .or_else(|| {
             std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".local").join("state"))
-        });
-    match base {
-        Some(base) => Ok(base.join("lunatask-mcp")),
-        None => anyhow::bail!(
-            "the action journal has no directory: neither HOME nor XDG_STATE_HOME is set; set \
-             LUNATASK_STATE_DIR, or LUNATASK_JOURNAL=off to keep no journal"
-        ),
-    }
+        })?;
+    Some(base.join("lunatask-mcp"))
 }
 
 fn now_ms() -> i64 {

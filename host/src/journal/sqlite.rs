@@ -39,7 +39,8 @@ const SCHEMA: &str = "
 /// The open database. One connection, behind a lock: each statement takes microseconds,
 /// far less than the API call it records.
 pub struct Db {
-    path: PathBuf,
+    /// `None` for a journal in memory.
+    path: Option<PathBuf>,
     connection: Mutex<Connection>,
 }
 
@@ -74,13 +75,23 @@ impl Db {
             .and_then(|()| connection.execute_batch("BEGIN IMMEDIATE; ROLLBACK;"))
             .map_err(|e| fail("cannot be written", &e))?;
         Ok(Self {
-            path,
+            path: Some(path),
             connection: Mutex::new(connection),
         })
     }
 
-    pub fn path(&self) -> &Path {
-        &self.path
+    /// A journal that ends with the process, for when there is no directory to keep it in.
+    pub fn in_memory() -> anyhow::Result<Self> {
+        let connection = Connection::open_in_memory()?;
+        connection.execute_batch(SCHEMA)?;
+        Ok(Self {
+            path: None,
+            connection: Mutex::new(connection),
+        })
+    }
+
+    pub fn path(&self) -> Option<&Path> {
+        self.path.as_deref()
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, Connection> {
