@@ -51,14 +51,25 @@ pub struct Change {
     pub field: String,
     /// The value before (read first, for tasks in full mode); absent when not read.
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[schemars(schema_with = "field_value")]
     pub before: Option<Value>,
     /// Absent for a text field, and for one LunaTask moved itself (completed_at, when a
     /// status change completes or reopens a task).
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[schemars(schema_with = "field_value")]
     pub after: Option<Value>,
     /// True for a field holding user text, whose values are never recorded.
     #[serde(skip_serializing_if = "std::ops::Not::not")]
     pub text: bool,
+}
+
+/// What a recorded field holds: one of a task's, note's or person's values (an id, a date,
+/// a status, a number), or null for a cleared field. Never an object: text fields, the only
+/// free-form ones, are never recorded.
+fn field_value(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
+    schemars::json_schema!({ "anyOf": [
+        { "type": "string" }, { "type": "number" }, { "type": "boolean" }, { "type": "null" }
+    ] })
 }
 
 /// A write, as described before it is sent.
