@@ -572,3 +572,44 @@ async fn without_any_state_directory_the_journal_is_kept_in_memory_and_said_so()
         "{stderr}"
     );
 }
+
+/// `undo` with a call's correlation id takes back everything that call did (a batch's
+/// items), and a note's or person's create is undone like a task's.
+#[tokio::test]
+async fn undo_by_correlation_id_takes_back_a_whole_batch_and_other_kinds() {
+    let (fake, host) = crate::setup().await;
+    let batch = json!({ "tasks": [{ "area_id": AREA }, { "area_id": AREA }] });
+    ok(&host.call("create_tasks", batch).await);
+    let created = actions(&ok(&host.call("list_actions", json!({})).await));
+    assert_eq!(created.len(), 2);
+    let call = created[0]["correlation_id"].clone();
+    assert_eq!(created[1]["correlation_id"], call, "one call, one id");
+    let undone = ok(&host.call("undo", json!({ "correlation_id": call })).await);
+    assert_eq!(undone["undone"], 2, "{undone}");
+    let open = fake.with(|s| {
+        s.tasks
+            .values()
+            .filter(|t| t["deleted_at"].is_null())
+            .count()
+    });
+    assert_eq!(open, 0, "both tasks deleted");
+
+    ok(&host.call("create_note", json!({ "name": SECRET })).await);
+    ok(&host
+        .call("create_person", json!({ "first_name": SECRET }))
+        .await);
+    let recent = actions(&ok(&host.call("list_actions", json!({ "limit": 2 })).await));
+    for action in &recent {
+        let undone = ok(&host
+            .call("undo", json!({ "action_id": action["id"] }))
+            .await);
+        assert_eq!(undone["items"][0]["result"], "undone", "{undone}");
+    }
+    let kept = fake.with(|s| {
+        let alive = |m: &std::collections::BTreeMap<String, Value>| {
+            m.values().filter(|e| e["deleted_at"].is_null()).count()
+        };
+        (alive(&s.notes), alive(&s.people))
+    });
+    assert_eq!(kept, (0, 0), "the note and the person are deleted");
+}
