@@ -282,6 +282,12 @@ mod tests {
         }
     }
 
+    /// The ids of `owner`'s newest ten actions, newest first.
+    fn ids_of(db: &Db, owner: &str) -> Vec<String> {
+        let found = db.find(owner, &all(10)).unwrap();
+        found.into_iter().map(|r| r.id).collect()
+    }
+
     fn all(limit: usize) -> Filter {
         Filter {
             limit,
@@ -313,27 +319,15 @@ mod tests {
         assert_eq!(held, 63, "not yet: b's add is not a's");
         db.add("a", &record("a63", 10_063, "c"), keep, 10_063)
             .unwrap();
-        let ids: Vec<String> = db
-            .find("a", &all(10))
-            .unwrap()
-            .into_iter()
-            .map(|r| r.id)
-            .collect();
         assert_eq!(
-            ids,
+            ids_of(&db, "a"),
             ["a63", "a62", "a61"],
             "newest first, at most max_actions"
         );
         // Older than the retention when the next one is added: dropped.
         db.add("a", &record("a5", 12_000, "d"), keep, 12_000)
             .unwrap();
-        let ids: Vec<String> = db
-            .find("a", &all(10))
-            .unwrap()
-            .into_iter()
-            .map(|r| r.id)
-            .collect();
-        assert_eq!(ids, ["a5"]);
+        assert_eq!(ids_of(&db, "a"), ["a5"]);
         assert_eq!(
             db.find("b", &all(10)).unwrap().len(),
             1,
