@@ -209,6 +209,8 @@ pub struct Api<'a> {
     undoes: std::cell::RefCell<Option<String>>,
     /// The journal id of the last write recorded.
     last_action: std::cell::RefCell<Option<String>>,
+    /// Tasks read ahead for the journal's prior values (see [`Api::read_ahead`]), by id.
+    read_ahead: std::cell::RefCell<BTreeMap<String, serde_json::Map<String, Value>>>,
 }
 
 impl<'a> Api<'a> {
@@ -227,6 +229,39 @@ impl<'a> Api<'a> {
             journal_mode: std::cell::OnceCell::new(),
             undoes: Default::default(),
             last_action: Default::default(),
+            read_ahead: Default::default(),
+        }
+    }
+
+    /// Reads the tasks `ids` in one pass over the task list, for the prior values the
+    /// journal records of their updates: a batch of updates then costs one read, not one per
+    /// item (each a request under the rate limit). Only those tasks are kept. A failed read
+    /// is not an error: each update then reads its own task.
+    pub fn read_ahead(&self, ids: &[&str]) {
+        if self.journal_mode() != journal::Mode::Full || ids.len() < 2 {
+            return;
+        }
+        let mut found = BTreeMap::new();
+        let read = self.each(
+            Request::get("/tasks"),
+            "tasks",
+            |task: serde_json::Map<String, Value>| {
+                if let Some(id) = task.get("id").and_then(Value::as_str)
+                    && ids.contains(&id)
+                {
+                    found.insert(id.to_string(), task);
+                }
+            },
+        );
+        match read {
+            Ok(()) => *self.read_ahead.borrow_mut() = found,
+            Err(e) => log::info(
+                self.correlation_id,
+                &format!(
+                    "reading the tasks ahead for the journal failed ({:?}); each update reads its own",
+                    e.code
+                ),
+            ),
         }
     }
 
@@ -311,8 +346,21 @@ impl<'a> Api<'a> {
     /// Reads the task an update is about, for the prior values of the fields it sets
     /// (what `undo` restores).
     fn read_prior(&self, path: &str, action: &mut journal::Action) -> Result<(), ToolError> {
-        let task: serde_json::Map<String, Value> = self
-            .send_unrecorded(Request::get(path))
+        let ahead = action
+            .entity_id
+            .as_ref()
+            .and_then(|id| self.read_ahead.borrow_mut().remove(id));
+        let task = match ahead {
+            Some(task) => task,
+            None => self.read_one(path)?,
+        };
+        Self::apply_prior(action, &task);
+        Ok(())
+    }
+
+    /// The task at `path`, read for its current values; a failure refuses the update.
+    fn read_one(&self, path: &str) -> Result<serde_json::Map<String, Value>, ToolError> {
+        self.send_unrecorded(Request::get(path))
             .and_then(|reply| reply.field("task"))
             .map_err(|mut e| {
                 if e.code != Code::NotFound {
@@ -324,7 +372,11 @@ impl<'a> Api<'a> {
                     );
                 }
                 e.with_outcome(WriteOutcome::NotApplied)
-            })?;
+            })
+    }
+
+    /// Applies the task's current values to the changes as their prior values.
+    fn apply_prior(action: &mut journal::Action, task: &serde_json::Map<String, Value>) {
         for change in action.changes.iter_mut().filter(|c| !c.text) {
             change.before = Some(task.get(&change.field).cloned().unwrap_or(Value::Null));
         }
@@ -339,7 +391,6 @@ impl<'a> Api<'a> {
                 text: false,
             });
         }
-        Ok(())
     }
 
     /// Settles the recorded write `id` with what became of it. A failure to settle is
@@ -638,6 +689,19 @@ impl Subject {
             "person_timeline_notes" => Subject::TimelineNote,
             "habits" => Subject::HabitTracking,
             _ => Subject::Other,
+        }
+    }
+
+    /// The subject as the action journal names its kind, e.g. "timeline-note".
+    pub fn kind(self) -> &'static str {
+        match self {
+            Subject::Task => "task",
+            Subject::Note => "note",
+            Subject::JournalEntry => "journal-entry",
+            Subject::Person => "person",
+            Subject::TimelineNote => "timeline-note",
+            Subject::HabitTracking => "habit",
+            Subject::Other => "other",
         }
     }
 

@@ -119,18 +119,8 @@ pub struct Filter {
 /// The kind and operation of a write to `path` with `method` (POST, PUT or DELETE), and the
 /// entity id the path names. A path this server does not write to is `("other", ...)`.
 pub fn describe(method: &str, path: &str, body: Option<&[u8]>) -> Action {
-    let mut segments = path.trim_start_matches('/').split('/');
-    let collection = segments.next().unwrap_or("");
-    let id = segments.next().map(decode);
-    let kind = match collection {
-        "tasks" => "task",
-        "notes" => "note",
-        "journal_entries" => "journal-entry",
-        "people" => "person",
-        "person_timeline_notes" => "timeline-note",
-        "habits" => "habit",
-        _ => "other",
-    };
+    let kind = crate::api::Subject::of_path(path).kind();
+    let id = path.trim_start_matches('/').split('/').nth(1).map(decode);
     let operation = match (method, kind) {
         ("POST", "habit") => "track",
         ("POST", "journal-entry" | "timeline-note") => "append",

@@ -613,3 +613,43 @@ async fn undo_by_correlation_id_takes_back_a_whole_batch_and_other_kinds() {
     });
     assert_eq!(kept, (0, 0), "the note and the person are deleted");
 }
+
+/// A batch of updates reads its tasks' prior values in one pass over the task list, not
+/// one request per item (each under the rate limit), and can be undone whole.
+#[tokio::test]
+async fn a_batch_of_updates_reads_its_prior_values_once() {
+    let (fake, host) = crate::setup().await;
+    let ids: Vec<String> = (0..3)
+        .map(|i| fake.seed_task(json!({ "area_id": AREA, "priority": i - 1 })))
+        .collect();
+    let updates: Vec<Value> = ids
+        .iter()
+        .map(|id| json!({ "task_id": id, "priority": 2 }))
+        .collect();
+    ok(&host.call("update_tasks", json!({ "tasks": updates })).await);
+    assert_eq!(
+        fake.requests_to("GET /v1/tasks/").len(),
+        0,
+        "no read per item"
+    );
+    assert_eq!(
+        fake.requests_to("GET /v1/tasks").len(),
+        1,
+        "one read of the list"
+    );
+    let recorded = actions(&ok(&host.call("list_actions", json!({})).await));
+    let before: Vec<Value> = recorded
+        .iter()
+        .rev()
+        .map(|a| field(a, "priority")["before"].clone())
+        .collect();
+    assert_eq!(before, [json!(-1), json!(0), json!(1)]);
+    let call = recorded[0]["correlation_id"].clone();
+    let undone = ok(&host.call("undo", json!({ "correlation_id": call })).await);
+    assert_eq!(undone["undone"], 3, "{undone}");
+    let now: Vec<Value> = ids
+        .iter()
+        .map(|id| fake.with(|s| s.tasks[id]["priority"].clone()))
+        .collect();
+    assert_eq!(now, [json!(-1), json!(0), json!(1)]);
+}

@@ -176,6 +176,9 @@ pub(super) fn update_tasks(api: &Api, args: UpdateTasksArgs) -> Result<TasksUpda
         prepared.push(changes_to(task).map_err(|e| at(index, e))?);
     }
     let total = prepared.len();
+    // The journal's prior values for every item, in one read rather than one per item.
+    let ids: Vec<&str> = prepared.iter().map(|(id, _)| id.as_str()).collect();
+    api.read_ahead(&ids);
     let mut items = Vec::with_capacity(total);
     let mut stop: Option<usize> = None;
     for (index, (task_id, changes)) in prepared.into_iter().enumerate() {

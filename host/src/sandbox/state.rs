@@ -144,7 +144,7 @@ impl journal::Host for CallState {
     }
 
     async fn add(&mut self, action: journal::Action) -> Result<String, String> {
-        self.journal()?.clone().add(action).await
+        self.journal()?.add(action).await
     }
 
     async fn settle(
@@ -160,11 +160,11 @@ impl journal::Host for CallState {
     }
 
     async fn find(&mut self, filter: journal::Filter) -> Result<Vec<journal::Entry>, String> {
-        self.journal()?.clone().find(filter).await
+        self.journal()?.find(filter).await
     }
 
     async fn mark_undone(&mut self, id: String, by: String) -> Result<(), String> {
-        self.journal()?.clone().mark_undone(&id, by).await
+        self.journal()?.mark_undone(&id, by).await
     }
 }
 
