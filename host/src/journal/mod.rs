@@ -168,6 +168,15 @@ impl Journal {
     }
 
     async fn add(&self, owner: &str, record: &Record) -> Result<(), StoreError> {
+        // The component describes the write, and a faulty or hostile one could describe a
+        // huge one: what the journal keeps is bounded per record as well as in count.
+        let size = serde_json::to_vec(record).map_or(usize::MAX, |text| text.len());
+        if size > MAX_RECORD_BYTES {
+            return Err(StoreError(format!(
+                "the action's record would be {size} bytes, more than the {MAX_RECORD_BYTES} \
+                 the journal keeps of one"
+            )));
+        }
         match self.store()? {
             Store::Sqlite(db) => db.add(owner, record, self.keep, now_ms()),
             Store::Redis(shared) => bounded(shared.add(owner, record, self.keep, now_ms())).await,
@@ -200,6 +209,13 @@ impl Journal {
             .ok_or_else(|| StoreError("the action journal is off (LUNATASK_JOURNAL=off)".into()))
     }
 }
+
+/// The most one action's record may take. A write of ours records ids, dates, numbers and
+/// sources (each at most 1,000 characters), never user text: a few hundred bytes.
+const MAX_RECORD_BYTES: usize = 16 * 1024;
+
+/// The most an id given after the record was made (an entity's, an undo's) may take.
+const MAX_ID_BYTES: usize = 128;
 
 /// How long a journal call may wait for Redis: a write waits for its record, and a Redis
 /// that does not answer must not hold it until the call's deadline.
@@ -295,6 +311,9 @@ impl CallJournal {
         outcome: wit::Outcome,
         entity_id: Option<String>,
     ) -> Result<(), String> {
+        if entity_id.as_ref().is_some_and(|id| id.len() > MAX_ID_BYTES) {
+            return Err("an entity id is at most 128 bytes".into());
+        }
         let outcome = Outcome::from(outcome);
         let found = self
             .journal
@@ -326,6 +345,9 @@ impl CallJournal {
     }
 
     pub async fn mark_undone(&self, id: &str, by: String) -> Result<(), String> {
+        if by.len() > MAX_ID_BYTES {
+            return Err("an action id is at most 128 bytes".into());
+        }
         let found = self
             .journal
             .update(&self.owner, id, |record| record.undone_by = Some(by))
@@ -397,5 +419,95 @@ impl From<Record> for wit::Entry {
             outcome: r.outcome.into(),
             undone_by: r.undone_by,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn call_journal() -> CallJournal {
+        let journal = Journal {
+            mode: Mode::Full,
+            store: Some(Store::Sqlite(sqlite::Db::in_memory().unwrap())),
+            keep: Keep {
+                retention_ms: 86_400_000,
+                max_actions: 100,
+            },
+        };
+        CallJournal {
+            journal: Arc::new(journal),
+            owner: LOCAL_OWNER.into(),
+            tool: Some("update_task".into()),
+            correlation_id: "c".into(),
+        }
+    }
+
+    fn action(change: wit::Change) -> wit::Action {
+        wit::Action {
+            kind: "task".into(),
+            operation: "update".into(),
+            entity_id: Some("t".into()),
+            changes: vec![change],
+            undoes: None,
+        }
+    }
+
+    #[tokio::test]
+    async fn text_values_are_dropped_and_a_huge_record_is_refused() {
+        let journal = call_journal();
+        let big = format!("\"{}\"", "x".repeat(20_000));
+        let text = wit::Change {
+            field: "name".into(),
+            before: Some(big.clone()),
+            after: Some(big.clone()),
+            text: true,
+        };
+        let id = journal.add(action(text)).await.unwrap();
+        let filter = wit::Filter {
+            action_id: Some(id.clone()),
+            correlation_id: None,
+            tool: None,
+            since_ms: None,
+            limit: 1,
+        };
+        let found = journal.find(filter).await.unwrap();
+        let change = &found[0].action.changes[0];
+        assert_eq!(
+            (&change.before, &change.after),
+            (&None, &None),
+            "a text value is never kept"
+        );
+
+        let huge = wit::Change {
+            field: "source".into(),
+            before: None,
+            after: Some(big),
+            text: false,
+        };
+        let refused = journal.add(action(huge)).await.unwrap_err();
+        assert!(refused.contains("more than"), "{refused}");
+        let long = "y".repeat(200);
+        assert!(journal.mark_undone(&id, long.clone()).await.is_err());
+        assert!(
+            journal
+                .settle(&id, wit::Outcome::Applied, Some(long))
+                .await
+                .is_err()
+        );
+    }
+
+    #[tokio::test]
+    async fn a_read_or_prompt_may_not_write() {
+        let mut journal = call_journal();
+        journal.tool = None;
+        let change = wit::Change {
+            field: "priority".into(),
+            before: None,
+            after: Some("2".into()),
+            text: false,
+        };
+        let refused = journal.add(action(change)).await.unwrap_err();
+        assert!(refused.contains("only a tool call"), "{refused}");
     }
 }
