@@ -233,6 +233,16 @@ impl<'a> Api<'a> {
         }
     }
 
+    /// The task `id` read ahead, taken (each is used once, as it was when read).
+    pub fn take_read_ahead(&self, id: &str) -> Option<serde_json::Map<String, Value>> {
+        self.read_ahead.borrow_mut().remove(id)
+    }
+
+    /// Keeps `task`, just read, as the prior values of the next update of it.
+    pub fn keep_read(&self, id: &str, task: serde_json::Map<String, Value>) {
+        self.read_ahead.borrow_mut().insert(id.to_string(), task);
+    }
+
     /// Reads the tasks `ids` in one pass over the task list, for the prior values the
     /// journal records of their updates: a batch of updates then costs one read, not one per
     /// item (each a request under the rate limit). Only those tasks are kept. A failed read
@@ -349,7 +359,7 @@ impl<'a> Api<'a> {
         let ahead = action
             .entity_id
             .as_ref()
-            .and_then(|id| self.read_ahead.borrow_mut().remove(id));
+            .and_then(|id| self.take_read_ahead(id));
         let task = match ahead {
             Some(task) => task,
             None => self.read_one(path)?,

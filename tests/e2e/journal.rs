@@ -647,6 +647,21 @@ async fn a_batch_of_updates_reads_its_prior_values_once() {
     let call = recorded[0]["correlation_id"].clone();
     let undone = ok(&host.call("undo", json!({ "correlation_id": call })).await);
     assert_eq!(undone["undone"], 3, "{undone}");
+    // The undo too: one pass for its checks, which its own records reuse.
+    assert_eq!(
+        fake.requests_to("GET /v1/tasks/").len(),
+        0,
+        "no read per item"
+    );
+    assert_eq!(fake.requests_to("GET /v1/tasks").len(), 2);
+    let undos = actions(&ok(&host
+        .call("list_actions", json!({ "tool": "undo" }))
+        .await));
+    assert_eq!(
+        field(&undos[0], "priority")["before"],
+        2,
+        "recorded from the check's read"
+    );
     let now: Vec<Value> = ids
         .iter()
         .map(|id| fake.with(|s| s.tasks[id]["priority"].clone()))

@@ -132,6 +132,13 @@ pub(super) fn undo(api: &Api, args: UndoArgs) -> Result<Undone, ToolError> {
         ));
     }
     let entries = journal::find(&filter).map_err(unreadable)?;
+    // The tasks whose updates are to be undone, read in one pass rather than one by one.
+    let updated: Vec<&str> = entries
+        .iter()
+        .filter(|e| e.operation == "update" && e.kind == "task" && e.undone_by.is_none())
+        .filter_map(|e| e.entity_id.as_deref())
+        .collect();
+    api.read_ahead(&updated);
     if entries.is_empty() {
         return Err(ToolError::new(
             Code::NotFound,
@@ -315,7 +322,11 @@ fn undo_update(api: &Api, entry: &Entry, id: &Id) -> Result<(UndoResult, String)
                 .into(),
         ));
     }
-    let now: Map<String, Value> = match TASKS.get(api, id) {
+    let read = match api.take_read_ahead(id.as_str()) {
+        Some(task) => Ok(task),
+        None => TASKS.get(api, id),
+    };
+    let now: Map<String, Value> = match read {
         Ok(task) => task,
         Err(e) if e.code == Code::NotFound => {
             return Ok((
@@ -353,6 +364,8 @@ fn undo_update(api: &Api, entry: &Entry, id: &Id) -> Result<(UndoResult, String)
         .iter()
         .map(|c| (c.field.clone(), c.before.clone().unwrap_or(Value::Null)))
         .collect();
+    // Just read: the journal's record of this update takes its prior values from it.
+    api.keep_read(id.as_str(), now);
     api.send(Request::put(TASKS.path_of(id)).json(&prior))
         .map_err(|e| TASKS.not_found(e, id))?;
     let fields: Vec<&str> = restorable.iter().map(|c| c.field.as_str()).collect();
