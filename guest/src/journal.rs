@@ -11,7 +11,7 @@ use serde_json::{Map, Value};
 
 /// The fields that hold user text (LunaTask encrypts them end to end, and a person's email,
 /// phone and birthday are theirs): never recorded, only named.
-pub const TEXT_FIELDS: &[&str] = &[
+const TEXT_FIELDS: &[&str] = &[
     "name",
     "note",
     "content",

@@ -106,7 +106,7 @@ async fn run(command: Command, config: Config) -> anyhow::Result<ExitCode> {
     };
     // A damaged or unwritable journal stops the server here, never later with a lost record.
     let journal = Arc::new(journal::Journal::open(&config.settings, shared.as_deref())?);
-    tracing::info!(journal = journal.describe(), "action journal");
+    tracing::info!(journal = journal.location(), "action journal");
     let runtime = Arc::new(Sandbox::new(
         &config,
         metrics.clone(),

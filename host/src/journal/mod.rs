@@ -147,7 +147,7 @@ impl Journal {
     }
 
     /// Where it lives, for the start-up log line.
-    pub fn describe(&self) -> String {
+    pub fn location(&self) -> String {
         match &self.store {
             None => "off (LUNATASK_JOURNAL=off)".into(),
             Some(Store::Sqlite(db)) => db
