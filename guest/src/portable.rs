@@ -4,7 +4,22 @@
 //! Each export turns its typed record back into the JSON arguments the `server` world takes
 //! and runs the very same tool, so validation, retries and errors are identical. What
 //! differs is configuration: nobody hands this world a call context or adds the token, so
-//! both come from the component's environment.
+//! both come from the component's settings: its environment, and in the `portable-config`
+//! builds (`wit/portable-config.wit`) first the runtime's `wasi:config/store`.
+
+/// The world this build binds: one `generate!` per world, since the macro takes a literal.
+macro_rules! bind {
+    ($world:tt) => {
+        wit_bindgen::generate!({
+            path: "../wit",
+            world: $world,
+            // The typed records become JSON arguments through serde.
+            additional_derives: [serde::Serialize],
+            // `wasi:config/store` too: no crate we use binds it.
+            generate_all,
+        });
+    };
+}
 
 #[allow(
     unsafe_code,
@@ -15,12 +30,15 @@
     reason = "the generated glue flattens each record into its fields"
 )]
 mod bindings {
-    wit_bindgen::generate!({
-        path: "../wit",
-        world: "portable",
-        // The typed records become JSON arguments through serde.
-        additional_derives: [serde::Serialize],
-    });
+    #[cfg(all(feature = "portable-config", feature = "portable-config-draft"))]
+    compile_error!("choose one of the features portable-config and portable-config-draft");
+
+    #[cfg(not(any(feature = "portable-config", feature = "portable-config-draft")))]
+    bind!("portable");
+    #[cfg(feature = "portable-config")]
+    bind!("portable-config");
+    #[cfg(all(feature = "portable-config-draft", not(feature = "portable-config")))]
+    bind!("portable-config-draft");
 
     #[cfg(target_arch = "wasm32")]
     use super::Component;
@@ -84,13 +102,13 @@ exports! {
     track_habit(TrackHabitArgs) => "track_habit",
 }
 
-/// Runs the tool `name` exactly as the `server` world would, configured from the environment.
+/// Runs the tool `name` exactly as the `server` world would, configured from its settings.
 #[cfg_attr(
     not(target_arch = "wasm32"),
     allow(dead_code, reason = "reached only from the wasm exports")
 )]
 fn run(name: &str, arguments: Value) -> Result<String, bindings::ToolError> {
-    let context = match context_from(|var| std::env::var(var).ok()) {
+    let context = match context_from(setting) {
         Ok(context) => context,
         Err(error) => return Err(tool_error(error, &ids::uuid_v4())),
     };
@@ -101,20 +119,72 @@ fn run(name: &str, arguments: Value) -> Result<String, bindings::ToolError> {
     }
 }
 
-/// The call context, from environment variables read through `var`.
-pub fn context_from(var: impl Fn(&str) -> Option<String>) -> Result<Context, ToolError> {
-    let token = var(TOKEN_VAR)
+/// Where this build looks for its settings, as errors name it.
+#[cfg(not(any(feature = "portable-config", feature = "portable-config-draft")))]
+pub const SETTINGS_FROM: &str = "this component's environment";
+#[cfg(any(feature = "portable-config", feature = "portable-config-draft"))]
+pub const SETTINGS_FROM: &str =
+    "the runtime's configuration (wasi:config/store) or this component's environment";
+
+/// The setting `name` from the environment. An empty value counts as unset.
+#[cfg_attr(
+    not(target_arch = "wasm32"),
+    allow(dead_code, reason = "reached only from the wasm exports")
+)]
+#[cfg(not(any(feature = "portable-config", feature = "portable-config-draft")))]
+fn setting(name: &str) -> Result<Option<String>, ToolError> {
+    Ok(std::env::var(name).ok().filter(|v| !v.is_empty()))
+}
+
+/// The setting `name` from the runtime's `wasi:config/store`, under its own name or in lower
+/// case (Spin-style variable names must be lower case), and only then from the environment:
+/// the configuration is what the runtime grants this component, the environment may be
+/// inherited from the runtime's own process. An empty value counts as unset.
+#[cfg_attr(
+    not(target_arch = "wasm32"),
+    allow(dead_code, reason = "reached only from the wasm exports")
+)]
+#[cfg(any(feature = "portable-config", feature = "portable-config-draft"))]
+fn setting(name: &str) -> Result<Option<String>, ToolError> {
+    // wit-bindgen puts the version in the module's name, as wit/ holds both versions.
+    #[cfg(all(feature = "portable-config-draft", not(feature = "portable-config")))]
+    use bindings::wasi::config0_2_0_draft::store;
+    #[cfg(feature = "portable-config")]
+    use bindings::wasi::config0_2_0_rc_1::store;
+    let lower = name.to_ascii_lowercase();
+    for key in [name, lower.as_str()] {
+        match store::get(key) {
+            Ok(Some(value)) if !value.is_empty() => return Ok(Some(value)),
+            Ok(_) => {}
+            Err(store::Error::Upstream(why) | store::Error::Io(why)) => {
+                return Err(ToolError::new(
+                    Code::InternalError,
+                    format!(
+                        "the runtime's configuration (wasi:config/store) failed to read {key}: {why}"
+                    ),
+                ));
+            }
+        }
+    }
+    Ok(std::env::var(name).ok().filter(|v| !v.is_empty()))
+}
+
+/// The call context, from the settings `setting` reads.
+pub fn context_from(
+    setting: impl Fn(&str) -> Result<Option<String>, ToolError>,
+) -> Result<Context, ToolError> {
+    let token = setting(TOKEN_VAR)?
         .filter(|t| !t.trim().is_empty())
         .ok_or_else(|| {
             ToolError::new(
                 Code::AuthenticationError,
                 format!(
-                    "{TOKEN_VAR} is not set in this component's environment; the portable \
-                 component sends the LunaTask access token itself"
+                    "{TOKEN_VAR} is not set in {SETTINGS_FROM}; the portable component sends \
+                     the LunaTask access token itself"
                 ),
             )
         })?;
-    let base_url = var(BASE_URL_VAR).unwrap_or_else(|| DEFAULT_BASE_URL.to_string());
+    let base_url = setting(BASE_URL_VAR)?.unwrap_or_else(|| DEFAULT_BASE_URL.to_string());
     check_base_url(&base_url)?;
     // The portable world's own defaults: no host hands it settings. They match the host's
     // (host/src/settings.rs), where the server world's defaults live.
@@ -128,7 +198,7 @@ pub fn context_from(var: impl Fn(&str) -> Option<String>) -> Result<Context, Too
         correlation_id: None,
         token: None,
     };
-    if let Some(retries) = var(MAX_RETRIES_VAR) {
+    if let Some(retries) = setting(MAX_RETRIES_VAR)? {
         context.max_retries = retries.trim().parse().map_err(|_| {
             ToolError::validation(
                 MAX_RETRIES_VAR,
@@ -255,12 +325,14 @@ mod tests {
     use super::*;
     use serde_json::json;
 
-    fn env<'a>(pairs: &'a [(&'a str, &'a str)]) -> impl Fn(&str) -> Option<String> + 'a {
+    fn env<'a>(
+        pairs: &'a [(&'a str, &'a str)],
+    ) -> impl Fn(&str) -> Result<Option<String>, ToolError> + 'a {
         move |name| {
-            pairs
+            Ok(pairs
                 .iter()
                 .find(|(k, _)| *k == name)
-                .map(|(_, v)| v.to_string())
+                .map(|(_, v)| v.to_string()))
         }
     }
 
@@ -351,5 +423,16 @@ mod tests {
         }
         let error = context_from(env(&[(TOKEN_VAR, "t"), (MAX_RETRIES_VAR, "many")])).unwrap_err();
         assert_eq!(error.field.as_deref(), Some(MAX_RETRIES_VAR));
+
+        // A store that fails is the call's error, not a setting silently skipped.
+        let failing = |name: &str| -> Result<Option<String>, ToolError> {
+            Err(ToolError::new(
+                Code::InternalError,
+                format!("cannot read {name}"),
+            ))
+        };
+        let error = context_from(failing).unwrap_err();
+        assert_eq!(error.code, Code::InternalError);
+        assert!(error.message.contains(TOKEN_VAR), "{}", error.message);
     }
 }
