@@ -10,10 +10,6 @@ use lunatask_mcp_guest::{schema, tools};
 use serde_json::Value;
 
 const HEADER: &str = "\
-// GENERATED from the guest's tool registry by guest/tests/portable_wit/generate.rs; do not edit.
-// Regenerate: LUNATASK_BLESS=1 cargo test -p lunatask-mcp-guest --test portable_wit
-// Part of the package `lunatask:mcp@0.1.0` declared in server.wit.
-
 /// The LunaTask tools for Wasm runtimes that turn a component's exports into MCP tools:
 /// one typed function per tool, records and enums for the arguments.
 ///
@@ -23,6 +19,14 @@ const HEADER: &str = "\
 /// to the LunaTask API. Every function returns the tool's structured result as JSON text,
 /// or a `tool-error`. Argument checks are the same as in the `server` world.
 world portable {
+";
+
+/// At the end, not the top: wit-parser takes every comment above an item, `//` ones too, as
+/// its docs, so a header would become the world's description in every runtime.
+const FOOTER: &str = "
+// GENERATED from the guest's tool registry by guest/tests/portable_wit/generate.rs; do not edit.
+// Regenerate: LUNATASK_BLESS=1 cargo test -p lunatask-mcp-guest --test portable_wit
+// Part of the package `lunatask:mcp@0.1.0` declared in server.wit.
 ";
 
 /// WIT's reserved words, which need a `%` to be used as names.
@@ -275,6 +279,7 @@ pub fn render() -> String {
     out.push_str(&records);
     out.push_str(functions.trim_end());
     out.push_str("\n}\n");
+    out.push_str(FOOTER);
     out
 }
 
