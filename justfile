@@ -17,10 +17,9 @@ component:
     cargo build -p lunatask-mcp-guest --target wasm32-wasip2 --profile guest --target-dir target/guest-build
     @echo target/guest-build/wasm32-wasip2/guest/lunatask_mcp_guest.wasm
 
-# The guest component for the `portable` world: one typed export per tool, for other runtimes.
+# The portable components (one typed export per tool, for other runtimes), docs embedded.
 portable:
-    cargo build -p lunatask-mcp-guest --features portable --target wasm32-wasip2 --profile guest --target-dir target/portable-build
-    @echo target/portable-build/wasm32-wasip2/guest/lunatask_mcp_guest.wasm
+    cargo xtask portable
 
 # After changing a tool: regenerate wit/portable.wit from the tool registry.
 portable-wit:
@@ -35,6 +34,8 @@ lint:
     cargo clippy -p lunatask-mcp-guest --target wasm32-wasip2 -- -D warnings
     cargo clippy -p lunatask-mcp-guest --features portable --all-targets -- -D warnings
     cargo clippy -p lunatask-mcp-guest --features portable --target wasm32-wasip2 -- -D warnings
+    cargo clippy -p lunatask-mcp-guest --features portable-config --target wasm32-wasip2 -- -D warnings
+    cargo clippy -p lunatask-mcp-guest --features portable-config-draft --target wasm32-wasip2 -- -D warnings
 
 # What CI runs.
 ci:

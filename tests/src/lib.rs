@@ -24,6 +24,10 @@ pub const HOSTILE_GUEST_WASM: &str = env!("HOSTILE_GUEST_WASM");
 
 /// The guest built for its `portable` world, built by `tests/build.rs`.
 pub const PORTABLE_GUEST_WASM: &str = env!("PORTABLE_GUEST_WASM");
+/// The portable build that reads `wasi:config/store@0.2.0-rc.1` first.
+pub const PORTABLE_CONFIG_GUEST_WASM: &str = env!("PORTABLE_CONFIG_GUEST_WASM");
+/// The portable build that reads `wasi:config/store@0.2.0-draft` first.
+pub const PORTABLE_CONFIG_DRAFT_GUEST_WASM: &str = env!("PORTABLE_CONFIG_DRAFT_GUEST_WASM");
 
 /// A token distinctive enough to search logs for.
 pub const TOKEN: &str = "lt-test-token-9f3a1c7e5b2d";
