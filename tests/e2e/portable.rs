@@ -1,7 +1,9 @@
-//! The `portable` build of the guest, loaded the way another Wasm runtime would: plain
+//! The portable builds of the guest, loaded the way another Wasm runtime would: plain
 //! wasmtime with WASI and wasi-http and no egress gate of ours, the token in the
-//! component's environment. Its exports must match the tools the host serves, and a call
-//! must reach the fake with the token and the same arguments the host's world would send.
+//! component's environment or, for the `portable-config` builds, in the runtime's
+//! `wasi:config/store`. Their exports must match the tools the host serves, their embedded
+//! docs must read back as `wasm-tools component wit` reads them, and a call must reach the
+//! fake with the token and the same arguments the host's world would send.
 
 use std::collections::BTreeMap;
 
@@ -11,16 +13,55 @@ use wasmtime::component::types::{ComponentFunc, ComponentItem, Type};
 use wasmtime::component::{Component, Linker, ResourceTable, Val};
 use wasmtime::{Engine, Store};
 use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
+use wasmtime_wasi_config::{WasiConfig, WasiConfigVariables};
 use wasmtime_wasi_http::{WasiHttpCtx, WasiHttpCtxView, WasiHttpView, default_hooks};
 
 use crate::setup;
 
-const PORTABLE_GUEST_WASM: &str = lunatask_mcp_tests::PORTABLE_GUEST_WASM;
+use lunatask_mcp_tests::{
+    PORTABLE_CONFIG_DRAFT_GUEST_WASM, PORTABLE_CONFIG_GUEST_WASM, PORTABLE_GUEST_WASM,
+};
 
 struct State {
     wasi: WasiCtx,
     http: WasiHttpCtx,
     table: ResourceTable,
+    /// What the runtime's `wasi:config/store` holds, for either version of it.
+    config: Vec<(String, String)>,
+    config_vars: WasiConfigVariables,
+    /// Set: the runtime's network policy refuses every destination.
+    deny_egress: Option<DenyEgress>,
+}
+
+/// A runtime policy that refuses every destination, as Wassette's does for an ungranted host.
+struct DenyEgress;
+
+type SendResult = wasmtime_wasi_http::Result<(
+    http::Response<wasmtime_wasi_http::WasiBody>,
+    Box<dyn Future<Output = Result<(), wasmtime_wasi_http::Error>> + Send>,
+)>;
+
+impl wasmtime_wasi_http::WasiHttpHooks for DenyEgress {
+    fn send_request(
+        &mut self,
+        _request: http::Request<wasmtime_wasi_http::WasiBody>,
+        _options: Option<wasmtime_wasi_http::RequestOptions>,
+        _fut: Box<dyn Future<Output = Result<(), wasmtime_wasi_http::Error>> + Send>,
+    ) -> Box<dyn Future<Output = SendResult> + Send> {
+        Box::new(async { Err(wasmtime_wasi_http::Error::HttpRequestDenied) })
+    }
+}
+
+/// Which `wasi:config/store` the runtime provides.
+#[derive(Clone, Copy, Debug)]
+enum ConfigStore {
+    /// None: WASI and wasi-http only.
+    Absent,
+    /// `@0.2.0-rc.1`, by `wasmtime-wasi-config` as wasmtime 40 and later (and Wassette on
+    /// them) link it.
+    Rc1,
+    /// `@0.2.0-draft`, as wasmtime 39 and earlier (Wassette 0.2) provide it.
+    Draft,
 }
 
 impl WasiView for State {
@@ -37,7 +78,10 @@ impl WasiHttpView for State {
         WasiHttpCtxView {
             ctx: &mut self.http,
             table: &mut self.table,
-            hooks: default_hooks(),
+            hooks: match &mut self.deny_egress {
+                Some(deny) => deny,
+                None => default_hooks(),
+            },
         }
     }
 }
@@ -47,21 +91,44 @@ struct Runtime {
     engine: Engine,
     component: Component,
     linker: Linker<State>,
+    deny_egress: bool,
 }
 
 impl Runtime {
+    /// The environment-only build, in a runtime without `wasi:config`.
     fn load() -> Self {
+        Self::load_with(PORTABLE_GUEST_WASM, ConfigStore::Absent)
+    }
+
+    /// The component in `wasm`, in a runtime that provides `store`.
+    fn load_with(wasm: &str, store: ConfigStore) -> Self {
         let engine = Engine::default();
-        let component = Component::from_file(&engine, PORTABLE_GUEST_WASM)
-            .expect("the portable component compiles");
+        let component = Component::from_file(&engine, wasm).expect("the component compiles");
         let mut linker = Linker::new(&engine);
         wasmtime_wasi::p2::add_to_linker_async(&mut linker).unwrap();
         wasmtime_wasi_http::p2::add_only_http_to_linker_async(&mut linker).unwrap();
+        match store {
+            ConfigStore::Absent => {}
+            ConfigStore::Rc1 => {
+                wasmtime_wasi_config::add_to_linker(&mut linker, |state: &mut State| {
+                    WasiConfig::from(&state.config_vars)
+                })
+                .unwrap()
+            }
+            ConfigStore::Draft => add_draft_config_store(&mut linker),
+        }
         Self {
             engine,
             component,
             linker,
+            deny_egress: false,
         }
+    }
+
+    /// This runtime with a network policy that refuses every destination.
+    fn denying_egress(mut self) -> Self {
+        self.deny_egress = true;
+        self
     }
 
     /// The exported functions by name.
@@ -84,23 +151,41 @@ impl Runtime {
         function: &str,
         fields: &[(&str, Val)],
     ) -> Result<Value, BTreeMap<String, Val>> {
+        self.call_with(env, &[], function, fields).await
+    }
+
+    /// [`Runtime::call`] with `config` in the runtime's `wasi:config/store`.
+    async fn call_with(
+        &self,
+        env: &[(&str, impl AsRef<str>)],
+        config: &[(&str, &str)],
+        function: &str,
+        fields: &[(&str, Val)],
+    ) -> Result<Value, BTreeMap<String, Val>> {
         let mut wasi = WasiCtx::builder();
         for (k, v) in env {
             wasi.env(k, v.as_ref());
         }
+        let config: Vec<(String, String)> = config
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
         let mut store = Store::new(
             &self.engine,
             State {
                 wasi: wasi.build(),
                 http: WasiHttpCtx::new(),
                 table: ResourceTable::new(),
+                config_vars: config.iter().cloned().collect(),
+                config,
+                deny_egress: self.deny_egress.then_some(DenyEgress),
             },
         );
         let instance = self
             .linker
             .instantiate_async(&mut store, &self.component)
             .await
-            .expect("the portable component instantiates with WASI and wasi-http only");
+            .expect("the component instantiates with what this runtime provides");
         let func = instance
             .get_func(&mut store, function)
             .unwrap_or_else(|| panic!("no export {function}"));
@@ -125,6 +210,41 @@ impl Runtime {
             other => panic!("not a result: {other:?}"),
         }
     }
+}
+
+/// `wasi:config/store@0.2.0-draft` as wasmtime 39 and earlier link it, written here because
+/// wasmtime 48's `wasmtime-wasi-config` provides rc.1 only; the interface is the same.
+fn add_draft_config_store(linker: &mut Linker<State>) {
+    let mut store = linker
+        .instance("wasi:config/store@0.2.0-draft")
+        .expect("a new instance");
+    store
+        .func_new("get", |cx, _ty, params, results| {
+            let [Val::String(key)] = params else {
+                wasmtime::bail!("get takes one string: {params:?}")
+            };
+            let value = cx
+                .data()
+                .config
+                .iter()
+                .find(|(k, _)| k == key)
+                .map(|(_, v)| Box::new(Val::String(v.clone())));
+            results[0] = Val::Result(Ok(Some(Box::new(Val::Option(value)))));
+            Ok(())
+        })
+        .unwrap();
+    store
+        .func_new("get-all", |cx, _ty, _params, results| {
+            let all = cx
+                .data()
+                .config
+                .iter()
+                .map(|(k, v)| Val::Tuple(vec![Val::String(k.clone()), Val::String(v.clone())]))
+                .collect();
+            results[0] = Val::Result(Ok(Some(Box::new(Val::List(all)))));
+            Ok(())
+        })
+        .unwrap();
 }
 
 /// A record of type `ty` with the `given` fields and `none` (or an empty list) elsewhere.
@@ -422,4 +542,278 @@ async fn errors_are_typed_and_nothing_is_sent_for_bad_input() {
         assert!(!seen.contains(TOKEN), "{status}: {seen}");
         assert!(seen.contains("bearer [redacted]"), "{status}: {seen}");
     }
+}
+
+/// Every portable build with the runtime it needs.
+const BUILDS: [(&str, ConfigStore); 3] = [
+    (PORTABLE_GUEST_WASM, ConfigStore::Absent),
+    (PORTABLE_CONFIG_GUEST_WASM, ConfigStore::Rc1),
+    (PORTABLE_CONFIG_DRAFT_GUEST_WASM, ConfigStore::Draft),
+];
+
+/// The docs each build carries, read as `wasm-tools component wit` reads them
+/// (`wit_component::decode`, then the WIT printer): every export's and every record field's
+/// and enum case's docs as `wit/` has them, and each tool's description as the host serves it.
+#[tokio::test]
+async fn every_build_carries_its_docs() {
+    use wit_parser::{Resolve, TypeDefKind, WorldItem, WorldKey};
+
+    let (_fake, host) = setup().await;
+    let mut tools = host.client.list_all_tools().await.unwrap();
+    tools.retain(|t| !SERVER_ONLY.contains(&t.name.as_ref()));
+
+    let mut source = Resolve::default();
+    let wit_dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../wit");
+    let (package, _) = source.push_dir(&wit_dir).unwrap();
+    let portable = source.select_world(&[package], Some("portable")).unwrap();
+    let documented_types: BTreeMap<&str, &TypeDefKind> = source.worlds[portable]
+        .imports
+        .values()
+        .filter_map(|item| match item {
+            WorldItem::Type { id, .. } => {
+                Some((source.types[*id].name.as_deref()?, &source.types[*id].kind))
+            }
+            _ => None,
+        })
+        .collect();
+
+    for (wasm, _) in BUILDS {
+        let bytes = std::fs::read(wasm).unwrap();
+        let wit_component::DecodedWasm::Component(resolve, world) =
+            wit_component::decode(&bytes).expect("the component decodes with its docs")
+        else {
+            panic!("{wasm} is a component")
+        };
+        let world = &resolve.worlds[world];
+        // The world's own description, and no file comment taken along as docs.
+        let world_docs = world.docs.contents.as_deref().unwrap_or_default();
+        assert!(
+            world_docs.starts_with("The LunaTask tools"),
+            "{wasm}: {world_docs}"
+        );
+        assert!(!world_docs.contains("GENERATED"), "{wasm}: {world_docs}");
+        assert!(
+            !world_docs.contains("Part of the package"),
+            "{wasm}: {world_docs}"
+        );
+        for tool in &tools {
+            let name = tool.name.replace('_', "-");
+            let Some(WorldItem::Function(function)) =
+                world.exports.get(&WorldKey::Name(name.clone()))
+            else {
+                panic!("{wasm} exports {name}")
+            };
+            let docs = function.docs.contents.as_deref().unwrap_or_default();
+            let description = tool.description.as_deref().unwrap_or_default();
+            assert!(docs.contains(description), "{wasm} {name}: {docs:?}");
+        }
+
+        // Every type's fields and cases, as the WIT source documents them.
+        let mut fields_with_docs = 0;
+        for (_, ty) in resolve.types.iter() {
+            let Some(expected) = ty.name.as_deref().and_then(|n| documented_types.get(n)) else {
+                continue;
+            };
+            let pairs: Vec<(Option<&String>, Option<&String>)> = match (&ty.kind, expected) {
+                (TypeDefKind::Record(got), TypeDefKind::Record(want)) => got
+                    .fields
+                    .iter()
+                    .zip(&want.fields)
+                    .map(|(g, w)| (g.docs.contents.as_ref(), w.docs.contents.as_ref()))
+                    .collect(),
+                (TypeDefKind::Enum(got), TypeDefKind::Enum(want)) => got
+                    .cases
+                    .iter()
+                    .zip(&want.cases)
+                    .map(|(g, w)| (g.docs.contents.as_ref(), w.docs.contents.as_ref()))
+                    .collect(),
+                _ => Vec::new(),
+            };
+            for (got, want) in pairs {
+                assert_eq!(got, want, "{wasm}: a field or case of {:?}", ty.name);
+                fields_with_docs += usize::from(got.is_some());
+            }
+        }
+        assert!(
+            fields_with_docs > 40,
+            "{wasm}: {fields_with_docs} documented fields"
+        );
+
+        // What `wasm-tools component wit` prints.
+        let mut printer = wit_component::WitPrinter::default();
+        let root = world.package.unwrap();
+        printer.print(&resolve, root, &[]).unwrap();
+        let printed = printer.output.to_string();
+        assert!(
+            printed.contains("/// Create a task.") && printed.contains("/// YYYY-MM-DD."),
+            "{wasm}: {printed}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn config_builds_take_their_settings_from_wasi_config_alone() {
+    let fake = FakeApi::start(TOKEN).await;
+    let base_url = fake.base_url();
+    let no_env: [(&str, &str); 0] = [];
+    for (wasm, store) in &BUILDS[1..] {
+        let runtime = Runtime::load_with(wasm, *store);
+        let config = [
+            ("LUNATASK_API_TOKEN", TOKEN),
+            ("LUNATASK_BASE_URL", base_url.as_str()),
+        ];
+        let created = runtime
+            .call_with(
+                &no_env,
+                &config,
+                "create-task",
+                &[
+                    ("area-id", string(AREA)),
+                    ("name", some(string("Configured"))),
+                ],
+            )
+            .await
+            .unwrap_or_else(|e| panic!("{store:?}: {e:?}"));
+        assert!(created["task"]["id"].is_string(), "{store:?}: {created}");
+        let post = fake.requests_to("POST /v1/tasks").pop().unwrap();
+        assert_eq!(
+            post.header("authorization"),
+            Some(format!("bearer {TOKEN}").as_str()),
+            "{store:?}"
+        );
+
+        // Lower-case keys, as Spin-style variable names must be, serve as well.
+        let lower = [
+            ("lunatask_api_token", TOKEN),
+            ("lunatask_base_url", base_url.as_str()),
+        ];
+        let pinged = runtime.call_with(&no_env, &lower, "ping", &[]).await;
+        assert!(pinged.is_ok(), "{store:?}: {pinged:?}");
+
+        // Nothing anywhere: nothing sent, and the error says where the token is looked for.
+        let before = fake.request_count();
+        let error = runtime
+            .call_with(
+                &no_env,
+                &[("LUNATASK_BASE_URL", base_url.as_str())],
+                "ping",
+                &[],
+            )
+            .await
+            .expect_err("no token, no call");
+        assert_eq!(error["code"], Val::Enum("authentication-error".into()));
+        let Val::String(message) = &error["message"] else {
+            panic!()
+        };
+        assert!(
+            message.contains("LUNATASK_API_TOKEN") && message.contains("wasi:config"),
+            "{message}"
+        );
+        assert_eq!(fake.request_count(), before, "{store:?}");
+    }
+}
+
+#[tokio::test]
+async fn config_comes_before_the_environment() {
+    let fake = FakeApi::start(TOKEN).await;
+    let base_url = fake.base_url();
+    let runtime = Runtime::load_with(PORTABLE_CONFIG_GUEST_WASM, ConfigStore::Rc1);
+    let wrong_env = [
+        ("LUNATASK_API_TOKEN", "env-token-wrong"),
+        ("LUNATASK_BASE_URL", "http://127.0.0.1:9/v1"),
+    ];
+
+    // The configuration wins over a different environment, setting by setting.
+    let config = [
+        ("LUNATASK_API_TOKEN", TOKEN),
+        ("LUNATASK_BASE_URL", base_url.as_str()),
+    ];
+    let pinged = runtime.call_with(&wrong_env, &config, "ping", &[]).await;
+    assert!(pinged.is_ok(), "{pinged:?}");
+    let wrong_config = [
+        ("LUNATASK_API_TOKEN", "config-token-wrong"),
+        ("LUNATASK_BASE_URL", base_url.as_str()),
+    ];
+    let env = [("LUNATASK_API_TOKEN", TOKEN)];
+    let error = runtime
+        .call_with(&env, &wrong_config, "ping", &[])
+        .await
+        .expect_err("the configuration's token is the one sent");
+    assert_eq!(error["code"], Val::Enum("authentication-error".into()));
+    assert!(!format!("{error:?}").contains("config-token-wrong"));
+
+    // A setting the configuration lacks (or leaves empty) comes from the environment.
+    let env = [
+        ("LUNATASK_API_TOKEN", TOKEN),
+        ("LUNATASK_BASE_URL", base_url.as_str()),
+    ];
+    let empty = [("LUNATASK_API_TOKEN", "")];
+    let pinged = runtime.call_with(&env, &empty, "ping", &[]).await;
+    assert!(pinged.is_ok(), "{pinged:?}");
+    let sent = fake.requests_to("GET /v1/ping");
+    assert!(
+        sent.iter()
+            .all(|r| r.header("authorization") != Some("bearer env-token-wrong")),
+        "the environment's token was never sent while the configuration had one"
+    );
+}
+
+#[tokio::test]
+async fn a_config_build_needs_its_wasi_config_version() {
+    for (wasm, store, interface) in [
+        (
+            PORTABLE_CONFIG_GUEST_WASM,
+            ConfigStore::Absent,
+            "wasi:config/store@0.2.0-rc.1",
+        ),
+        (
+            PORTABLE_CONFIG_GUEST_WASM,
+            ConfigStore::Draft,
+            "wasi:config/store@0.2.0-rc.1",
+        ),
+        (
+            PORTABLE_CONFIG_DRAFT_GUEST_WASM,
+            ConfigStore::Rc1,
+            "wasi:config/store@0.2.0-draft",
+        ),
+    ] {
+        let runtime = Runtime::load_with(wasm, store);
+        let imports: Vec<String> = runtime
+            .component
+            .component_type()
+            .imports(&runtime.engine)
+            .map(|(name, _)| name.to_string())
+            .collect();
+        assert!(imports.iter().any(|name| name == interface), "{imports:?}");
+        assert!(
+            imports.iter().all(|name| name.starts_with("wasi:")),
+            "{imports:?}"
+        );
+        let refused = runtime.linker.instantiate_pre(&runtime.component).err();
+        let message = format!(
+            "{:#}",
+            refused.expect("instantiation fails without the import")
+        );
+        assert!(message.contains(interface), "{store:?}: {message}");
+    }
+}
+
+#[tokio::test]
+async fn a_refused_destination_names_the_runtimes_policy() {
+    let (runtime, fake, env) = against_fake().await;
+    let runtime = runtime.denying_egress();
+    let error = runtime
+        .call(&env, "ping", &[])
+        .await
+        .expect_err("the runtime refuses every destination");
+    assert_eq!(error["code"], Val::Enum("egress-denied".into()));
+    assert_eq!(error["retryable"], Val::Bool(false));
+    let Val::String(message) = &error["message"] else {
+        panic!()
+    };
+    // Worded for the runtime that refused, not for our host, and saying what to grant.
+    assert!(message.contains("runtime's network policy"), "{message}");
+    assert!(message.contains("LUNATASK_BASE_URL"), "{message}");
+    assert!(!message.contains("configured LunaTask API"), "{message}");
+    assert_eq!(fake.request_count(), 0);
 }
