@@ -867,6 +867,12 @@ const EGRESS_DENIED: &str =
 const EGRESS_DENIED: &str = "the runtime's network policy refused this destination: grant this \
     component access to the LunaTask API's host (api.lunatask.app, or LUNATASK_BASE_URL's)";
 
+/// Who sends this component's requests, as errors name it: our host, or another runtime.
+#[cfg(not(feature = "portable"))]
+const SENDER: &str = "the host";
+#[cfg(feature = "portable")]
+const SENDER: &str = "the runtime";
+
 /// Classifies a failed send; waki reports wasi-http error codes inside `anyhow::Error`.
 fn transport_error(err: anyhow::Error) -> AttemptError {
     let code = err.downcast_ref::<ErrorCode>().cloned();
@@ -909,7 +915,7 @@ fn transport_error(err: anyhow::Error) -> AttemptError {
             Failure::Oversized,
             Code::UpstreamError,
             format!(
-                "LunaTask's answer was larger than the host reads ({}; with lunatask-mcp, \
+                "LunaTask's answer was larger than {SENDER} reads ({}; with lunatask-mcp, \
                  LUNATASK_MAX_ANSWER_BYTES raises it); it was not retried, since it would be as \
                  large again",
                 limit.map_or("its limit".to_string(), |bytes| format!("{bytes} bytes"))
@@ -918,9 +924,10 @@ fn transport_error(err: anyhow::Error) -> AttemptError {
         Some(ErrorCode::HttpRequestBodySize(_)) => (
             Failure::Fatal,
             Code::InternalError,
-            "the host refused to send the request: its body did not end in time or was larger \
-             than this call's memory"
-                .to_string(),
+            format!(
+                "{SENDER} refused to send the request: its body did not end in time or was \
+                 larger than this call's memory"
+            ),
         ),
         Some(ErrorCode::TlsCertificateError | ErrorCode::TlsProtocolError) => (
             Failure::Fatal,
