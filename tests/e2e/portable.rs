@@ -789,6 +789,10 @@ async fn a_config_build_needs_its_wasi_config_version() {
             imports.iter().all(|name| name.starts_with("wasi:")),
             "{imports:?}"
         );
+        // The same tools as the environment build, only configured elsewhere.
+        let exported: Vec<String> = runtime.functions().into_keys().collect();
+        let env_build: Vec<String> = Runtime::load().functions().into_keys().collect();
+        assert_eq!(exported, env_build, "{wasm}");
         let refused = runtime.linker.instantiate_pre(&runtime.component).err();
         let message = format!(
             "{:#}",
