@@ -131,6 +131,15 @@ impl Runtime {
         self
     }
 
+    /// The names of the interfaces the component imports.
+    fn imports(&self) -> Vec<String> {
+        self.component
+            .component_type()
+            .imports(&self.engine)
+            .map(|(name, _)| name.to_string())
+            .collect()
+    }
+
     /// The exported functions by name.
     fn functions(&self) -> BTreeMap<String, ComponentFunc> {
         self.component
@@ -413,12 +422,7 @@ async fn exports_are_one_typed_function_per_served_tool() {
     }
 
     // Only WASI: no interface of ours that another runtime could not provide.
-    let imports: Vec<String> = runtime
-        .component
-        .component_type()
-        .imports(&runtime.engine)
-        .map(|(name, _)| name.to_string())
-        .collect();
+    let imports = runtime.imports();
     assert!(
         imports.iter().all(|name| name.starts_with("wasi:")),
         "{imports:?}"
@@ -803,12 +807,7 @@ async fn a_config_build_needs_its_wasi_config_version() {
         ),
     ] {
         let runtime = Runtime::load_with(wasm, store);
-        let imports: Vec<String> = runtime
-            .component
-            .component_type()
-            .imports(&runtime.engine)
-            .map(|(name, _)| name.to_string())
-            .collect();
+        let imports = runtime.imports();
         assert!(imports.iter().any(|name| name == interface), "{imports:?}");
         assert!(
             imports.iter().all(|name| name.starts_with("wasi:")),
