@@ -14,7 +14,7 @@ use std::path::Path;
 
 use anyhow::{Context, Result, bail};
 use wit_component::DecodedWasm;
-use wit_parser::{Docs, PackageMetadata, Resolve, TypeDefKind, TypeOwner, WorldId, WorldItem};
+use wit_parser::{PackageMetadata, Resolve, TypeDefKind, TypeOwner, WorldId, WorldItem};
 
 /// `component` with the docs of `world` (a world of the package in `wit_dir`) embedded.
 pub fn embed(component: &[u8], wit_dir: &Path, world: &str) -> Result<Vec<u8>> {
@@ -124,34 +124,23 @@ fn copy_docs(source: &Resolve, from: WorldId, target: &mut Resolve, to: WorldId)
 
 /// The docs of a record's fields, an enum's or a variant's cases, or flags, by name.
 fn copy_inner_docs(from: &TypeDefKind, to: &mut TypeDefKind) {
-    fn by_name<'a>(names: impl IntoIterator<Item = (&'a str, &'a Docs)>, name: &str) -> Docs {
-        names
-            .into_iter()
-            .find(|(n, _)| *n == name)
-            .map(|(_, docs)| docs.clone())
-            .unwrap_or_default()
+    /// Each item of `$to` gets the docs of the item of `$from` with its name.
+    macro_rules! by_name {
+        ($from:expr, $to:expr) => {
+            for item in &mut $to {
+                item.docs = $from
+                    .iter()
+                    .find(|documented| documented.name == item.name)
+                    .map(|documented| documented.docs.clone())
+                    .unwrap_or_default();
+            }
+        };
     }
     match (from, to) {
-        (TypeDefKind::Record(from), TypeDefKind::Record(to)) => {
-            for field in &mut to.fields {
-                field.docs = by_name(from.fields.iter().map(|f| (&*f.name, &f.docs)), &field.name);
-            }
-        }
-        (TypeDefKind::Enum(from), TypeDefKind::Enum(to)) => {
-            for case in &mut to.cases {
-                case.docs = by_name(from.cases.iter().map(|c| (&*c.name, &c.docs)), &case.name);
-            }
-        }
-        (TypeDefKind::Variant(from), TypeDefKind::Variant(to)) => {
-            for case in &mut to.cases {
-                case.docs = by_name(from.cases.iter().map(|c| (&*c.name, &c.docs)), &case.name);
-            }
-        }
-        (TypeDefKind::Flags(from), TypeDefKind::Flags(to)) => {
-            for flag in &mut to.flags {
-                flag.docs = by_name(from.flags.iter().map(|f| (&*f.name, &f.docs)), &flag.name);
-            }
-        }
+        (TypeDefKind::Record(from), TypeDefKind::Record(to)) => by_name!(from.fields, to.fields),
+        (TypeDefKind::Enum(from), TypeDefKind::Enum(to)) => by_name!(from.cases, to.cases),
+        (TypeDefKind::Variant(from), TypeDefKind::Variant(to)) => by_name!(from.cases, to.cases),
+        (TypeDefKind::Flags(from), TypeDefKind::Flags(to)) => by_name!(from.flags, to.flags),
         _ => {}
     }
 }
