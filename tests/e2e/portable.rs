@@ -221,6 +221,9 @@ impl Runtime {
     }
 }
 
+/// A key that makes the draft store fail every lookup.
+const STORE_FAILS: &str = "test:store-fails";
+
 /// `wasi:config/store@0.2.0-draft` as wasmtime 39 and earlier link it, written here because
 /// wasmtime 48's `wasmtime-wasi-config` provides rc.1 only; the interface is the same.
 fn add_draft_config_store(linker: &mut Linker<State>) {
@@ -232,6 +235,13 @@ fn add_draft_config_store(linker: &mut Linker<State>) {
             let [Val::String(key)] = params else {
                 wasmtime::bail!("get takes one string: {params:?}")
             };
+            // A store that cannot answer (a sealed vault, say): its `upstream` error.
+            if cx.data().config.iter().any(|(k, _)| k == STORE_FAILS) {
+                let why = Val::String("the vault is sealed".into());
+                let error = Val::Variant("upstream".into(), Some(Box::new(why)));
+                results[0] = Val::Result(Err(Some(Box::new(error))));
+                return Ok(());
+            }
             let value = cx
                 .data()
                 .config
@@ -844,4 +854,29 @@ async fn a_refused_destination_names_the_runtimes_policy() {
     assert!(message.contains("LUNATASK_BASE_URL"), "{message}");
     assert!(!message.contains("configured LunaTask API"), "{message}");
     assert_eq!(fake.request_count(), 0);
+}
+
+#[tokio::test]
+async fn a_failing_configuration_store_is_the_calls_error() {
+    let fake = FakeApi::start(TOKEN).await;
+    let runtime = Runtime::load_with(PORTABLE_CONFIG_DRAFT_GUEST_WASM, ConfigStore::Draft);
+    // The environment has a token, but a store that fails is not skipped for it.
+    let env = [
+        ("LUNATASK_API_TOKEN", TOKEN),
+        ("LUNATASK_BASE_URL", &fake.base_url()),
+    ];
+    let error = runtime
+        .call_with(&env, &[(STORE_FAILS, "")], "ping", &[])
+        .await
+        .expect_err("the store's failure fails the call");
+    assert_eq!(error["code"], Val::Enum("internal-error".into()));
+    let Val::String(message) = &error["message"] else {
+        panic!()
+    };
+    assert!(
+        message.contains("LUNATASK_API_TOKEN") && message.contains("the vault is sealed"),
+        "{message}"
+    );
+    assert!(!message.contains(TOKEN), "{message}");
+    assert_eq!(fake.request_count(), 0, "nothing is sent");
 }
