@@ -35,10 +35,17 @@ async function freePort() {
   return port;
 }
 
-// The client's own callback: records what the browser brings.
+// The client's own callback: records what the browser brings to /callback. Only that path:
+// after the page loads, Chromium asks the same origin for /favicon.ico, and recording every
+// request let that later one replace the callback (CI failed on it once).
 let callback = null;
 const client = createServer((req, res) => {
-  callback = new URL(req.url, "http://127.0.0.1");
+  const url = new URL(req.url, "http://127.0.0.1");
+  if (url.pathname !== "/callback") {
+    res.writeHead(404).end();
+    return;
+  }
+  callback = url;
   res.writeHead(200, { "content-type": "text/html" });
   res.end("<h1>Signed in</h1>");
 });
