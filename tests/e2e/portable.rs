@@ -297,6 +297,15 @@ fn string(s: &str) -> Val {
     Val::String(s.to_string())
 }
 
+/// The message of a `tool-error`, after checking its code.
+fn message_of<'e>(error: &'e BTreeMap<String, Val>, code: &str) -> &'e str {
+    assert_eq!(error["code"], Val::Enum(code.into()), "{error:?}");
+    match &error["message"] {
+        Val::String(message) => message,
+        other => panic!("a tool-error's message is a string, not {other:?}"),
+    }
+}
+
 fn env(fake: &FakeApi) -> [(&'static str, String); 2] {
     [
         ("LUNATASK_API_TOKEN", TOKEN.to_string()),
@@ -522,10 +531,7 @@ async fn errors_are_typed_and_nothing_is_sent_for_bad_input() {
         .call(&base, "ping", &[])
         .await
         .expect_err("no token, no call");
-    assert_eq!(error["code"], Val::Enum("authentication-error".into()));
-    let Val::String(message) = &error["message"] else {
-        panic!()
-    };
+    let message = message_of(&error, "authentication-error");
     assert!(message.contains("LUNATASK_API_TOKEN"), "{message}");
 
     // A wrong token is LunaTask's 401, and the token never shows in the error.
@@ -740,10 +746,7 @@ async fn config_builds_take_their_settings_from_wasi_config_alone() {
             )
             .await
             .expect_err("no token, no call");
-        assert_eq!(error["code"], Val::Enum("authentication-error".into()));
-        let Val::String(message) = &error["message"] else {
-            panic!()
-        };
+        let message = message_of(&error, "authentication-error");
         assert!(
             message.contains("LUNATASK_API_TOKEN") && message.contains("wasi:config"),
             "{message}"
@@ -844,11 +847,8 @@ async fn a_refused_destination_names_the_runtimes_policy() {
         .call(&env, "ping", &[])
         .await
         .expect_err("the runtime refuses every destination");
-    assert_eq!(error["code"], Val::Enum("egress-denied".into()));
+    let message = message_of(&error, "egress-denied");
     assert_eq!(error["retryable"], Val::Bool(false));
-    let Val::String(message) = &error["message"] else {
-        panic!()
-    };
     // Worded for the runtime that refused, not for our host, and saying what to grant.
     assert!(message.contains("runtime's network policy"), "{message}");
     assert!(message.contains("LUNATASK_BASE_URL"), "{message}");
@@ -869,10 +869,7 @@ async fn a_failing_configuration_store_is_the_calls_error() {
         .call_with(&env, &[(STORE_FAILS, "")], "ping", &[])
         .await
         .expect_err("the store's failure fails the call");
-    assert_eq!(error["code"], Val::Enum("internal-error".into()));
-    let Val::String(message) = &error["message"] else {
-        panic!()
-    };
+    let message = message_of(&error, "internal-error");
     assert!(
         message.contains("LUNATASK_API_TOKEN") && message.contains("the vault is sealed"),
         "{message}"
