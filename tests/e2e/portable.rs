@@ -29,26 +29,28 @@ struct State {
     /// What the runtime's `wasi:config/store` holds, for either version of it.
     config: Vec<(String, String)>,
     config_vars: WasiConfigVariables,
-    /// Set: the runtime's network policy refuses every destination.
-    deny_egress: Option<DenyEgress>,
+    /// Set: the runtime fails every send with this error.
+    failing_sends: Option<FailingSends>,
 }
 
-/// A runtime policy that refuses every destination, as Wassette's does for an ungranted host.
-struct DenyEgress;
+/// A runtime that fails every send with one `wasi:http` error: its network policy refusing the
+/// destination, as Wassette's does for an ungranted host, or one of its own limits.
+struct FailingSends(fn() -> wasmtime_wasi_http::Error);
 
 type SendResult = wasmtime_wasi_http::Result<(
     http::Response<wasmtime_wasi_http::WasiBody>,
     Box<dyn Future<Output = Result<(), wasmtime_wasi_http::Error>> + Send>,
 )>;
 
-impl wasmtime_wasi_http::WasiHttpHooks for DenyEgress {
+impl wasmtime_wasi_http::WasiHttpHooks for FailingSends {
     fn send_request(
         &mut self,
         _request: http::Request<wasmtime_wasi_http::WasiBody>,
         _options: Option<wasmtime_wasi_http::RequestOptions>,
         _fut: Box<dyn Future<Output = Result<(), wasmtime_wasi_http::Error>> + Send>,
     ) -> Box<dyn Future<Output = SendResult> + Send> {
-        Box::new(async { Err(wasmtime_wasi_http::Error::HttpRequestDenied) })
+        let error = self.0();
+        Box::new(async { Err(error) })
     }
 }
 
@@ -78,8 +80,8 @@ impl WasiHttpView for State {
         WasiHttpCtxView {
             ctx: &mut self.http,
             table: &mut self.table,
-            hooks: match &mut self.deny_egress {
-                Some(deny) => deny,
+            hooks: match &mut self.failing_sends {
+                Some(failing) => failing,
                 None => default_hooks(),
             },
         }
@@ -91,7 +93,7 @@ struct Runtime {
     engine: Engine,
     component: Component,
     linker: Linker<State>,
-    deny_egress: bool,
+    failing_sends: Option<fn() -> wasmtime_wasi_http::Error>,
 }
 
 impl Runtime {
@@ -121,13 +123,13 @@ impl Runtime {
             engine,
             component,
             linker,
-            deny_egress: false,
+            failing_sends: None,
         }
     }
 
-    /// This runtime with a network policy that refuses every destination.
-    fn denying_egress(mut self) -> Self {
-        self.deny_egress = true;
+    /// This runtime failing every send with `error()`.
+    fn failing_sends(mut self, error: fn() -> wasmtime_wasi_http::Error) -> Self {
+        self.failing_sends = Some(error);
         self
     }
 
@@ -187,7 +189,7 @@ impl Runtime {
                 table: ResourceTable::new(),
                 config_vars: config.iter().cloned().collect(),
                 config,
-                deny_egress: self.deny_egress.then_some(DenyEgress),
+                failing_sends: self.failing_sends.map(FailingSends),
             },
         );
         let instance = self
@@ -842,7 +844,7 @@ async fn a_config_build_needs_its_wasi_config_version() {
 #[tokio::test]
 async fn a_refused_destination_names_the_runtimes_policy() {
     let (runtime, fake, env) = against_fake().await;
-    let runtime = runtime.denying_egress();
+    let runtime = runtime.failing_sends(|| wasmtime_wasi_http::Error::HttpRequestDenied);
     let error = runtime
         .call(&env, "ping", &[])
         .await
@@ -853,6 +855,34 @@ async fn a_refused_destination_names_the_runtimes_policy() {
     assert!(message.contains("runtime's network policy"), "{message}");
     assert!(message.contains("LUNATASK_BASE_URL"), "{message}");
     assert!(!message.contains("configured LunaTask API"), "{message}");
+    assert_eq!(fake.request_count(), 0);
+}
+
+#[tokio::test]
+async fn a_runtimes_own_limits_are_named_as_the_runtimes() {
+    use wasmtime_wasi_http::Error;
+    let fake = FakeApi::start(TOKEN).await;
+    let env = env(&fake);
+    let cases: [(fn() -> Error, &str, &str); 2] = [
+        (
+            || Error::HttpResponseBodySize(Some(4096)),
+            "upstream-error",
+            "LunaTask's answer was larger than the runtime reads (4096 bytes;",
+        ),
+        (
+            || Error::HttpRequestBodySize(None),
+            "internal-error",
+            "the runtime refused to send the request",
+        ),
+    ];
+    for (error, code, says) in cases {
+        let runtime = Runtime::load().failing_sends(error);
+        let error = runtime.call(&env, "ping", &[]).await.expect_err(code);
+        let message = message_of(&error, code);
+        assert!(message.starts_with(says), "{message}");
+        assert!(!message.contains("the host"), "{message}");
+        assert_eq!(error["retryable"], Val::Bool(false), "{message}");
+    }
     assert_eq!(fake.request_count(), 0);
 }
 
