@@ -35,7 +35,10 @@ struct State {
 
 /// A runtime that fails every send with one `wasi:http` error: its network policy refusing the
 /// destination, as Wassette's does for an ungranted host, or one of its own limits.
-struct FailingSends(fn() -> wasmtime_wasi_http::Error);
+struct FailingSends(SendError);
+
+/// Makes the error a failing send answers with (the type is not `Clone`).
+type SendError = fn() -> wasmtime_wasi_http::Error;
 
 type SendResult = wasmtime_wasi_http::Result<(
     http::Response<wasmtime_wasi_http::WasiBody>,
@@ -93,7 +96,7 @@ struct Runtime {
     engine: Engine,
     component: Component,
     linker: Linker<State>,
-    failing_sends: Option<fn() -> wasmtime_wasi_http::Error>,
+    failing_sends: Option<SendError>,
 }
 
 impl Runtime {
@@ -128,7 +131,7 @@ impl Runtime {
     }
 
     /// This runtime failing every send with `error()`.
-    fn failing_sends(mut self, error: fn() -> wasmtime_wasi_http::Error) -> Self {
+    fn failing_sends(mut self, error: SendError) -> Self {
         self.failing_sends = Some(error);
         self
     }
@@ -863,7 +866,7 @@ async fn a_runtimes_own_limits_are_named_as_the_runtimes() {
     use wasmtime_wasi_http::Error;
     let fake = FakeApi::start(TOKEN).await;
     let env = env(&fake);
-    let cases: [(fn() -> Error, &str, &str); 2] = [
+    let cases: [(SendError, &str, &str); 2] = [
         (
             || Error::HttpResponseBodySize(Some(4096)),
             "upstream-error",
