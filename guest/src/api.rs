@@ -873,7 +873,28 @@ const SENDER: &str = "the host";
 #[cfg(feature = "portable")]
 const SENDER: &str = "the runtime";
 
-/// Classifies a failed send; waki reports wasi-http error codes inside `anyhow::Error`.
+/// The settings the transport messages name. In another runtime they are lunatask-mcp's,
+/// not the runtime's: said so.
+#[cfg(not(feature = "portable"))]
+const CONNECT_TIMEOUT: &str = "LUNATASK_HTTP_TIMEOUT_CONNECT";
+#[cfg(feature = "portable")]
+const CONNECT_TIMEOUT: &str = "the runtime's connect timeout";
+#[cfg(not(feature = "portable"))]
+const READ_TIMEOUT: &str = "LUNATASK_HTTP_TIMEOUT_READ";
+#[cfg(feature = "portable")]
+const READ_TIMEOUT: &str = "the runtime's read timeout";
+#[cfg(not(feature = "portable"))]
+const STALL_TIMEOUT: &str = "LUNATASK_HTTP_TIMEOUT_WRITE";
+#[cfg(feature = "portable")]
+const STALL_TIMEOUT: &str = "the runtime's between-bytes timeout";
+#[cfg(not(feature = "portable"))]
+const TRUST_CA: &str = "set LUNATASK_CA_CERT to the proxy's CA certificate (a PEM file)";
+#[cfg(feature = "portable")]
+const TRUST_CA: &str = "add the proxy's CA certificate to the certificates the runtime trusts";
+const BASE_URL_DEFAULT: &str = ", https://api.lunatask.app/v1 by default";
+
+/// Classifies a failed send in words a person can act on, each naming what to change (never
+/// a Rust type's name); waki reports wasi-http error codes inside `anyhow::Error`.
 fn transport_error(err: anyhow::Error) -> AttemptError {
     let code = err.downcast_ref::<ErrorCode>().cloned();
     let (failure, code, message) = match &code {
@@ -889,27 +910,53 @@ fn transport_error(err: anyhow::Error) -> AttemptError {
              try again shortly"
                 .to_string(),
         ),
-        Some(
-            ErrorCode::ConnectionRefused
-            | ErrorCode::DnsTimeout
-            | ErrorCode::DnsError(_)
-            | ErrorCode::DestinationNotFound
-            | ErrorCode::DestinationUnavailable
-            | ErrorCode::DestinationIpUnroutable,
-        ) => (
+        Some(ErrorCode::ConnectionRefused) => (
             Failure::NotDelivered,
             Code::NetworkError,
-            format!("could not connect to LunaTask ({})", describe(&code)),
+            format!(
+                "LunaTask's address refused the connection: check LUNATASK_BASE_URL (the \
+                 API's address{BASE_URL_DEFAULT}) and that this machine's network reaches it"
+            ),
+        ),
+        Some(ErrorCode::DnsTimeout | ErrorCode::DnsError(_) | ErrorCode::DestinationNotFound) => (
+            Failure::NotDelivered,
+            Code::NetworkError,
+            format!(
+                "LunaTask's host name could not be resolved (DNS): check this machine's \
+                 network connection, and the host in LUNATASK_BASE_URL{BASE_URL_DEFAULT}"
+            ),
+        ),
+        Some(ErrorCode::DestinationUnavailable | ErrorCode::DestinationIpUnroutable) => (
+            Failure::NotDelivered,
+            Code::NetworkError,
+            format!(
+                "LunaTask could not be reached: check this machine's network connection, \
+                 and LUNATASK_BASE_URL{BASE_URL_DEFAULT}"
+            ),
         ),
         Some(ErrorCode::ConnectionTimeout) => (
             Failure::NotDelivered,
             Code::Timeout,
-            "connecting to LunaTask timed out".to_string(),
+            format!(
+                "connecting to LunaTask timed out: check this machine's network connection \
+                 ({CONNECT_TIMEOUT} sets how long a connect may take)"
+            ),
         ),
-        Some(ErrorCode::ConnectionReadTimeout | ErrorCode::HttpResponseTimeout) => (
+        Some(ErrorCode::ConnectionReadTimeout) => (
             Failure::Ambiguous,
             Code::Timeout,
-            "LunaTask did not answer in time".to_string(),
+            format!(
+                "LunaTask did not answer in time ({READ_TIMEOUT} sets how long its answer may \
+                 take to start)"
+            ),
+        ),
+        Some(ErrorCode::HttpResponseTimeout) => (
+            Failure::Ambiguous,
+            Code::Timeout,
+            format!(
+                "LunaTask's answer stopped arriving midway ({STALL_TIMEOUT} sets how long a \
+                 pause between its bytes may be)"
+            ),
         ),
         Some(ErrorCode::HttpResponseBodySize(limit)) => (
             Failure::Oversized,
@@ -929,18 +976,30 @@ fn transport_error(err: anyhow::Error) -> AttemptError {
                  larger than this call's memory"
             ),
         ),
-        Some(ErrorCode::TlsCertificateError | ErrorCode::TlsProtocolError) => (
+        Some(ErrorCode::TlsCertificateError) => (
             Failure::Fatal,
             Code::NetworkError,
             format!(
-                "the TLS connection to LunaTask failed ({})",
-                describe(&code)
+                "LunaTask's TLS certificate was not trusted, so nothing was sent. Behind a \
+                 TLS-intercepting proxy (common on company networks), {TRUST_CA}; otherwise \
+                 check LUNATASK_BASE_URL{BASE_URL_DEFAULT}"
+            ),
+        ),
+        Some(ErrorCode::TlsProtocolError | ErrorCode::TlsAlertReceived(_)) => (
+            Failure::Fatal,
+            Code::NetworkError,
+            format!(
+                "the secure (TLS) connection to LunaTask could not be set up, so nothing was \
+                 sent: check that LUNATASK_BASE_URL is the API's https address{BASE_URL_DEFAULT}; \
+                 behind a TLS-intercepting proxy, {TRUST_CA}"
             ),
         ),
         _ => (
             Failure::Ambiguous,
             Code::NetworkError,
-            format!("the connection to LunaTask failed ({})", describe(&code)),
+            "the connection to LunaTask broke before its answer arrived: check this \
+             machine's network connection"
+                .to_string(),
         ),
     };
     let retryable =
@@ -949,13 +1008,6 @@ fn transport_error(err: anyhow::Error) -> AttemptError {
         failure,
         error: ToolError::new(code, message).retryable(retryable),
         retry_after: None,
-    }
-}
-
-fn describe(code: &Option<ErrorCode>) -> String {
-    match code {
-        Some(code) => format!("{code:?}"),
-        None => "transport error".to_string(),
     }
 }
 

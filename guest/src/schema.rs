@@ -1,17 +1,30 @@
 //! JSON Schemas for tool arguments and results, generated from the Rust types themselves so
 //! that what a tool accepts and what its schema promises cannot drift apart.
 
-use schemars::generate::SchemaSettings;
+use schemars::generate::{Contract, SchemaSettings};
 use schemars::{JsonSchema, Schema};
 use serde_json::{Map, Value};
 
 /// The schema of `T` as a self-contained JSON object (no `$ref`s, which some MCP clients
-/// cannot follow).
+/// cannot follow), for what `T` accepts: a tool's arguments.
 pub fn of<T: JsonSchema>() -> Schema {
+    root_of::<T>(Contract::Deserialize)
+}
+
+/// The schema of `T` as it is serialized: a tool's result. A field that skips serializing
+/// when empty is optional here even when its schema is written by hand; under the
+/// deserializing contract, which arguments use, it was required, and validating clients
+/// refused the answers that left it out.
+pub fn of_output<T: JsonSchema>() -> Schema {
+    root_of::<T>(Contract::Serialize)
+}
+
+fn root_of<T: JsonSchema>(contract: Contract) -> Schema {
     let generator = SchemaSettings::draft2020_12()
         .with(|s| {
             s.inline_subschemas = true;
             s.meta_schema = None;
+            s.contract = contract;
         })
         .into_generator();
     let mut schema = generator.into_root_schema_for::<T>();
@@ -27,6 +40,11 @@ pub fn of<T: JsonSchema>() -> Schema {
 /// generated from.
 pub fn text_of<T: JsonSchema>() -> String {
     serde_json::to_string(&of::<T>()).unwrap_or_else(|_| "{\"type\":\"object\"}".into())
+}
+
+/// The result schema of `T` as JSON text (see [`of_output`]).
+pub fn output_text_of<T: JsonSchema>() -> String {
+    serde_json::to_string(&of_output::<T>()).unwrap_or_else(|_| "{\"type\":\"object\"}".into())
 }
 
 /// The only string format every model provider accepts in a tool's input schema.

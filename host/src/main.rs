@@ -26,6 +26,7 @@ mod settings;
 mod shared_limits;
 mod stdio;
 mod users;
+mod xdg;
 
 use std::process::ExitCode;
 use std::sync::Arc;

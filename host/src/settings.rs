@@ -232,7 +232,7 @@ pub struct Settings {
     pub ca_cert: Option<PathBuf>,
 
     /// Where the compiled component is cached [default: $XDG_CACHE_HOME/lunatask-mcp]
-    #[arg(long, env = "LUNATASK_CACHE_DIR", value_name = "PATH")]
+    #[arg(long, env = "LUNATASK_CACHE_DIR", value_name = "PATH", value_parser = crate::xdg::absolute_dir)]
     pub cache_dir: Option<PathBuf>,
 
     /// What the action journal records: `full` (every write, with the prior values of an
@@ -248,7 +248,7 @@ pub struct Settings {
     pub journal: crate::journal::Mode,
 
     /// Where the action journal's database lives [default: $XDG_STATE_HOME/lunatask-mcp, else ~/.local/state/lunatask-mcp]
-    #[arg(long, env = "LUNATASK_STATE_DIR", value_name = "PATH")]
+    #[arg(long, env = "LUNATASK_STATE_DIR", value_name = "PATH", value_parser = crate::xdg::absolute_dir)]
     pub state_dir: Option<PathBuf>,
 
     /// Days the action journal keeps an action

@@ -2,6 +2,7 @@
 //! against the fake LunaTask API. Each test checks what the fake received and what the
 //! client got back.
 
+mod answers;
 mod batch;
 mod big_accounts;
 mod controls;

@@ -340,7 +340,8 @@ async fn a_connect_that_hangs_ends_at_the_connect_timeout_and_is_retried() {
     assert_eq!(code(&result), "timeout", "{}", err(&result));
     let message = err(&result)["message"].as_str().unwrap().to_string();
     assert!(
-        message.contains("connecting to LunaTask timed out"),
+        message.contains("connecting to LunaTask timed out")
+            && message.contains("LUNATASK_HTTP_TIMEOUT_CONNECT"),
         "{message}"
     );
     assert!(

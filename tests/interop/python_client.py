@@ -68,6 +68,22 @@ async def exercise(client, transport):
     ids = [t["id"] for t in listed.structured_content["tasks"]] if not listed.is_error else []
     check(f"{transport}: list_tasks", task_id in ids, listed)
 
+    # The SDK checks structuredContent against each tool's outputSchema and raises on a
+    # misfit: the journal's answers (a create's changes carry no "before") once failed it.
+    updated = await client.call_tool("update_task", {"task_id": task_id, "priority": 2})
+    check(f"{transport}: update_task", not updated.is_error, updated)
+    try:
+        actions = await client.call_tool("list_actions", {})
+        entries = actions.structured_content["actions"]
+        check(f"{transport}: list_actions passes the SDK's schema check",
+              not actions.is_error and len(entries) >= 2
+              and any("before" not in c for e in entries for c in e["changes"]), actions)
+        undone = await client.call_tool("undo", {"action_id": entries[0]["id"]})
+        check(f"{transport}: undo", not undone.is_error and undone.structured_content["undone"] == 1,
+              undone)
+    except Exception as e:  # the SDK's refusal of an answer
+        check(f"{transport}: list_actions passes the SDK's schema check", False, repr(e))
+
     invalid = await client.call_tool("create_task", {"area_id": AREA, "priority": 7})
     error = json.loads(text_of(invalid)).get("error", {}) if invalid.is_error else {}
     check(f"{transport}: invalid input is a validation_error",

@@ -3,6 +3,7 @@
 
 pub mod account;
 pub mod api_values;
+pub mod checked;
 pub mod fake;
 
 use std::path::{Path, PathBuf};
@@ -72,6 +73,8 @@ pub struct HostBuilder {
     bin: PathBuf,
     env: Vec<(String, String)>,
     args: Vec<String>,
+    /// The directory the server is started in (the test's own when `None`).
+    dir: Option<PathBuf>,
 }
 
 impl HostBuilder {
@@ -89,7 +92,14 @@ impl HostBuilder {
                 ),
             ],
             args: Vec::new(),
+            dir: None,
         }
+    }
+
+    /// Starts the server in `dir`, as a client launches it from wherever it runs.
+    pub fn current_dir(mut self, dir: &Path) -> Self {
+        self.dir = Some(dir.to_path_buf());
+        self
     }
 
     pub fn env(mut self, key: &str, value: impl ToString) -> Self {
@@ -146,6 +156,9 @@ impl HostBuilder {
             cmd.env(k, v);
         }
         cmd.args(&self.args);
+        if let Some(dir) = &self.dir {
+            cmd.current_dir(dir);
+        }
         cmd
     }
 
@@ -159,7 +172,7 @@ impl HostBuilder {
         if let Some(stderr) = stderr {
             keep_log(stderr, Arc::clone(&log), |_| {});
         }
-        let client = match ().serve(transport).await {
+        let client = match ().serve(checked::Checked::new(transport)).await {
             Ok(client) => client,
             Err(e) => {
                 tokio::time::sleep(std::time::Duration::from_millis(200)).await;
@@ -494,7 +507,9 @@ impl HttpHost {
             config = config.auth_header(token);
         }
         let transport = StreamableHttpClientTransport::from_config(config);
-        ().serve(transport).await.map_err(|e| e.to_string())
+        ().serve(checked::Checked::new(transport))
+            .await
+            .map_err(|e| e.to_string())
     }
 
     pub fn stderr(&self) -> String {

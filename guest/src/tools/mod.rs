@@ -81,7 +81,7 @@ impl Tool {
             effect,
             portable: true,
             input_schema: schema::text_of::<A>,
-            output_schema: schema::text_of::<O>,
+            output_schema: schema::output_text_of::<O>,
             parse: |arguments| validate::parse_args::<A>(arguments).map(drop),
             run: Box::new(move |api, arguments| {
                 let args: A = validate::parse_args(arguments)?;

@@ -132,8 +132,8 @@ impl Journal {
                 None => {
                     tracing::warn!(
                         "the action journal is kept in memory and ends with this process: \
-                         neither HOME nor XDG_STATE_HOME is set; set LUNATASK_STATE_DIR to \
-                         keep it"
+                         neither XDG_STATE_HOME nor HOME is an absolute path; set \
+                         LUNATASK_STATE_DIR to keep it"
                     );
                     Some(Store::Sqlite(sqlite::Db::in_memory()?))
                 }
@@ -239,12 +239,7 @@ fn state_dir(settings: &Settings) -> Option<PathBuf> {
     if let Some(dir) = &settings.state_dir {
         return Some(dir.clone());
     }
-    let base = std::env::var_os("XDG_STATE_HOME")
-        .map(PathBuf::from)
-        .filter(|p| p.is_absolute())
-        .or_else(|| {
-            std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".local").join("state"))
-        })?;
+    let base = crate::xdg::base_dir("XDG_STATE_HOME", ".local/state")?;
     Some(base.join("lunatask-mcp"))
 }
 

@@ -121,10 +121,15 @@ fn create_private_dir(dir: &Path) -> std::io::Result<()> {
     std::fs::create_dir_all(dir)
 }
 
+/// `$XDG_CACHE_HOME/lunatask-mcp`, else `~/.cache/lunatask-mcp`; with neither usable, no
+/// cache (said once: every start then compiles the component).
 fn default_cache_dir() -> Option<PathBuf> {
-    let base = std::env::var_os("XDG_CACHE_HOME")
-        .map(PathBuf::from)
-        .filter(|p| p.is_absolute())
-        .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cache")))?;
-    Some(base.join("lunatask-mcp"))
+    let base = crate::xdg::base_dir("XDG_CACHE_HOME", ".cache");
+    if base.is_none() {
+        tracing::info!(
+            "the compiled component is not cached: neither XDG_CACHE_HOME nor HOME is an \
+             absolute path; set LUNATASK_CACHE_DIR to cache it"
+        );
+    }
+    Some(base?.join("lunatask-mcp"))
 }
