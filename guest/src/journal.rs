@@ -219,8 +219,16 @@ mod imports {
         Ok(found.into_iter().map(entry).collect())
     }
 
+    pub fn claim_undo(id: &str) -> Result<Option<String>, String> {
+        wit::claim_undo(id)
+    }
+
     pub fn mark_undone(id: &str, by: &str) -> Result<(), String> {
         wit::mark_undone(id, by)
+    }
+
+    pub fn release_undo(id: &str) -> Result<(), String> {
+        wit::release_undo(id)
     }
 
     fn entry(e: wit::Entry) -> Entry {
@@ -280,12 +288,20 @@ mod imports {
         Err(NONE.into())
     }
 
+    pub fn claim_undo(_: &str) -> Result<Option<String>, String> {
+        Err(NONE.into())
+    }
+
     pub fn mark_undone(_: &str, _: &str) -> Result<(), String> {
+        Err(NONE.into())
+    }
+
+    pub fn release_undo(_: &str) -> Result<(), String> {
         Err(NONE.into())
     }
 }
 
-pub use imports::{add, find, mark_undone, mode, settle};
+pub use imports::{add, claim_undo, find, mark_undone, mode, release_undo, settle};
 
 #[cfg(test)]
 mod tests {

@@ -11,7 +11,9 @@ wasmtime::component::bindgen!({
         "lunatask:mcp/journal.add": async,
         "lunatask:mcp/journal.settle": async,
         "lunatask:mcp/journal.find": async,
+        "lunatask:mcp/journal.claim-undo": async,
         "lunatask:mcp/journal.mark-undone": async,
+        "lunatask:mcp/journal.release-undo": async,
     },
     exports: { default: async },
 });

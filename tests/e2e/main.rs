@@ -24,6 +24,7 @@ mod resources;
 mod robustness;
 mod sandbox;
 mod tasks;
+mod undo_races;
 mod upstream;
 
 use std::path::PathBuf;

@@ -207,28 +207,57 @@ fn undo_one(api: &Api, entry: Entry) -> Result<UndoItem, ToolError> {
         (Some(kind), Some(Some(id))) => (kind, id),
         _ => return refuse(item, UndoResult::NotUndoable, cannot(&entry).into()),
     };
+    if !matches!(
+        (entry.operation.as_str(), entry.kind.as_str()),
+        ("create", _) | ("update", "task")
+    ) {
+        return refuse(item, UndoResult::NotUndoable, cannot(&entry).into());
+    }
+    // Claimed before anything is read or sent: of concurrent undos of one action, on any
+    // replica, exactly one goes on; the others answer who holds it and send nothing.
+    match journal::claim_undo(&entry.id).map_err(unreadable)? {
+        None => {}
+        Some(by) => {
+            return refuse(
+                item,
+                UndoResult::AlreadyUndone,
+                format!("already undone by {by}"),
+            );
+        }
+    }
     api.undoing(Some(entry.id.clone()));
-    let result = match (entry.operation.as_str(), entry.kind.as_str()) {
-        ("create", _) => undo_create(api, kind, &id),
-        ("update", "task") => undo_update(api, &entry, &id),
-        _ => return refuse(item, UndoResult::NotUndoable, cannot(&entry).into()),
+    let result = match entry.operation.as_str() {
+        "create" => undo_create(api, kind, &id),
+        _ => undo_update(api, &entry, &id),
     };
     api.undoing(None);
+    settle_claim(api, &entry.id, &result);
     let (result, message) = result?;
     if result == UndoResult::Undone {
         item.undo_action_id = api.last_action();
-        if let Some(by) = &item.undo_action_id
-            && let Err(why) = journal::mark_undone(&entry.id, by)
-        {
-            crate::log::info(
-                api.correlation_id(),
-                &format!("undo could not mark action {} undone: {why}", entry.id),
-            );
-        }
     }
     item.result = result;
     item.message = message;
     Ok(item)
+}
+
+/// Ends this call's claim on the action `id`: marked undone by the undo's own action when
+/// it wrote (or may have: an answer lost is not sent again blindly), released otherwise.
+fn settle_claim(api: &Api, id: &str, result: &Result<(UndoResult, String), ToolError>) {
+    let wrote = match result {
+        Ok((result, _)) => *result == UndoResult::Undone,
+        Err(e) => e.outcome == Some(crate::error::WriteOutcome::Unknown),
+    };
+    let settled = match api.last_action().filter(|_| wrote) {
+        Some(by) => journal::mark_undone(id, &by),
+        None => journal::release_undo(id),
+    };
+    if let Err(why) = settled {
+        crate::log::info(
+            api.correlation_id(),
+            &format!("undo could not settle its claim on action {id}: {why}"),
+        );
+    }
 }
 
 /// Why an action that was not surely applied is not undone.

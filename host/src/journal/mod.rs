@@ -68,6 +68,24 @@ pub enum Outcome {
     Unknown,
 }
 
+/// What became of an action, recorded after its answer.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct Settled {
+    pub outcome: Outcome,
+    /// What it created, when the answer named it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub entity_id: Option<String>,
+}
+
+impl Settled {
+    fn apply(&self, record: &mut Record) {
+        record.outcome = self.outcome;
+        if self.entity_id.is_some() {
+            record.entity_id.clone_from(&self.entity_id);
+        }
+    }
+}
+
 /// Which of an owner's actions to read, newest first.
 #[derive(Debug, Default, Clone)]
 pub struct Filter {
@@ -94,6 +112,20 @@ pub struct Keep {
     pub retention_ms: i64,
     pub max_actions: u32,
 }
+
+/// What a compare-and-set of an action's `undone_by` found.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Swap {
+    /// It held what was expected, and now holds the new value.
+    Done,
+    /// It held this instead (none: nothing), and is unchanged.
+    Held(String),
+    /// There is no such action.
+    Missing,
+}
+
+/// How a claim by a call in progress reads in `undone_by`.
+const CLAIM_PREFIX: &str = "claimed-by-call:";
 
 /// Why the journal could not be read or written. Its text names the store, never a record.
 #[derive(Debug, thiserror::Error)]
@@ -183,16 +215,27 @@ impl Journal {
         }
     }
 
-    /// Applies `change` to the record `id`; false when there is none.
-    async fn update(
+    /// Records what became of the action `id`; false when there is none.
+    async fn settle(&self, owner: &str, id: &str, settled: &Settled) -> Result<bool, StoreError> {
+        match self.store()? {
+            Store::Sqlite(db) => db.settle(owner, id, settled),
+            Store::Redis(shared) => bounded(shared.settle(owner, id, settled, self.keep)).await,
+        }
+    }
+
+    /// Sets the action's `undone_by` to `to` if it is `expected` now, in one atomic step.
+    async fn swap_undone_by(
         &self,
         owner: &str,
         id: &str,
-        change: impl FnOnce(&mut Record),
-    ) -> Result<bool, StoreError> {
+        expected: Option<&str>,
+        to: Option<&str>,
+    ) -> Result<Swap, StoreError> {
         match self.store()? {
-            Store::Sqlite(db) => db.update(owner, id, change),
-            Store::Redis(shared) => bounded(shared.update(owner, id, change)).await,
+            Store::Sqlite(db) => db.swap_undone_by(owner, id, expected, to),
+            Store::Redis(shared) => {
+                bounded(shared.swap_undone_by(owner, id, expected, to, self.keep)).await
+            }
         }
     }
 
@@ -309,15 +352,13 @@ impl CallJournal {
         if entity_id.as_ref().is_some_and(|id| id.len() > MAX_ID_BYTES) {
             return Err("an entity id is at most 128 bytes".into());
         }
-        let outcome = Outcome::from(outcome);
+        let settled = Settled {
+            outcome: Outcome::from(outcome),
+            entity_id,
+        };
         let found = self
             .journal
-            .update(&self.owner, id, |record| {
-                record.outcome = outcome;
-                if entity_id.is_some() {
-                    record.entity_id = entity_id;
-                }
-            })
+            .settle(&self.owner, id, &settled)
             .await
             .map_err(|e| self.failed("settle", e))?;
         found.then_some(()).ok_or_else(|| format!("no action {id}"))
@@ -339,16 +380,56 @@ impl CallJournal {
         Ok(records.into_iter().map(wit::Entry::from).collect())
     }
 
+    /// What this call's claim on an action reads as while it holds it.
+    fn claim(&self) -> String {
+        format!("{CLAIM_PREFIX}{}", self.correlation_id)
+    }
+
+    /// Claims the action `id` for this call's undo: `None` when this call now holds it,
+    /// else who does. One atomic step in the store, so that of concurrent undos of one
+    /// action (on any replica) exactly one goes on to send anything.
+    pub async fn claim_undo(&self, id: &str) -> Result<Option<String>, String> {
+        if self.tool.is_none() {
+            return Err("only a tool call may undo".into());
+        }
+        let swapped = self
+            .journal
+            .swap_undone_by(&self.owner, id, None, Some(&self.claim()))
+            .await
+            .map_err(|e| self.failed("claim", e))?;
+        match swapped {
+            Swap::Done => Ok(None),
+            Swap::Held(by) => Ok(Some(
+                by.replace(CLAIM_PREFIX, "the undo in progress of call "),
+            )),
+            Swap::Missing => Err(format!("no action {id}")),
+        }
+    }
+
+    /// Marks the action `id`, claimed by this call, as taken back by the undo action `by`.
     pub async fn mark_undone(&self, id: &str, by: String) -> Result<(), String> {
         if by.len() > MAX_ID_BYTES {
             return Err("an action id is at most 128 bytes".into());
         }
-        let found = self
+        self.swap_claim(id, Some(&by), "mark").await
+    }
+
+    /// Gives up this call's claim on the action `id`.
+    pub async fn release_undo(&self, id: &str) -> Result<(), String> {
+        self.swap_claim(id, None, "release").await
+    }
+
+    async fn swap_claim(&self, id: &str, to: Option<&str>, what: &str) -> Result<(), String> {
+        let swapped = self
             .journal
-            .update(&self.owner, id, |record| record.undone_by = Some(by))
+            .swap_undone_by(&self.owner, id, Some(&self.claim()), to)
             .await
-            .map_err(|e| self.failed("mark", e))?;
-        found.then_some(()).ok_or_else(|| format!("no action {id}"))
+            .map_err(|e| self.failed(what, e))?;
+        match swapped {
+            Swap::Done => Ok(()),
+            Swap::Held(_) => Err(format!("action {id} is not claimed by this call")),
+            Swap::Missing => Err(format!("no action {id}")),
+        }
     }
 
     /// Logs a store failure and words it for the guest (no record's content in either).

@@ -10,9 +10,9 @@ use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 use std::time::Duration;
 
-use rusqlite::{Connection, OptionalExtension, params};
+use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
 
-use super::{Filter, Keep, Record, StoreError};
+use super::{Filter, Keep, Record, Settled, StoreError, Swap};
 
 const FILE: &str = "journal.sqlite3";
 
@@ -165,14 +165,13 @@ impl Db {
         tx.commit().map_err(store)
     }
 
-    pub fn update(
-        &self,
-        owner: &str,
-        id: &str,
-        change: impl FnOnce(&mut Record),
-    ) -> Result<bool, StoreError> {
+    /// Records what became of the action `id`; false when there is none. Read, changed and
+    /// written in one immediate transaction: another process sharing the file waits.
+    pub fn settle(&self, owner: &str, id: &str, settled: &Settled) -> Result<bool, StoreError> {
         let mut db = self.lock();
-        let tx = db.transaction().map_err(store)?;
+        let tx = db
+            .transaction_with_behavior(TransactionBehavior::Immediate)
+            .map_err(store)?;
         let text: Option<String> = tx
             .prepare_cached("SELECT record FROM actions WHERE owner = ?1 AND id = ?2")
             .map_err(store)?
@@ -183,7 +182,7 @@ impl Db {
             return Ok(false);
         };
         let mut record: Record = serde_json::from_str(&text).map_err(store)?;
-        change(&mut record);
+        settled.apply(&mut record);
         let text = serde_json::to_string(&record).map_err(store)?;
         tx.prepare_cached("UPDATE actions SET record = ?3 WHERE owner = ?1 AND id = ?2")
             .map_err(store)?
@@ -191,6 +190,42 @@ impl Db {
             .map_err(store)?;
         tx.commit().map_err(store)?;
         Ok(true)
+    }
+
+    /// Sets the action's `undone_by` to `to` if it holds `expected` (none: nothing) now.
+    /// One statement, so atomic for every connection to the file, in any process.
+    pub fn swap_undone_by(
+        &self,
+        owner: &str,
+        id: &str,
+        expected: Option<&str>,
+        to: Option<&str>,
+    ) -> Result<Swap, StoreError> {
+        let db = self.lock();
+        let changed = db
+            .prepare_cached(
+                "UPDATE actions SET record = json_set(record, '$.undone_by', ?4)
+                 WHERE owner = ?1 AND id = ?2 AND json_extract(record, '$.undone_by') IS ?3",
+            )
+            .map_err(store)?
+            .execute(params![owner, id, expected, to])
+            .map_err(store)?;
+        if changed == 1 {
+            return Ok(Swap::Done);
+        }
+        let held: Option<Option<String>> = db
+            .prepare_cached(
+                "SELECT json_extract(record, '$.undone_by') FROM actions
+                 WHERE owner = ?1 AND id = ?2",
+            )
+            .map_err(store)?
+            .query_row(params![owner, id], |row| row.get(0))
+            .optional()
+            .map_err(store)?;
+        Ok(match held {
+            None => Swap::Missing,
+            Some(by) => Swap::Held(by.unwrap_or_default()),
+        })
     }
 
     pub fn find(&self, owner: &str, filter: &Filter) -> Result<Vec<Record>, StoreError> {
@@ -333,15 +368,53 @@ mod tests {
             1,
             "b's journal is its own"
         );
+        let applied = Settled {
+            outcome: Outcome::Applied,
+            entity_id: None,
+        };
+        assert!(db.settle("a", "a5", &applied).unwrap());
         assert!(
-            db.update("a", "a5", |r| r.outcome = Outcome::Applied)
-                .unwrap()
-        );
-        assert!(
-            !db.update("b", "a5", |_| ()).unwrap(),
+            !db.settle("b", "a5", &applied).unwrap(),
             "no owner reaches another's"
         );
         assert_eq!(db.find("a", &all(1)).unwrap()[0].outcome, Outcome::Applied);
+    }
+
+    #[test]
+    fn undone_by_changes_only_from_what_is_expected() {
+        let db = Db::in_memory().unwrap();
+        let keep = Keep {
+            retention_ms: 1_000_000,
+            max_actions: 100,
+        };
+        db.add("a", &record("x", 1, "c"), keep, 1).unwrap();
+        assert_eq!(
+            db.swap_undone_by("a", "x", None, Some("claim-1")).unwrap(),
+            Swap::Done
+        );
+        assert_eq!(
+            db.swap_undone_by("a", "x", None, Some("claim-2")).unwrap(),
+            Swap::Held("claim-1".into()),
+            "a second claim loses"
+        );
+        assert_eq!(
+            db.swap_undone_by("a", "x", Some("claim-1"), Some("undo-1"))
+                .unwrap(),
+            Swap::Done
+        );
+        assert_eq!(
+            db.find("a", &all(1)).unwrap()[0].undone_by.as_deref(),
+            Some("undo-1")
+        );
+        assert_eq!(
+            db.swap_undone_by("a", "x", Some("claim-1"), None).unwrap(),
+            Swap::Held("undo-1".into()),
+            "a claim that is no longer held cannot be released"
+        );
+        assert_eq!(
+            db.swap_undone_by("b", "x", None, Some("c")).unwrap(),
+            Swap::Missing
+        );
     }
 
     #[test]

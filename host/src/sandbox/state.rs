@@ -163,8 +163,16 @@ impl journal::Host for CallState {
         self.journal()?.find(filter).await
     }
 
+    async fn claim_undo(&mut self, id: String) -> Result<Option<String>, String> {
+        self.journal()?.claim_undo(&id).await
+    }
+
     async fn mark_undone(&mut self, id: String, by: String) -> Result<(), String> {
         self.journal()?.mark_undone(&id, by).await
+    }
+
+    async fn release_undo(&mut self, id: String) -> Result<(), String> {
+        self.journal()?.release_undo(&id).await
     }
 }
 
