@@ -32,6 +32,11 @@ use tower::ServiceExt;
 const OVER_CAPACITY: &[u8] = b"HTTP/1.1 503 Service Unavailable\r\ncontent-type: text/plain\r\n\
 content-length: 44\r\nretry-after: 1\r\nconnection: close\r\n\r\ntoo many open connections; try again shortly";
 
+/// The address a request's connection came from, in its extensions: what the limits on
+/// token checks count by. Behind a proxy it is the proxy's (see SECURITY.md).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ClientAddress(pub std::net::IpAddr);
+
 pub struct FrontDoor {
     pub head_timeout: Duration,
     pub idle_timeout: Duration,
@@ -51,11 +56,15 @@ impl FrontDoor {
         if let Err(error) = tcp.set_nodelay(true) {
             tracing::debug!(%error, "could not set TCP_NODELAY");
         }
+        let client = tcp.peer_addr().ok().map(|a| ClientAddress(a.ip()));
         let clock = Arc::new(Clock::new());
         let service = {
             let clock = Arc::clone(&clock);
-            hyper::service::service_fn(move |request| {
+            hyper::service::service_fn(move |mut request: hyper::Request<hyper::body::Incoming>| {
                 clock.set(Phase::Busy);
+                if let Some(client) = client {
+                    request.extensions_mut().insert(client);
+                }
                 let answer = app.clone().oneshot(request);
                 let clock = Arc::clone(&clock);
                 async move {

@@ -16,7 +16,7 @@ use rmcp::transport::streamable_http_server::{StreamableHttpServerConfig, Stream
 use tokio::sync::Semaphore;
 use tokio_util::sync::CancellationToken;
 
-use crate::front_door::FrontDoor;
+use crate::front_door::{ClientAddress, FrontDoor};
 use crate::guard::{AllowedHost, AllowedOrigin, host_allowed, origin_allowed};
 use crate::journal::Journal;
 use crate::mcp::LunaTaskServer;
@@ -26,6 +26,7 @@ use crate::secret::Secret;
 use crate::sessions::Sessions;
 use crate::settings::Config;
 use crate::shared_limits::SharedLimits;
+use crate::token_checks::{Limits, TokenChecks};
 use crate::users::Users;
 
 /// How long open connections may linger after the last call was answered.
@@ -66,6 +67,7 @@ pub async fn serve(
     ));
     tokio::spawn(Arc::clone(&sessions).keep_pruned());
     let owners = Arc::clone(&sessions);
+    #[allow(unused_variables, reason = "used in multi-user mode only")]
     let checker = server.clone();
     let mcp =
         StreamableHttpService::new(move || Ok(server.for_new_session()), sessions, mcp_config);
@@ -90,6 +92,10 @@ pub async fn serve(
     });
     let mut mcp = Router::new()
         .route_service("/mcp", mcp)
+        .layer(middleware::from_fn_with_state(
+            Arc::clone(&owners),
+            admit_session,
+        ))
         .layer(middleware::from_fn(session_end_is_no_content));
     let mut oauth = None;
     if settings.multi_user {
@@ -103,25 +109,57 @@ pub async fn serve(
                 None => Users::new()?,
             },
         };
+        let checks = Arc::new(TokenChecks::new(Limits {
+            total_per_minute: settings.token_checks_per_minute,
+            per_address_per_minute: settings.token_checks_per_address,
+            per_request: CONSENT_TRIES,
+        }));
         let identify = if settings.oauth {
-            let server = Arc::new(OAuth::new(settings, users, checker, shared.as_deref())?);
+            let server = Arc::new(OAuth::new(
+                settings,
+                users,
+                checker,
+                shared.as_deref(),
+                checks,
+            )?);
             oauth = Some(Arc::clone(&server));
             Identify::OAuth(server)
         } else {
-            Identify::Tokens(users)
+            Identify::Tokens {
+                users,
+                checks,
+                server: checker,
+            }
         };
         let callers = Arc::new(Callers {
             identify,
-            sessions: owners,
+            sessions: Arc::clone(&owners),
+            user_max_sessions: settings.user_max_sessions as usize,
         });
         mcp = mcp.layer(middleware::from_fn_with_state(
             callers,
             require_caller_token,
         ));
     }
-    let protected = Router::new()
-        .merge(mcp)
-        .route("/metrics", metrics_route)
+    let metrics_guard = Arc::new(MetricsGuard {
+        token: config.metrics_auth.clone(),
+        multi_user: settings.multi_user,
+    });
+    let metrics_router =
+        Router::new()
+            .route("/metrics", metrics_route)
+            .layer(middleware::from_fn_with_state(
+                metrics_guard,
+                require_metrics_token,
+            ));
+    // Its own token replaces LUNATASK_MCP_AUTH_TOKEN for /metrics (one bearer per request).
+    let (mut protected, mut own_token) = (Router::new().merge(mcp), Router::new());
+    match (settings.metrics_addr, &config.metrics_auth) {
+        (Some(addr), _) => serve_metrics(addr, metrics_router, stop.clone()).await?,
+        (None, Some(_)) => own_token = metrics_router,
+        (None, None) => protected = protected.merge(metrics_router),
+    }
+    let protected = protected
         .layer(middleware::from_fn_with_state(
             settings.max_message_bytes(),
             answer_malformed_json,
@@ -139,6 +177,7 @@ pub async fn serve(
     let app = Router::new()
         .route("/healthz", get(|| async { "ok" }))
         .merge(sign_in)
+        .merge(own_token)
         .merge(protected)
         .layer(middleware::from_fn_with_state(guard, check_host_and_origin));
 
@@ -239,8 +278,13 @@ async fn require_auth(State(guard): State<Arc<Guard>>, request: Request, next: N
 
 /// How a multi-user server knows a request's caller.
 enum Identify {
-    /// The bearer is the caller's LunaTask token.
-    Tokens(Users),
+    /// The bearer is the caller's LunaTask token, which counts as a caller once LunaTask
+    /// accepted it (a `ping`, bounded by `checks`, remembered a while).
+    Tokens {
+        users: Users,
+        checks: Arc<TokenChecks>,
+        server: LunaTaskServer,
+    },
     /// The bearer is an access token this server issued (OAuth).
     OAuth(Arc<OAuth>),
 }
@@ -248,7 +292,12 @@ enum Identify {
 struct Callers {
     identify: Identify,
     sessions: Arc<Sessions>,
+    /// LUNATASK_MCP_USER_MAX_SESSIONS.
+    user_max_sessions: usize,
 }
+
+/// How many tokens one consent page may try.
+const CONSENT_TRIES: u32 = 5;
 
 /// Multi-user mode: every request brings its caller's LunaTask token (or, with OAuth, an
 /// access token sealing it) as its bearer, which becomes the request's
@@ -259,8 +308,21 @@ async fn require_caller_token(
     next: Next,
 ) -> Response {
     let (user, read_only) = match &callers.identify {
-        Identify::Tokens(users) => match bearer(request.headers()).and_then(|t| users.user(t)) {
-            Some(user) => (user, false),
+        Identify::Tokens {
+            users,
+            checks,
+            server,
+        } => match bearer(request.headers()).and_then(|t| users.user(t)) {
+            Some(user) => {
+                let address = request
+                    .extensions()
+                    .get::<ClientAddress>()
+                    .map(|ClientAddress(ip)| *ip);
+                if let Err(refused) = verify(checks, server, &user, address).await {
+                    return refused;
+                }
+                (user, false)
+            }
             None => {
                 return (
                     StatusCode::UNAUTHORIZED,
@@ -299,9 +361,172 @@ async fn require_caller_token(
     if session.is_none()
         && let Some(opened) = session_id(response.headers())
     {
-        sessions.own(&opened, key);
+        sessions.own(&opened, Arc::clone(&key));
+        // A caller's own cap: their least recently used sessions make way for the new one.
+        sessions
+            .keep_within(&key, callers.user_max_sessions, &opened)
+            .await;
     }
     response
+}
+
+/// Whether LunaTask accepts `user`'s token: remembered a while when it did, else asked
+/// (within the token-check limits). A token LunaTask refuses opens nothing.
+async fn verify(
+    checks: &TokenChecks,
+    server: &LunaTaskServer,
+    user: &crate::users::User,
+    address: Option<std::net::IpAddr>,
+) -> Result<(), Response> {
+    if checks.verified(user.key()) {
+        return Ok(());
+    }
+    if let Err(refused) = checks.admit(address, None) {
+        return Err(with_retry_after(
+            StatusCode::TOO_MANY_REQUESTS,
+            refused.retry_after(),
+            format!(
+                "a token this server has not seen lately is checked with LunaTask first: {refused}"
+            ),
+        ));
+    }
+    let result = server.call_as(user.clone(), "ping").await;
+    if result.is_error != Some(true) {
+        checks.succeeded(address, user.key());
+        return Ok(());
+    }
+    let text: String = result
+        .content
+        .iter()
+        .filter_map(|c| c.as_text().map(|t| t.text.clone()))
+        .collect();
+    if text.contains("\"authentication_error\"") {
+        checks.failed(address);
+        return Err((
+            StatusCode::UNAUTHORIZED,
+            [(header::WWW_AUTHENTICATE, "Bearer error=\"invalid_token\"")],
+            "LunaTask did not accept this access token: send a valid one as `Authorization: \
+             Bearer <token>` (LunaTask: Settings, Access tokens)",
+        )
+            .into_response());
+    }
+    Err(with_retry_after(
+        StatusCode::SERVICE_UNAVAILABLE,
+        std::time::Duration::from_secs(5),
+        "LunaTask could not be asked whether this token works; try again shortly".into(),
+    ))
+}
+
+/// An answer that says when to try again.
+fn with_retry_after(status: StatusCode, wait: std::time::Duration, message: String) -> Response {
+    let seconds = wait.as_secs().max(1).to_string();
+    let mut response = (status, message).into_response();
+    if let Ok(value) = axum::http::HeaderValue::from_str(&seconds) {
+        response.headers_mut().insert(header::RETRY_AFTER, value);
+    }
+    response
+}
+
+/// A request that would open a session (an `initialize` without a session id): the
+/// caller's own oldest sessions make room first (multi-user mode), then, when the server
+/// holds all the sessions it may, `503` with `Retry-After` — never rmcp's `500`.
+async fn admit_session(
+    State(sessions): State<Arc<Sessions>>,
+    request: Request,
+    next: Next,
+) -> Response {
+    if request.method() != Method::POST || session_id(request.headers()).is_some() {
+        return next.run(request).await;
+    }
+    let (parts, body) = request.into_parts();
+    // The body was read whole (and bounded) by `answer_malformed_json` already.
+    let Ok(bytes) = axum::body::to_bytes(body, usize::MAX).await else {
+        return StatusCode::BAD_REQUEST.into_response();
+    };
+    if opens_session(&bytes)
+        && let Err(wait) = sessions.room().await
+    {
+        return with_retry_after(
+            StatusCode::SERVICE_UNAVAILABLE,
+            wait,
+            format!(
+                "{} MCP sessions are open, the most LUNATASK_MCP_MAX_SESSIONS allows; try \
+                     again when one has ended",
+                sessions.open().await
+            ),
+        );
+    }
+    next.run(Request::from_parts(parts, Body::from(bytes)))
+        .await
+}
+
+/// Whether a POST body is an `initialize` request, the only one that opens a session.
+fn opens_session(body: &[u8]) -> bool {
+    #[derive(serde::Deserialize)]
+    struct Method<'a> {
+        #[serde(borrow)]
+        method: Option<std::borrow::Cow<'a, str>>,
+    }
+    serde_json::from_slice::<Method>(body).is_ok_and(|m| m.method.as_deref() == Some("initialize"))
+}
+
+/// Who may read `/metrics`: the holder of LUNATASK_MCP_METRICS_TOKEN when it is set; on a
+/// multi-user server without it, nobody through the MCP address (it counts every caller's
+/// use), only through LUNATASK_MCP_METRICS_ADDR.
+struct MetricsGuard {
+    token: Option<Secret>,
+    multi_user: bool,
+}
+
+async fn require_metrics_token(
+    State(guard): State<Arc<MetricsGuard>>,
+    request: Request,
+    next: Next,
+) -> Response {
+    match &guard.token {
+        Some(token) if !bearer(request.headers()).is_some_and(|t| token.matches(t)) => (
+            StatusCode::UNAUTHORIZED,
+            [(header::WWW_AUTHENTICATE, "Bearer")],
+            "/metrics requires the token set in LUNATASK_MCP_METRICS_TOKEN as a bearer token",
+        )
+            .into_response(),
+        None if guard.multi_user && request.extensions().get::<MetricsListener>().is_none() => (
+            StatusCode::FORBIDDEN,
+            "on a multi-user server /metrics is served only with LUNATASK_MCP_METRICS_TOKEN \
+             set (as the bearer it requires) or on LUNATASK_MCP_METRICS_ADDR",
+        )
+            .into_response(),
+        _ => next.run(request).await,
+    }
+}
+
+/// Marks a request that came in on LUNATASK_MCP_METRICS_ADDR.
+#[derive(Debug, Clone, Copy)]
+struct MetricsListener;
+
+/// Serves `/metrics` alone on `addr` until `stop`.
+async fn serve_metrics(
+    addr: std::net::SocketAddr,
+    metrics: Router,
+    stop: CancellationToken,
+) -> anyhow::Result<()> {
+    let listener = tokio::net::TcpListener::bind(addr)
+        .await
+        .map_err(|e| anyhow::anyhow!("LUNATASK_MCP_METRICS_ADDR {addr}: {e}"))?;
+    let bound = listener.local_addr()?;
+    let app = metrics.layer(axum::Extension(MetricsListener));
+    crate::logging::say(format_args!(
+        "lunatask-mcp: metrics on http://{bound}/metrics"
+    ));
+    tokio::spawn(async move {
+        let served = axum::serve(listener, app)
+            .with_graceful_shutdown(async move { stop.cancelled().await })
+            .await;
+        if let Err(error) = served {
+            tracing::warn!(%error, "the metrics listener stopped");
+        }
+    });
+    Ok(())
 }
 
 fn session_id(headers: &axum::http::HeaderMap) -> Option<String> {

@@ -25,6 +25,7 @@ mod sessions;
 mod settings;
 mod shared_limits;
 mod stdio;
+mod token_checks;
 mod users;
 mod xdg;
 
@@ -54,6 +55,7 @@ fn main() -> ExitCode {
     let secrets = Secrets {
         api_token: std::env::var("LUNATASK_API_TOKEN").ok(),
         http_auth_token: std::env::var("LUNATASK_MCP_AUTH_TOKEN").ok(),
+        metrics_token: std::env::var("LUNATASK_MCP_METRICS_TOKEN").ok(),
     };
     let config = match Config::resolve(cli.settings, secrets) {
         Ok(config) => config,

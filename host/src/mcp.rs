@@ -509,11 +509,13 @@ impl ServerHandler for LunaTaskServer {
     async fn list_resources(
         &self,
         _request: Option<PaginatedRequestParams>,
-        _context: RequestContext<RoleServer>,
+        context: RequestContext<RoleServer>,
     ) -> Result<ListResourcesResult, McpError> {
-        Ok(ListResourcesResult::with_all_items(
-            self.catalog.resources.clone(),
-        ))
+        let mut resources = self.catalog.resources.clone();
+        if self.caller_for(&context).user().is_some() {
+            resources.retain(|r| r.uri != METRICS_URI);
+        }
+        Ok(ListResourcesResult::with_all_items(resources))
     }
 
     async fn list_resource_templates(
@@ -532,12 +534,21 @@ impl ServerHandler for LunaTaskServer {
         context: RequestContext<RoleServer>,
     ) -> Result<ReadResourceResponse, McpError> {
         let uri = request.uri;
+        let caller = self.caller_for(&context);
         if uri == METRICS_URI {
+            // The server's usage, every caller's together: its operator's (at /metrics),
+            // never one caller's to read on a server many share.
+            if caller.user().is_some() {
+                return Err(McpError::resource_not_found(
+                    "lunatask://metrics is not offered on a multi-user server: it counts \
+                     every caller's use; its operator reads /metrics",
+                    Some(json!({ "uri": uri })),
+                ));
+            }
             let text = self.metrics.json().to_string();
             return Ok(text_contents(uri, "application/json".into(), text).into());
         }
         let correlation_id = new_correlation_id();
-        let caller = self.caller_for(&context);
         let read = tokio::select! {
             biased;
             () = context.ct.cancelled() => return Err(cancelled()),

@@ -94,6 +94,53 @@ impl Sessions {
         }
     }
 
+    /// How many sessions are open.
+    pub async fn open(&self) -> usize {
+        self.inner.sessions.read().await.len()
+    }
+
+    /// Whether a new session fits (after forgetting the expired ones); when not, how long
+    /// until the first open one expires unless used.
+    pub async fn room(&self) -> Result<(), Duration> {
+        self.prune().await;
+        if self.open().await < self.max {
+            return Ok(());
+        }
+        let seen = self.last_used.lock().unwrap_or_else(|e| e.into_inner());
+        let soonest = seen
+            .values()
+            .map(|at| self.idle.saturating_sub(at.elapsed()))
+            .min();
+        Err(soonest.unwrap_or(self.idle).max(Duration::from_secs(1)))
+    }
+
+    /// Closes the least recently used sessions of the caller whose keyed hash is `owner`
+    /// beyond `cap`, never `keep` (the one just opened).
+    pub async fn keep_within(&self, owner: &Arc<str>, cap: usize, keep: &str) {
+        let beyond: Vec<SessionId> = {
+            let owners = self.owners.lock().unwrap_or_else(|e| e.into_inner());
+            let seen = self.last_used.lock().unwrap_or_else(|e| e.into_inner());
+            let mut theirs: Vec<(Instant, &SessionId)> = owners
+                .iter()
+                .filter(|(id, key)| *key == owner && id.as_ref() != keep)
+                .map(|(id, _)| (seen.get(id).copied().unwrap_or_else(Instant::now), id))
+                .collect();
+            // Newest first: the ones past the cap (less the new one) are the oldest.
+            theirs.sort_by_key(|(at, _)| std::cmp::Reverse(*at));
+            theirs
+                .into_iter()
+                .skip(cap.saturating_sub(1))
+                .map(|(_, id)| id.clone())
+                .collect()
+        };
+        for id in beyond {
+            tracing::info!(
+                "closed a caller's least recently used session: LUNATASK_MCP_USER_MAX_SESSIONS reached"
+            );
+            let _ = self.close_session(&id).await;
+        }
+    }
+
     /// Prunes every so often, for as long as the server runs, and gives the memory of the
     /// sessions it ended back to the system.
     pub async fn keep_pruned(self: Arc<Self>) {

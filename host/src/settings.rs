@@ -168,6 +168,18 @@ pub struct Settings {
     #[arg(long, env = "LUNATASK_MCP_OAUTH_REFRESH_TOKEN_TTL", value_name = "SECONDS", default_value = "2592000", value_parser = lifetime)]
     pub oauth_refresh_token_ttl: Duration,
 
+    /// Refreshes one OAuth grant (one sign-in) may make within the refresh token lifetime; the one beyond is refused and the client must sign in again
+    #[arg(long, env = "LUNATASK_MCP_OAUTH_MAX_REFRESHES", value_name = "N", default_value_t = 5000, value_parser = clap::value_parser!(u32).range(1..))]
+    pub oauth_max_refreshes: u32,
+
+    /// App schemes OAuth redirect URIs may use besides https, http on loopback and reverse-domain schemes such as com.example.app (RFC 8252)
+    #[arg(long, env = "LUNATASK_MCP_OAUTH_REDIRECT_SCHEMES", value_name = "SCHEMES", value_delimiter = ',', default_value = "cursor,vscode,vscode-insiders", value_parser = app_scheme)]
+    pub oauth_redirect_schemes: Vec<String>,
+
+    /// Serve /metrics on this address only, e.g. 127.0.0.1:9090, instead of beside /mcp
+    #[arg(long, env = "LUNATASK_MCP_METRICS_ADDR", value_name = "ADDR")]
+    pub metrics_addr: Option<SocketAddr>,
+
     /// Redis holding the per-user rate limits that replicas share, e.g. redis://10.0.0.5:6379 (multi-user mode; prefer the environment for a URL with a password)
     #[arg(long, env = "LUNATASK_REDIS_URL", value_name = "URL", value_parser = RedisUrl::parse)]
     pub redis_url: Option<RedisUrl>,
@@ -213,6 +225,18 @@ pub struct Settings {
     /// MCP sessions open at once over HTTP; a new one beyond it is refused
     #[arg(long, env = "LUNATASK_MCP_MAX_SESSIONS", value_name = "N", default_value_t = 1000, value_parser = clap::value_parser!(u32).range(1..))]
     pub max_sessions: u32,
+
+    /// In multi-user mode, MCP sessions one caller may hold at once; opening one more closes that caller's least recently used
+    #[arg(long, env = "LUNATASK_MCP_USER_MAX_SESSIONS", value_name = "N", default_value_t = 8, value_parser = clap::value_parser!(u32).range(1..))]
+    pub user_max_sessions: u32,
+
+    /// Token checks with LunaTask per minute, in all: the consent page's, and in bearer-token mode the first request with a token not seen lately
+    #[arg(long, env = "LUNATASK_MCP_TOKEN_CHECKS_PER_MINUTE", value_name = "N", default_value_t = 30, value_parser = clap::value_parser!(u32).range(1..))]
+    pub token_checks_per_minute: u32,
+
+    /// Token checks per minute from one client address; after the first token LunaTask refuses, each refused one doubles that address's wait before its next (1 s up to 64 s)
+    #[arg(long, env = "LUNATASK_MCP_TOKEN_CHECKS_PER_ADDRESS", value_name = "N", default_value_t = 5, value_parser = clap::value_parser!(u32).range(1..))]
+    pub token_checks_per_address: u32,
 
     /// Seconds an MCP session may go unused before it ends and is forgotten
     #[arg(long, env = "LUNATASK_MCP_SESSION_IDLE_TIMEOUT", value_name = "SECONDS", default_value = "300", value_parser = seconds)]
@@ -283,6 +307,8 @@ pub struct Settings {
 pub struct Secrets {
     pub api_token: Option<String>,
     pub http_auth_token: Option<String>,
+    /// LUNATASK_MCP_METRICS_TOKEN: the bearer token `/metrics` requires.
+    pub metrics_token: Option<String>,
 }
 
 /// Validated settings and the secrets; nothing starts before this exists.
@@ -293,6 +319,8 @@ pub struct Config {
     pub token: Option<Secret>,
     /// Bearer token clients of the HTTP endpoint must present (LUNATASK_MCP_AUTH_TOKEN).
     pub http_auth: Option<Secret>,
+    /// Bearer token `/metrics` requires (LUNATASK_MCP_METRICS_TOKEN).
+    pub metrics_auth: Option<Secret>,
     /// LUNATASK_MCP_HTTP_MAX_CONNECTIONS, or what the open-file limit allows.
     pub http_max_connections: usize,
 }
@@ -604,7 +632,8 @@ impl Config {
         };
         Ok(Self {
             http_max_connections: max_connections(settings.http_max_connections)?,
-            http_auth: endpoint_token(secrets.http_auth_token)?,
+            http_auth: endpoint_token("LUNATASK_MCP_AUTH_TOKEN", secrets.http_auth_token)?,
+            metrics_auth: endpoint_token("LUNATASK_MCP_METRICS_TOKEN", secrets.metrics_token)?,
             token,
             settings,
         })
@@ -745,19 +774,57 @@ fn open_file_limit() -> Option<u64> {
     line.split_whitespace().nth(3)?.parse().ok()
 }
 
-/// LUNATASK_MCP_AUTH_TOKEN: unset serves without endpoint auth; set, it must be a token. An
-/// empty or blank value is refused rather than read as "no auth", which it would silently be.
-fn endpoint_token(raw: Option<String>) -> Result<Option<Secret>, ConfigError> {
+/// LUNATASK_MCP_AUTH_TOKEN or LUNATASK_MCP_METRICS_TOKEN (`name`): unset serves without that
+/// check; set, it must be a token. An empty or blank value is refused rather than read as
+/// "no auth", which it would silently be.
+fn endpoint_token(name: &'static str, raw: Option<String>) -> Result<Option<Secret>, ConfigError> {
     match raw {
         None => Ok(None),
         Some(t) if t.trim().is_empty() => Err(ConfigError::Invalid {
-            name: "LUNATASK_MCP_AUTH_TOKEN",
+            name,
             reason: "is set but empty: set it to the token HTTP clients must present, or unset \
-                     it to serve without endpoint auth"
+                     it to serve without that check"
                 .into(),
         }),
         Some(t) => Ok(Some(Secret::new(t.trim().to_string()))),
     }
+}
+
+/// An app's own URI scheme for OAuth redirects (RFC 3986: a letter, then letters, digits,
+/// `+`, `-` or `.`); the schemes that run or show content in a browser are refused.
+fn app_scheme(text: &str) -> Result<String, String> {
+    let scheme = text.trim().to_ascii_lowercase();
+    let well_formed = scheme.starts_with(|c: char| c.is_ascii_alphabetic())
+        && scheme
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || "+-.".contains(c));
+    if !well_formed {
+        return Err(format!("{text:?} is not a URI scheme"));
+    }
+    const BROWSER: &[&str] = &[
+        "http",
+        "https",
+        "javascript",
+        "data",
+        "file",
+        "vbscript",
+        "blob",
+        "about",
+        "ws",
+        "wss",
+        "view-source",
+        "jar",
+        "ftp",
+        "filesystem",
+        "chrome",
+        "resource",
+    ];
+    if BROWSER.contains(&scheme.as_str()) {
+        return Err(format!(
+            "{scheme:?} is a browser's own scheme, not an app's"
+        ));
+    }
+    Ok(scheme)
 }
 
 /// A tool name as written in a list: trimmed, not empty. Whether such a tool exists is

@@ -10,6 +10,7 @@ mod errors;
 mod foundation;
 mod hardening;
 mod host;
+mod hosted_limits;
 mod http_edges;
 mod journal;
 mod load;

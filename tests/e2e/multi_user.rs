@@ -13,6 +13,7 @@ use crate::builder;
 
 const ALICE: &str = "lt-alice-token-1b2c3d4e5f";
 const BOB: &str = "lt-bob-token-6a7b8c9d0e";
+const METRICS_TOKEN: &str = "metrics-token-5f4e3d2c";
 
 /// Each user's rate limit: one request every two seconds, one at once. Were the limit
 /// shared, Bob would wait about two seconds behind Alice.
@@ -84,7 +85,7 @@ fn every_request_carries(fake: &FakeApi, token: &str) {
 
 #[tokio::test]
 async fn each_caller_reads_and_writes_only_their_own_account() {
-    let users = alice_and_bob(&[]).await;
+    let users = alice_and_bob(&[("LUNATASK_MCP_METRICS_TOKEN", METRICS_TOKEN)]).await;
     let (alice, bob, as_alice, as_bob) = (&users.alice, &users.bob, &users.as_alice, &users.as_bob);
     let alices_task = alice.seed_task(json!({ "area_id": AREA }));
     let bobs_task = bob.seed_task(json!({ "area_id": AREA }));
@@ -108,7 +109,10 @@ async fn each_caller_reads_and_writes_only_their_own_account() {
     every_request_carries(bob, BOB);
     assert!(alice.requests().len() >= 2 && bob.requests().len() >= 2);
     // Metrics count the users, never name them.
-    let metrics = reqwest::get(format!("{}/metrics", users.http.url))
+    let metrics = reqwest::Client::new()
+        .get(format!("{}/metrics", users.http.url))
+        .bearer_auth(METRICS_TOKEN)
+        .send()
         .await
         .unwrap();
     let metrics = metrics.text().await.unwrap();
@@ -136,10 +140,18 @@ async fn a_request_without_a_bearer_is_refused_and_a_wrong_one_is_lunatasks_401(
     assert_eq!(response.status(), 401);
     assert_eq!(response.headers()["www-authenticate"], "Bearer");
 
-    let stranger = http.client(Some("lt-not-a-real-token-000")).await.unwrap();
-    let params = CallToolRequestParams::new("list_tasks");
-    let result = stranger.call_tool(params).await.unwrap();
-    assert_eq!(lunatask_mcp_tests::code(&result), "authentication_error");
+    // A token LunaTask refuses opens nothing: checked once with LunaTask, answered 401.
+    let stranger = http.client(Some("lt-not-a-real-token-000")).await;
+    assert!(
+        stranger.is_err(),
+        "a session was opened for a refused token"
+    );
+    let checked = alice.requests_to("GET /v1/ping");
+    assert_eq!(checked.len(), 1, "one check with LunaTask");
+    assert_eq!(
+        checked[0].header("authorization"),
+        Some("Bearer lt-not-a-real-token-000")
+    );
     assert!(alice.with(|s| s.tasks.is_empty()));
 }
 
@@ -180,8 +192,15 @@ async fn a_session_answers_only_the_token_that_opened_it() {
         .await
         .unwrap();
     assert_eq!(hijack.status(), 403, "Bob on Alice's session");
-    assert!(
-        alice.requests().is_empty(),
+    // Alice's account saw only the check of her own token, when she opened the session.
+    let seen: Vec<String> = alice
+        .requests()
+        .iter()
+        .map(|r| format!("{} {} {:?}", r.method, r.path, r.header("authorization")))
+        .collect();
+    assert_eq!(
+        seen,
+        [format!("GET /v1/ping Some(\"Bearer {ALICE}\")")],
         "nothing was sent for the hijacker"
     );
     let own = post(ALICE, Some(session), list).await.unwrap();
@@ -190,7 +209,11 @@ async fn a_session_answers_only_the_token_that_opened_it() {
     let answer = own.text().await.unwrap();
     assert!(answer.contains("\"isError\":false"), "{answer}");
     every_request_carries(&alice, ALICE);
-    assert_eq!(alice.requests().len(), 1);
+    assert_eq!(
+        alice.requests().len(),
+        2,
+        "the check of her token, and her call"
+    );
 }
 
 /// Alice makes `pings` pings at once while Bob, 200 ms in, makes one: how long Alice's took
@@ -214,6 +237,9 @@ async fn bob_while_alice_is_busy(users: &TwoUsers, pings: usize) -> (Duration, D
 #[tokio::test]
 async fn one_user_spending_their_rate_limit_does_not_slow_another() {
     let users = alice_and_bob(&ONE_EVERY_TWO_SECONDS).await;
+    // Opening each session checked its token with LunaTask, under its owner's limit: the
+    // buckets fill again first.
+    tokio::time::sleep(Duration::from_millis(2100)).await;
     let (alice_took, bob_took) = bob_while_alice_is_busy(&users, 3).await;
     assert!(
         alice_took >= Duration::from_millis(3800),
@@ -309,6 +335,9 @@ async fn two_replicas_sharing_redis_hold_a_user_to_one_limit() {
     let [one, two] = replicas(&alice, &redis, &[]).await;
     let on_one = one.client(Some(ALICE)).await.unwrap();
     let on_two = two.client(Some(ALICE)).await.unwrap();
+    // Each replica checked Alice's token once when she opened its session.
+    let checks = alice.requests_to("GET /v1/ping").len();
+    assert_eq!(checks, 2);
     let pings = (0..3).flat_map(|_| {
         [
             call(&on_one, "ping", json!({})),
@@ -316,8 +345,7 @@ async fn two_replicas_sharing_redis_hold_a_user_to_one_limit() {
         ]
     });
     futures::future::join_all(pings).await;
-    let sent: Vec<Instant> = alice
-        .requests_to("GET /v1/ping")
+    let sent: Vec<Instant> = alice.requests_to("GET /v1/ping")[checks..]
         .iter()
         .map(|r| r.at)
         .collect();
@@ -349,8 +377,9 @@ async fn without_redis_a_replica_holds_its_own_limit_or_refuses_as_configured() 
     assert_eq!(lunatask_mcp_tests::code(&refused), "rate_limited");
     assert_eq!(
         alice.requests_to("GET /v1/ping").len(),
-        3,
-        "the refused call sent nothing"
+        2 + 3,
+        "each replica's check of the token, two calls before and one after: the refused \
+         call sent nothing"
     );
     let (_, stderr) = local.terminate().await;
     assert!(stderr.contains("Redis is unavailable"), "{stderr}");

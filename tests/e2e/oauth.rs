@@ -771,3 +771,259 @@ async fn replicas_sharing_redis_and_the_key_share_replays_and_revocations() {
     let (status, _) = on_one.refresh(&tokens, &tokens.refresh).await;
     assert_eq!(status, StatusCode::BAD_REQUEST);
 }
+
+/// The review tested 301 guessed tokens in 5.9 s through one consent form, each a `/ping` to
+/// LunaTask from the server's address. Now a page has a few tries, an address a few per
+/// minute with a doubling wait after failures, and the server a total.
+#[tokio::test]
+async fn the_consent_page_is_no_oracle_for_guessed_tokens() {
+    let fake = alice().await;
+    let host = oauth_server(&fake, &[]).await;
+    let agent = Agent::new(&host);
+    let client_id = agent.client_id().await;
+    let (_, headers, page) = agent.authorize(&client_id, &[]).await;
+    let (cookie, request) = (set_cookie(&headers), hidden(&page, "request"));
+    let mut statuses = Vec::new();
+    // 150 guesses through one form, and 150 through a fresh form each.
+    for n in 0..300 {
+        let guess = format!("lt-guess-{n:04}");
+        let (cookie, request) = if n < 150 {
+            (cookie.clone(), request.clone())
+        } else {
+            let (_, headers, page) = agent.authorize(&client_id, &[]).await;
+            (set_cookie(&headers), hidden(&page, "request"))
+        };
+        let fields = [
+            ("request", request.as_str()),
+            ("lunatask_token", guess.as_str()),
+            ("decision", "allow"),
+        ];
+        let answer = agent.post_form("/authorize", &fields, Some(&cookie)).await;
+        assert!(answer.headers().get(header::LOCATION).is_none(), "no code");
+        if answer.status() == StatusCode::TOO_MANY_REQUESTS {
+            assert!(answer.headers().get(header::RETRY_AFTER).is_some());
+        }
+        statuses.push(answer.status());
+    }
+    let checked = fake.requests_to("GET /v1/ping").len();
+    assert!(checked <= 5, "{checked} guesses reached LunaTask");
+    let refused = statuses
+        .iter()
+        .filter(|s| **s == StatusCode::TOO_MANY_REQUESTS || **s == StatusCode::BAD_REQUEST)
+        .count();
+    assert_eq!(refused, 300, "{statuses:?}");
+    assert!(statuses.contains(&StatusCode::TOO_MANY_REQUESTS));
+}
+
+/// A consent page whose token was accepted is spent: the same form cannot mint a second
+/// code.
+#[tokio::test]
+async fn a_consent_page_gives_one_code() {
+    let fake = alice().await;
+    let host = oauth_server(&fake, &[]).await;
+    let agent = Agent::new(&host);
+    let client_id = agent.client_id().await;
+    let (_, headers, page) = agent.authorize(&client_id, &[]).await;
+    let (cookie, request) = (set_cookie(&headers), hidden(&page, "request"));
+    let fields = [
+        ("request", request.as_str()),
+        ("lunatask_token", ALICE),
+        ("decision", "allow"),
+    ];
+    let first = agent.post_form("/authorize", &fields, Some(&cookie)).await;
+    assert_eq!(first.status(), StatusCode::SEE_OTHER);
+    let second = agent.post_form("/authorize", &fields, Some(&cookie)).await;
+    assert_eq!(second.status(), StatusCode::BAD_REQUEST);
+    assert!(second.headers().get(header::LOCATION).is_none());
+    assert!(second.text().await.unwrap().contains("used already"));
+}
+
+/// Two deployments sharing a sealing key (and no Redis): the review redeemed one code at
+/// both and posted one's consent forms to the other. Codes and pages now carry their
+/// issuer, as tokens did.
+#[tokio::test]
+async fn codes_and_consent_pages_are_bound_to_their_deployment() {
+    let fake = alice().await;
+    let dir = scratch_dir("oauth-two-deployments");
+    let key = key_file(&dir, "key", 7);
+    let deployment = || {
+        builder()
+            .multi_user(&fake)
+            .env("LUNATASK_MCP_SEALING_KEY_FILE", &key)
+            .start_oauth()
+    };
+    let (one, two) = tokio::join!(deployment(), deployment());
+    let (at_one, at_two) = (Agent::new(&one), Agent::new(&two));
+    let client_id = at_one.client_id().await;
+    // One's consent form, posted to two.
+    let (_, headers, page) = at_one.authorize(&client_id, &[]).await;
+    let fields = [
+        ("request", hidden(&page, "request")),
+        ("lunatask_token", ALICE.to_string()),
+        ("decision", "allow".to_string()),
+    ];
+    let fields: Vec<(&str, &str)> = fields.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    let crossed = at_two
+        .post_form("/authorize", &fields, Some(&set_cookie(&headers)))
+        .await;
+    assert_eq!(crossed.status(), StatusCode::BAD_REQUEST);
+    assert!(crossed.headers().get(header::LOCATION).is_none());
+    // One's code, at two.
+    let back = redirected(&at_one.consent(&client_id, ALICE, true).await);
+    let exchange = [
+        ("grant_type", "authorization_code"),
+        ("code", back["code"].as_str()),
+        ("redirect_uri", REDIRECT),
+        ("client_id", client_id.as_str()),
+        ("code_verifier", VERIFIER),
+    ];
+    let (status, answer) = at_two.token(&exchange).await;
+    assert_eq!(
+        (status, &answer["error"]),
+        (StatusCode::BAD_REQUEST, &json!("invalid_grant"))
+    );
+    let (status, tokens) = at_one.token(&exchange).await;
+    assert_eq!(
+        status,
+        StatusCode::OK,
+        "still good where it was issued: {tokens}"
+    );
+}
+
+/// RFC 6749 §4.1.3: the authorization request named a redirect URI, so the token request
+/// must name the same.
+#[tokio::test]
+async fn a_code_is_exchanged_only_with_the_redirect_uri_its_request_named() {
+    let fake = alice().await;
+    let host = oauth_server(&fake, &[]).await;
+    let agent = Agent::new(&host);
+    let client_id = agent.client_id().await;
+    let back = redirected(&agent.consent(&client_id, ALICE, true).await);
+    let without = [
+        ("grant_type", "authorization_code"),
+        ("code", back["code"].as_str()),
+        ("client_id", client_id.as_str()),
+        ("code_verifier", VERIFIER),
+    ];
+    let (status, answer) = agent.token(&without).await;
+    assert_eq!(
+        (status, &answer["error"]),
+        (StatusCode::BAD_REQUEST, &json!("invalid_request"))
+    );
+    assert!(
+        answer["error_description"]
+            .as_str()
+            .unwrap()
+            .contains("redirect_uri")
+    );
+    let mut with = without.to_vec();
+    with.push(("redirect_uri", REDIRECT));
+    let (status, tokens) = agent.token(&with).await;
+    assert_eq!(status, StatusCode::OK, "{tokens}");
+}
+
+/// The review planted `lunatask_mcp_consent=<value>` and `GET /authorize` adopted it. Now
+/// every page has a value of the server's own, in a cookie named after the page.
+#[tokio::test]
+async fn the_consent_pages_csrf_value_is_always_the_servers_own() {
+    let fake = alice().await;
+    let host = oauth_server(&fake, &[]).await;
+    let agent = Agent::new(&host);
+    let client_id = agent.client_id().await;
+    let planted = "A".repeat(43);
+    let mut fields = vec![
+        ("response_type", "code"),
+        ("client_id", client_id.as_str()),
+        ("redirect_uri", REDIRECT),
+        ("code_challenge", CHALLENGE),
+        ("code_challenge_method", "S256"),
+    ];
+    fields.push(("state", "s"));
+    let page = agent
+        .http
+        .get(format!("{}/authorize?{}", host.url, encoded(&fields)))
+        .header(header::COOKIE, format!("lunatask_mcp_consent={planted}"))
+        .send()
+        .await
+        .unwrap();
+    let issued = set_cookie(page.headers());
+    assert!(!issued.contains(&planted), "{issued}");
+    let (name, value) = issued.split_once('=').unwrap();
+    assert!(
+        name.starts_with("lunatask_mcp_consent_") && value.len() == 43,
+        "{issued}"
+    );
+    let request = hidden(&page.text().await.unwrap(), "request");
+    // Posted with the planted value under the page's cookie name: refused.
+    let answer = agent
+        .post_form(
+            "/authorize",
+            &[
+                ("request", &request),
+                ("lunatask_token", ALICE),
+                ("decision", "allow"),
+            ],
+            Some(&format!("{name}={planted}")),
+        )
+        .await;
+    assert_eq!(answer.status(), StatusCode::FORBIDDEN);
+}
+
+/// Each refresh is remembered for the refresh lifetime; the review made 40,000 in 50 s.
+/// One grant now refreshes at most LUNATASK_MCP_OAUTH_MAX_REFRESHES times.
+#[tokio::test]
+async fn a_grant_refreshes_at_most_its_cap() {
+    let fake = alice().await;
+    let host = oauth_server(&fake, &[("LUNATASK_MCP_OAUTH_MAX_REFRESHES", "5")]).await;
+    let agent = Agent::new(&host);
+    let tokens = agent.sign_in(ALICE, true).await;
+    let mut refresh = tokens.refresh.clone();
+    for _ in 0..5 {
+        let (status, answer) = agent.refresh(&tokens, &refresh).await;
+        assert_eq!(status, StatusCode::OK, "{answer}");
+        refresh = answer["refresh_token"].as_str().unwrap().to_string();
+    }
+    let (status, answer) = agent.refresh(&tokens, &refresh).await;
+    assert_eq!(
+        (status, &answer["error"]),
+        (StatusCode::BAD_REQUEST, &json!("invalid_grant"))
+    );
+    assert!(
+        answer["error_description"]
+            .as_str()
+            .unwrap()
+            .contains("LUNATASK_MCP_OAUTH_MAX_REFRESHES"),
+        "{answer}"
+    );
+}
+
+/// Redirect URIs by allow-list: the review registered `view-source:`, `jar:` and
+/// `custom:"><script>`.
+#[tokio::test]
+async fn redirect_uris_are_allowed_by_list_not_refused_by_one() {
+    let fake = alice().await;
+    let host = oauth_server(&fake, &[]).await;
+    let agent = Agent::new(&host);
+    for refused in [
+        "view-source:https://a.example/cb",
+        "jar:https://a.example/x.jar!/cb",
+        "custom:\"><script>alert(1)</script>",
+        "ftp://a.example/cb",
+    ] {
+        let (status, answer) = agent
+            .register(json!({ "client_name": "x", "redirect_uris": [refused] }))
+            .await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{refused}");
+        assert_eq!(answer["error"], "invalid_redirect_uri", "{refused}");
+    }
+    for allowed in [
+        "com.example.app:/oauth2redirect",
+        "cursor://anysphere.cursor-retrieval/oauth/callback",
+        "https://claude.ai/api/mcp/auth_callback",
+    ] {
+        let (status, answer) = agent
+            .register(json!({ "client_name": "x", "redirect_uris": [allowed] }))
+            .await;
+        assert_eq!(status, StatusCode::CREATED, "{allowed}: {answer}");
+    }
+}

@@ -7,6 +7,7 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
+use axum::Extension;
 use axum::body::Bytes;
 use axum::extract::{RawQuery, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
@@ -19,6 +20,7 @@ use super::grants::{
 };
 use super::seal::Kind;
 use super::{CODE_TTL, CONSENT_TTL, OAuth, form};
+use crate::front_door::ClientAddress;
 
 /// Where a valid request's errors go: back to the client.
 struct Back<'a> {
@@ -62,11 +64,7 @@ impl Back<'_> {
 }
 
 /// `GET /authorize`.
-pub async fn show(
-    State(oauth): State<Arc<OAuth>>,
-    headers: HeaderMap,
-    RawQuery(query): RawQuery,
-) -> Response {
+pub async fn show(State(oauth): State<Arc<OAuth>>, RawQuery(query): RawQuery) -> Response {
     let params = match form(query.unwrap_or_default().as_bytes()) {
         Ok(params) => params,
         Err(problem) => return refusal(StatusCode::BAD_REQUEST, &problem),
@@ -111,27 +109,23 @@ pub async fn show(
             &format!("resource must be {}", oauth.resource()),
         );
     }
-    // One CSRF value per browser: a second tab's page does not outdate the first's.
-    let (csrf, new_cookie) = match cookie(&headers, CSRF_COOKIE) {
-        Some(csrf) if csrf.len() == 43 => (csrf, None),
-        _ => {
-            let csrf = random_id();
-            let secure = if oauth.public.https { "; Secure" } else { "" };
-            let cookie = format!(
-                "{CSRF_COOKIE}={csrf}; Path=/authorize; HttpOnly; SameSite=Strict; Max-Age={}{secure}",
-                CONSENT_TTL.as_secs()
-            );
-            (csrf, Some(cookie))
-        }
-    };
+    // A CSRF value of the server's own for every page, in a cookie named after the page's
+    // request, so a second tab's page does not outdate the first's and no cookie planted
+    // by another site, port or subdomain is ever adopted.
+    let jti = random_id();
+    let csrf = random_id();
     let consent = Consent {
+        aud: oauth.issuer().to_string(),
         client_id,
         redirect_uri: redirect_uri.clone(),
+        redirect_given: get("redirect_uri").is_some(),
         state: get("state").map(str::to_string),
         challenge: challenge.to_string(),
         write,
-        csrf,
+        csrf: csrf.clone(),
+        jti,
     };
+    let new_cookie = csrf_cookie(&consent.jti, &csrf, oauth.public.https);
     let Ok(request) = oauth
         .sealer
         .seal(Kind::Consent, &consent, Some(CONSENT_TTL))
@@ -148,11 +142,39 @@ pub async fn show(
         request: &request,
         problem: None,
     }
-    .render(StatusCode::OK, new_cookie)
+    .render(StatusCode::OK, Some(new_cookie))
+}
+
+/// The name of the CSRF cookie of the consent request `jti`: with the `__Host-` prefix over
+/// https, which a browser accepts only from this origin, Secure, for the whole host.
+fn csrf_cookie_name(jti: &str, https: bool) -> String {
+    let prefix = if https { "__Host-" } else { "" };
+    let id: String = jti.chars().take(16).collect();
+    format!("{prefix}{CSRF_COOKIE}_{id}")
+}
+
+/// The `Set-Cookie` value that carries `csrf` for the consent request `jti`.
+fn csrf_cookie(jti: &str, csrf: &str, https: bool) -> String {
+    let name = csrf_cookie_name(jti, https);
+    let (path, secure) = if https {
+        ("/", "; Secure")
+    } else {
+        ("/authorize", "")
+    };
+    format!(
+        "{name}={csrf}; Path={path}; HttpOnly; SameSite=Strict; Max-Age={}{secure}",
+        CONSENT_TTL.as_secs()
+    )
 }
 
 /// `POST /authorize`: the person allowed (with their token) or denied.
-pub async fn answer(State(oauth): State<Arc<OAuth>>, headers: HeaderMap, body: Bytes) -> Response {
+pub async fn answer(
+    State(oauth): State<Arc<OAuth>>,
+    client: Option<Extension<ClientAddress>>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let address = client.map(|Extension(ClientAddress(ip))| ip);
     let same_origin = headers
         .get(header::ORIGIN)
         .is_none_or(|o| o.as_bytes() == oauth.issuer().as_bytes());
@@ -167,15 +189,20 @@ pub async fn answer(State(oauth): State<Arc<OAuth>>, headers: HeaderMap, body: B
         Err(problem) => return refusal(StatusCode::BAD_REQUEST, &problem),
     };
     let get = |name: &str| fields.get(name).map(String::as_str);
-    let Some(consent) = get("request").and_then(|r| oauth.sealer.open::<Consent>(Kind::Consent, r))
+    let Some(consent) = get("request")
+        .and_then(|r| oauth.sealer.open::<Consent>(Kind::Consent, r))
+        .filter(|c| c.aud == oauth.issuer())
     else {
         return refusal(
             StatusCode::BAD_REQUEST,
             "this sign-in page has expired (pages last 15 minutes) or was altered",
         );
     };
-    let csrf_ok = cookie(&headers, CSRF_COOKIE)
-        .is_some_and(|c| constant_time_eq(c.as_bytes(), consent.csrf.as_bytes()));
+    let csrf_ok = cookie(
+        &headers,
+        &csrf_cookie_name(&consent.jti, oauth.public.https),
+    )
+    .is_some_and(|c| constant_time_eq(c.as_bytes(), consent.csrf.as_bytes()));
     if !csrf_ok {
         return refusal(
             StatusCode::FORBIDDEN,
@@ -199,7 +226,7 @@ pub async fn answer(State(oauth): State<Arc<OAuth>>, headers: HeaderMap, body: B
         }
         _ => return refusal(StatusCode::BAD_REQUEST, "the form's decision is missing"),
     }
-    let again = |problem: &str| {
+    let again = |status: StatusCode, problem: &str| {
         let client = oauth
             .sealer
             .open::<Client>(Kind::Client, &consent.client_id);
@@ -213,21 +240,63 @@ pub async fn answer(State(oauth): State<Arc<OAuth>>, headers: HeaderMap, body: B
             request: get("request").unwrap_or_default(),
             problem: Some(problem),
         }
-        .render(StatusCode::BAD_REQUEST, None)
+        .render(status, None)
     };
+    let bad = StatusCode::BAD_REQUEST;
     let token = get("lunatask_token").unwrap_or_default().trim();
     if token.is_empty() {
-        return again("Enter your LunaTask access token.");
+        return again(bad, "Enter your LunaTask access token.");
     }
     let Some(user) = oauth.users.user(token) else {
-        return again("That is not a LunaTask access token: it has characters no token has.");
+        return again(
+            bad,
+            "That is not a LunaTask access token: it has characters no token has.",
+        );
     };
-    if let Err(problem) = check_with_lunatask(&oauth, user).await {
-        return again(&problem);
+    // Each check is a request to LunaTask from this server: bounded per page, per address
+    // and in all, so the page is no oracle for guessed tokens (see token_checks).
+    if let Err(refused) = oauth.checks.admit(address, Some(&consent.jti)) {
+        let mut page = again(StatusCode::TOO_MANY_REQUESTS, &refused.to_string());
+        let wait = refused.retry_after().as_secs().max(1).to_string();
+        if let Ok(value) = HeaderValue::from_str(&wait) {
+            page.headers_mut().insert(header::RETRY_AFTER, value);
+        }
+        return page;
+    }
+    let key = Arc::clone(user.key());
+    match check_with_lunatask(&oauth, user).await {
+        Ok(()) => oauth.checks.succeeded(address, &key),
+        Err(Unchecked::Refused(problem)) => {
+            oauth.checks.failed(address);
+            return again(bad, &problem);
+        }
+        Err(Unchecked::Unasked(problem)) => return again(StatusCode::BAD_GATEWAY, &problem),
+    }
+    // One code per page: a page whose token was accepted is spent.
+    match oauth
+        .ledger
+        .first_use(&format!("consent-{}", consent.jti), CONSENT_TTL)
+        .await
+    {
+        Ok(true) => {}
+        Ok(false) => {
+            return refusal(
+                StatusCode::BAD_REQUEST,
+                "this sign-in page was used already; start the sign-in again from your app",
+            );
+        }
+        Err(_) => {
+            return refusal(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "the state the replicas share cannot be reached; try again",
+            );
+        }
     }
     let code = Code {
+        aud: oauth.issuer().to_string(),
         cid: client_hash(&consent.client_id),
         redirect_uri: consent.redirect_uri.clone(),
+        redirect_given: consent.redirect_given,
         challenge: consent.challenge.clone(),
         write: consent.write && get("allow_write") == Some("true"),
         lt: token.to_string(),
@@ -274,8 +343,16 @@ fn client_label<'a>(client: &'a Client, _redirect_uri: &'a str) -> &'a str {
     client.name.as_deref().unwrap_or("An unnamed app")
 }
 
+/// Why a token was not accepted on the consent page.
+enum Unchecked {
+    /// LunaTask refused it.
+    Refused(String),
+    /// LunaTask could not be asked.
+    Unasked(String),
+}
+
 /// Asks LunaTask whether `user`'s token works (`ping`, through the gate like any call).
-async fn check_with_lunatask(oauth: &OAuth, user: crate::users::User) -> Result<(), String> {
+async fn check_with_lunatask(oauth: &OAuth, user: crate::users::User) -> Result<(), Unchecked> {
     let result = oauth.server.call_as(user, "ping").await;
     if result.is_error != Some(true) {
         return Ok(());
@@ -288,13 +365,15 @@ async fn check_with_lunatask(oauth: &OAuth, user: crate::users::User) -> Result<
     let error: serde_json::Value = serde_json::from_str(&text).unwrap_or_default();
     let code = error["error"]["code"].as_str().unwrap_or_default();
     Err(match code {
-        "authentication_error" => "LunaTask did not accept this access token. Copy it again \
-            from the LunaTask app (Settings, Access tokens), or make a new one."
-            .into(),
-        _ => format!(
+        "authentication_error" => Unchecked::Refused(
+            "LunaTask did not accept this access token. Copy it again from the LunaTask app \
+             (Settings, Access tokens), or make a new one."
+                .into(),
+        ),
+        _ => Unchecked::Unasked(format!(
             "LunaTask could not be asked whether this token works ({}); try again in a moment.",
             error["error"]["message"].as_str().unwrap_or(code)
-        ),
+        )),
     })
 }
 

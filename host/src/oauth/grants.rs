@@ -17,8 +17,16 @@ pub struct Client {
 /// form's answer cannot change what was asked.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Consent {
+    /// The issuer that made the page: another deployment sharing the sealing key is not it.
+    pub aud: String,
+    /// This request's own id: its tries are counted by it, and it is spent once a token
+    /// was accepted; its CSRF cookie is named after it.
+    pub jti: String,
     pub client_id: String,
     pub redirect_uri: String,
+    /// Whether the client's request named `redirect_uri`: then the token request must too
+    /// (RFC 6749 §4.1.3).
+    pub redirect_given: bool,
     pub state: Option<String>,
     pub challenge: String,
     pub write: bool,
@@ -30,8 +38,12 @@ pub struct Consent {
 /// token included (sealed, so the code is safe in a browser's address bar).
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Code {
+    /// The issuer that made it; checked on exchange like a token's audience.
+    pub aud: String,
     pub cid: String,
     pub redirect_uri: String,
+    /// Whether the authorization request named `redirect_uri`.
+    pub redirect_given: bool,
     pub challenge: String,
     pub write: bool,
     pub lt: String,
@@ -121,31 +133,46 @@ pub fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
     a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }
 
-/// A redirect URI a client may register: absolute, no fragment; https, http on a loopback
-/// host (native apps, RFC 8252), or an app's own scheme. Schemes that run or show content in
-/// the browser itself are refused.
-pub fn check_redirect_uri(raw: &str) -> Result<(), String> {
+/// A redirect URI a client may register, by allow-list: absolute, no fragment; https; http
+/// on a loopback host (native apps, RFC 8252 §7.3); an app's own scheme in the
+/// reverse-domain form RFC 8252 §7.1 asks for (`com.example.app:/callback`); or one of
+/// `app_schemes` (LUNATASK_MCP_OAUTH_REDIRECT_SCHEMES: apps that predate that form, such as
+/// `cursor:`). Nothing else: no scheme a browser runs or shows itself.
+pub fn check_redirect_uri(raw: &str, app_schemes: &[String]) -> Result<(), String> {
     let url = url::Url::parse(raw).map_err(|e| format!("{raw:?} is not an absolute URI: {e}"))?;
     if url.fragment().is_some() {
         return Err(format!(
             "{raw:?} has a fragment, which a redirect URI may not"
         ));
     }
-    match url.scheme() {
+    let scheme = url.scheme();
+    match scheme {
         "https" => Ok(()),
         "http" if url.host().is_some_and(|h| is_loopback(&h)) => Ok(()),
         "http" => Err(format!(
             "{raw:?}: plain http is allowed only for loopback hosts (127.0.0.1, [::1], \
              localhost); use https"
         )),
-        "javascript" | "data" | "file" | "vbscript" | "blob" | "about" | "ws" | "wss" => {
-            Err(format!(
-                "{raw:?}: the scheme {} cannot be a redirect URI",
-                url.scheme()
-            ))
-        }
-        _ => Ok(()),
+        _ if is_reverse_domain(scheme) || app_schemes.iter().any(|s| s == scheme) => Ok(()),
+        _ => Err(format!(
+            "{raw:?}: the scheme {scheme:?} is not one a sign-in may return to; use https, \
+             http on loopback, or an app scheme in reverse-domain form (com.example.app:); \
+             an operator may allow more with LUNATASK_MCP_OAUTH_REDIRECT_SCHEMES"
+        )),
     }
+}
+
+/// A private-use scheme in reverse-domain form: at least two dot-separated labels, each a
+/// letter then letters, digits or hyphens (the url crate has lower-cased it).
+fn is_reverse_domain(scheme: &str) -> bool {
+    let labels: Vec<&str> = scheme.split('.').collect();
+    labels.len() >= 2
+        && labels.iter().all(|label| {
+            label.starts_with(|c: char| c.is_ascii_lowercase())
+                && label
+                    .chars()
+                    .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
+        })
 }
 
 fn is_loopback(host: &url::Host<&str>) -> bool {
@@ -194,12 +221,22 @@ mod tests {
 
     #[test]
     fn redirect_uris_are_https_loopback_or_an_apps_own_scheme() {
-        assert!(check_redirect_uri("https://claude.ai/api/mcp/auth_callback").is_ok());
-        assert!(check_redirect_uri("http://127.0.0.1:33418/callback").is_ok());
-        assert!(check_redirect_uri("cursor://anysphere.cursor-retrieval/oauth").is_ok());
-        assert!(check_redirect_uri("http://example.com/cb").is_err());
-        assert!(check_redirect_uri("javascript:alert(1)").is_err());
-        assert!(check_redirect_uri("https://a.example/cb#frag").is_err());
-        assert!(check_redirect_uri("/relative").is_err());
+        let apps = ["cursor".to_string()];
+        let check = |uri: &str| check_redirect_uri(uri, &apps);
+        assert!(check("https://claude.ai/api/mcp/auth_callback").is_ok());
+        assert!(check("http://127.0.0.1:33418/callback").is_ok());
+        assert!(check("cursor://anysphere.cursor-retrieval/oauth").is_ok());
+        assert!(check("com.example.app:/oauth2redirect").is_ok());
+        assert!(check("http://example.com/cb").is_err());
+        assert!(check("javascript:alert(1)").is_err());
+        assert!(check("https://a.example/cb#frag").is_err());
+        assert!(check("/relative").is_err());
+        for refused in [
+            "view-source:https://a.example/",
+            "jar:https://a.example/x!/",
+            "custom:x",
+        ] {
+            assert!(check(refused).is_err(), "{refused}");
+        }
     }
 }

@@ -31,6 +31,7 @@ use serde_json::json;
 use crate::mcp::LunaTaskServer;
 use crate::settings::{PublicUrl, Settings};
 use crate::shared_limits::SharedLimits;
+use crate::token_checks::TokenChecks;
 use crate::users::{User, Users};
 
 use grants::Token;
@@ -55,6 +56,12 @@ pub struct OAuth {
     users: Users,
     /// Checks a token on the consent page (`ping`, through the same gate as every call).
     server: LunaTaskServer,
+    /// Bounds those checks (shared with the bearer-token checks of `/mcp`).
+    checks: Arc<TokenChecks>,
+    /// LUNATASK_MCP_OAUTH_REDIRECT_SCHEMES.
+    redirect_schemes: Vec<String>,
+    /// LUNATASK_MCP_OAUTH_MAX_REFRESHES.
+    max_refreshes: u32,
 }
 
 /// A request to `/mcp` with a valid access token: whose it is and whether it may write.
@@ -74,6 +81,7 @@ impl OAuth {
         users: Users,
         server: LunaTaskServer,
         shared: Option<&SharedLimits>,
+        checks: Arc<TokenChecks>,
     ) -> anyhow::Result<Self> {
         let public = settings
             .public_url
@@ -92,6 +100,9 @@ impl OAuth {
             refresh_ttl: settings.oauth_refresh_token_ttl,
             users,
             server,
+            checks,
+            redirect_schemes: settings.oauth_redirect_schemes.clone(),
+            max_refreshes: settings.oauth_max_refreshes,
         })
     }
 

@@ -33,7 +33,7 @@ pub async fn register(State(oauth): State<Arc<OAuth>>, body: Bytes) -> Response 
             );
         }
     };
-    let client = match client_of(&metadata) {
+    let client = match client_of(&metadata, &oauth.redirect_schemes) {
         Ok(client) => client,
         Err((error, description)) => return invalid(error, description),
     };
@@ -66,7 +66,7 @@ pub async fn register(State(oauth): State<Arc<OAuth>>, body: Bytes) -> Response 
 }
 
 /// The client a registration describes, or the RFC 7591 error and why.
-fn client_of(metadata: &Value) -> Result<Client, (&'static str, String)> {
+fn client_of(metadata: &Value, app_schemes: &[String]) -> Result<Client, (&'static str, String)> {
     let uris = metadata.get("redirect_uris").and_then(Value::as_array);
     let Some(uris) = uris.filter(|u| !u.is_empty()) else {
         return Err((
@@ -92,7 +92,7 @@ fn client_of(metadata: &Value) -> Result<Client, (&'static str, String)> {
                 format!("each redirect URI is a string of at most {MAX_FIELD} characters"),
             ));
         };
-        check_redirect_uri(uri).map_err(|e| ("invalid_redirect_uri", e))?;
+        check_redirect_uri(uri, app_schemes).map_err(|e| ("invalid_redirect_uri", e))?;
         redirect_uris.push(uri.to_string());
     }
     for (field, allowed) in [

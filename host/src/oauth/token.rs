@@ -14,6 +14,7 @@ use axum::response::Response;
 use serde_json::json;
 
 use super::grants::{Code, Token, client_hash, random_id, scope_text, verifier_matches};
+use super::ledger::Spent;
 use super::seal::Kind;
 use super::{CODE_TTL, OAuth, form, json_answer, oauth_error};
 
@@ -79,14 +80,27 @@ async fn exchange_code<'a>(
     let (Some(code), Some(verifier)) = (get("code"), get("code_verifier")) else {
         return invalid_request("code and code_verifier are required");
     };
-    let Some(code) = oauth.sealer.open::<Code>(Kind::Code, code) else {
+    let Some(code) = oauth
+        .sealer
+        .open::<Code>(Kind::Code, code)
+        .filter(|c| c.aud == oauth.issuer())
+    else {
         return invalid_grant("the code is invalid or has expired (codes last two minutes)");
     };
     if code.cid != cid {
         return invalid_grant("the code was issued to another client");
     }
-    if get("redirect_uri").is_some_and(|uri| uri != code.redirect_uri) {
-        return invalid_grant("redirect_uri is not the one the code was issued for");
+    match get("redirect_uri") {
+        Some(uri) if uri != code.redirect_uri => {
+            return invalid_grant("redirect_uri is not the one the code was issued for");
+        }
+        None if code.redirect_given => {
+            return invalid_request(
+                "redirect_uri is required: the authorization request named one (RFC 6749 \
+                 4.1.3)",
+            );
+        }
+        _ => {}
     }
     if !verifier_matches(verifier, &code.challenge) {
         return invalid_grant("the code_verifier does not match the code_challenge (PKCE S256)");
@@ -98,15 +112,7 @@ async fn exchange_code<'a>(
         Ok(true) => {}
         Ok(false) => {
             tracing::warn!("an authorization code was presented twice; its grant is revoked");
-            if oauth
-                .ledger
-                .revoke(&family, oauth.refresh_ttl)
-                .await
-                .is_err()
-            {
-                return unavailable();
-            }
-            return invalid_grant("the code was already used");
+            return revoke_family(oauth, &family, "the code was already used").await;
         }
         Err(_) => return unavailable(),
     }
@@ -159,19 +165,27 @@ async fn refresh<'a>(oauth: &OAuth, cid: &str, get: impl Fn(&str) -> Option<&'a 
         Err(_) => return unavailable(),
     }
     let jti = old.jti.clone().unwrap_or_default();
-    match oauth.ledger.first_use(&jti, oauth.refresh_ttl).await {
-        Ok(true) => {}
-        Ok(false) => {
+    match oauth
+        .ledger
+        .spend_refresh(&jti, &old.fam, oauth.refresh_ttl, oauth.max_refreshes)
+        .await
+    {
+        Ok(Spent::First) => {}
+        Ok(Spent::Again) => {
             tracing::warn!("a spent refresh token was presented again; its grant is revoked");
-            if oauth
-                .ledger
-                .revoke(&old.fam, oauth.refresh_ttl)
-                .await
-                .is_err()
-            {
-                return unavailable();
-            }
-            return invalid_grant("the refresh token was already used; sign in again");
+            return revoke_family(
+                oauth,
+                &old.fam,
+                "the refresh token was already used; sign in again",
+            )
+            .await;
+        }
+        Ok(Spent::OverCap) => {
+            tracing::warn!("a grant refreshed more often than LUNATASK_MCP_OAUTH_MAX_REFRESHES");
+            return invalid_grant(
+                "this sign-in has refreshed its tokens more often than the server allows \
+                 (LUNATASK_MCP_OAUTH_MAX_REFRESHES); sign in again",
+            );
         }
         Err(_) => return unavailable(),
     }
@@ -183,6 +197,15 @@ async fn refresh<'a>(oauth: &OAuth, cid: &str, get: impl Fn(&str) -> Option<&'a 
             ..old
         },
     )
+}
+
+/// A second use of what may be used once: the grant it belongs to is revoked, and the
+/// request refused saying `why`.
+async fn revoke_family(oauth: &OAuth, family: &str, why: &str) -> Response {
+    match oauth.ledger.revoke(family, oauth.refresh_ttl).await {
+        Ok(()) => invalid_grant(why),
+        Err(_) => unavailable(),
+    }
 }
 
 /// A new access token and refresh token for `grant`.
