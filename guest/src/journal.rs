@@ -119,7 +119,7 @@ pub struct Filter {
 /// The kind and operation of a write to `path` with `method` (POST, PUT or DELETE), and the
 /// entity id the path names. A path this server does not write to is `("other", ...)`.
 pub fn describe(method: &str, path: &str, body: Option<&[u8]>) -> Action {
-    let kind = crate::api::Subject::of_path(path).kind();
+    let kind = crate::subject::Subject::of_path(path).kind();
     let id = path.trim_start_matches('/').split('/').nth(1).map(decode);
     let operation = match (method, kind) {
         ("POST", "habit") => "track",
@@ -167,7 +167,7 @@ pub fn created_id(body: &[u8]) -> Option<String> {
 #[cfg(all(target_arch = "wasm32", not(feature = "portable")))]
 mod imports {
     use super::*;
-    use crate::server::journal_wit as wit;
+    use crate::bindings::journal_wit as wit;
 
     pub fn mode() -> Mode {
         match wit::mode() {

@@ -21,10 +21,13 @@ pub mod log;
 pub mod retry;
 pub mod schema;
 pub mod stream;
+pub mod subject;
 pub mod tools;
 pub mod validate;
 pub mod views;
 
+#[cfg(not(feature = "portable"))]
+pub mod bindings;
 #[cfg(not(feature = "portable"))]
 pub mod prompts;
 #[cfg(not(feature = "portable"))]

@@ -7,7 +7,7 @@
 /// Through the host's logger, which filters by level and writes to stderr.
 #[cfg(not(feature = "portable"))]
 pub fn info(correlation_id: &str, message: &str) {
-    use crate::server::host::{self, LogLevel};
+    use crate::bindings::host::{self, LogLevel};
     // Natively (unit tests, fuzzing) there is no host to log to.
     if cfg!(target_arch = "wasm32") {
         host::log(LogLevel::Info, correlation_id, message);
@@ -26,7 +26,7 @@ pub fn info(correlation_id: &str, message: &str) {
 pub fn progress(done: usize, total: usize, message: &str) {
     if cfg!(target_arch = "wasm32") {
         let clamp = |n: usize| u32::try_from(n).unwrap_or(u32::MAX);
-        crate::server::host::progress(clamp(done), clamp(total), message);
+        crate::bindings::host::progress(clamp(done), clamp(total), message);
     }
 }
 

@@ -6,9 +6,9 @@
 //! and dates, never what a task says. Each prompt tells the model so, and to ask the user.
 
 use crate::api::Api;
+use crate::bindings::{Prompt, PromptArgument, PromptContent, PromptError, ResourceContents};
 use crate::effect::Effect;
 use crate::error::ToolError;
-use crate::server::{Prompt, PromptArgument, PromptContent, PromptError, ResourceContents};
 use crate::validate::{Id, parse_args};
 use crate::views::View;
 use crate::{Context, resources};

@@ -9,11 +9,11 @@ use chrono::{DateTime, Duration, Utc};
 use serde_json::{Value, json};
 
 use crate::api::{Api, wall_now_unix};
+use crate::bindings::{Resource, ResourceContents, ResourceError, ResourceTemplate};
 use crate::effect::Effect;
 use crate::entities::Task;
 use crate::error::ToolError;
 use crate::journal::Filter;
-use crate::server::{Resource, ResourceContents, ResourceError, ResourceTemplate};
 use crate::tools::entity::TASKS;
 use crate::tools::{Top, actions, people, tasks};
 use crate::validate::{Id, Limit, parse_args};

@@ -2,35 +2,14 @@
 //! `lunatask:mcp/tools` and `resources` exports (see `wit/server.wit`). This module only
 //! converts between the WIT records and the tool registry.
 
-#[allow(
-    unsafe_code,
-    reason = "the generated canonical-ABI glue is unsafe by nature"
-)]
-mod bindings {
-    wit_bindgen::generate!({
-        path: "../wit",
-        world: "server",
-    });
-
-    // Natively (unit tests, fuzzing) nothing is exported: the component ABI's symbol names
-    // are not valid in a native linker's version script.
-    #[cfg(target_arch = "wasm32")]
-    use super::Component;
-    #[cfg(target_arch = "wasm32")]
-    export!(Component with_types_in self);
-}
-
-use bindings::exports::lunatask::mcp::{
+use crate::bindings::exports::lunatask::mcp::{
     prompts as prompt_exports, resources as resource_exports, tools as tool_exports,
 };
-pub use bindings::lunatask::mcp::host;
-pub use bindings::lunatask::mcp::journal as journal_wit;
-pub use bindings::lunatask::mcp::types::{
-    CallContext, Prompt, PromptArgument, PromptContent, PromptError, Resource, ResourceContents,
-    ResourceError, ResourceTemplate, Tool, ToolAnnotations,
+use crate::bindings::lunatask::mcp::types::{ErrorCode, ToolError, WriteOutcome};
+use crate::bindings::{
+    CallContext, Prompt, PromptContent, PromptError, Resource, ResourceContents, ResourceError,
+    ResourceTemplate, Tool, ToolAnnotations,
 };
-use bindings::lunatask::mcp::types::{ErrorCode, ToolError, WriteOutcome};
-
 use crate::error;
 use crate::tools;
 use crate::{Context, prompts, resources};
@@ -40,6 +19,18 @@ use crate::{Context, prompts, resources};
     allow(dead_code, reason = "exported only in wasm")
 )]
 struct Component;
+
+// Natively (unit tests, fuzzing) nothing is exported: the component ABI's symbol names are
+// not valid in a native linker's version script.
+#[cfg(target_arch = "wasm32")]
+#[allow(
+    unsafe_code,
+    reason = "the generated canonical-ABI export glue is unsafe by nature"
+)]
+mod export {
+    use super::Component;
+    crate::bindings::export!(Component with_types_in crate::bindings);
+}
 
 impl tool_exports::Guest for Component {
     fn list_tools() -> Vec<Tool> {

@@ -1,6 +1,6 @@
 //! Every tool's arguments: the input contract a model reads in `tools/list`, in one place so
-//! that their descriptions are written (and kept short, see the context budget in the
-//! README) side by side. The handlers that take them live with their entity's tools.
+//! that their descriptions are written (and kept short, see the context budget in
+//! docs/performance.md) side by side. The handlers that take them live with their entity's tools.
 
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};

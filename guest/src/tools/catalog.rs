@@ -1,6 +1,6 @@
 //! The catalog: every tool as `tools/list` shows it (name, title, description, effect) and
 //! the handler that runs it, in the order listed. One place, so that what the model reads
-//! is written side by side and kept within the context budget (see the README); the
+//! is written side by side and kept within the context budget (see docs/performance.md); the
 //! arguments' schemas are in [`args`](super::args), the handlers with their entity.
 
 use super::{Effect, Tool, actions, batch, habits, journal, notes, people, ping, tasks};
