@@ -2,32 +2,15 @@
 //! over stdio (the default) or Streamable HTTP. Logs go to stderr; in stdio mode stdout
 //! carries only MCP messages.
 
-mod admission;
 mod bindings;
-mod egress;
-mod errors;
-mod front_door;
-mod guard;
-mod http;
+mod front;
+mod gate;
 mod journal;
-mod logging;
 mod mcp;
-mod metrics;
 mod oauth;
-mod progress;
-mod ratelimit;
-mod redact;
-mod replay;
 mod sandbox;
-mod secret;
-mod selection;
-mod sessions;
 mod settings;
-mod shared_limits;
-mod stdio;
-mod token_checks;
-mod users;
-mod xdg;
+mod support;
 
 use std::process::ExitCode;
 use std::sync::Arc;
@@ -35,12 +18,14 @@ use std::sync::Arc;
 use rmcp::ServiceExt;
 use tokio_util::sync::CancellationToken;
 
+use crate::front::{http, stdio};
+use crate::gate::shared_limits::SharedLimits;
+use crate::mcp::selection::Selection;
 use crate::mcp::{Catalog, LunaTaskServer};
-use crate::metrics::Metrics;
 use crate::sandbox::Sandbox;
-use crate::selection::Selection;
 use crate::settings::{Command, Config, Secrets};
-use crate::shared_limits::SharedLimits;
+use crate::support::logging;
+use crate::support::metrics::Metrics;
 
 fn main() -> ExitCode {
     let cli = match settings::parse() {
@@ -122,7 +107,7 @@ async fn run(command: Command, config: Config) -> anyhow::Result<ExitCode> {
         tools = catalog.tools.len(),
         "component ready"
     );
-    let pending = Arc::new(admission::PendingBytes::new(
+    let pending = Arc::new(crate::mcp::admission::PendingBytes::new(
         config.settings.max_pending_bytes as usize,
     ));
     // A name that is not a tool stops the server here: a typo must not offer every tool.

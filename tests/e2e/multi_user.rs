@@ -79,7 +79,7 @@ async fn call(
 fn every_request_carries(fake: &FakeApi, token: &str) {
     for request in fake.requests() {
         let authorization = request.header("authorization").unwrap_or_default();
-        assert_eq!(authorization, format!("Bearer {token}"), "{request:?}");
+        assert_eq!(authorization, format!("bearer {token}"), "{request:?}");
     }
 }
 
@@ -150,7 +150,7 @@ async fn a_request_without_a_bearer_is_refused_and_a_wrong_one_is_lunatasks_401(
     assert_eq!(checked.len(), 1, "one check with LunaTask");
     assert_eq!(
         checked[0].header("authorization"),
-        Some("Bearer lt-not-a-real-token-000")
+        Some("bearer lt-not-a-real-token-000")
     );
     assert!(alice.with(|s| s.tasks.is_empty()));
 }
@@ -200,7 +200,7 @@ async fn a_session_answers_only_the_token_that_opened_it() {
         .collect();
     assert_eq!(
         seen,
-        [format!("GET /v1/ping Some(\"Bearer {ALICE}\")")],
+        [format!("GET /v1/ping Some(\"bearer {ALICE}\")")],
         "nothing was sent for the hijacker"
     );
     let own = post(ALICE, Some(session), list).await.unwrap();

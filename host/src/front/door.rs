@@ -28,14 +28,11 @@ use tokio::net::TcpStream;
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use tower::ServiceExt;
 
+use crate::support::request::ClientAddress;
+
 /// The answer to a connection beyond the cap, written without waiting and then closed.
 const OVER_CAPACITY: &[u8] = b"HTTP/1.1 503 Service Unavailable\r\ncontent-type: text/plain\r\n\
 content-length: 44\r\nretry-after: 1\r\nconnection: close\r\n\r\ntoo many open connections; try again shortly";
-
-/// The address a request's connection came from, in its extensions: what the limits on
-/// token checks count by. Behind a proxy it is the proxy's (see SECURITY.md).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct ClientAddress(pub std::net::IpAddr);
 
 pub struct FrontDoor {
     pub head_timeout: Duration,

@@ -16,18 +16,21 @@ use rmcp::transport::streamable_http_server::{StreamableHttpServerConfig, Stream
 use tokio::sync::Semaphore;
 use tokio_util::sync::CancellationToken;
 
-use crate::front_door::{ClientAddress, FrontDoor};
-use crate::guard::{AllowedHost, AllowedOrigin, host_allowed, origin_allowed};
+use crate::front::door::FrontDoor;
+use crate::front::guard::{host_allowed, origin_allowed};
+use crate::front::sessions::Sessions;
+use crate::gate::shared_limits::SharedLimits;
+use crate::gate::users::Users;
 use crate::journal::Journal;
-use crate::mcp::LunaTaskServer;
-use crate::metrics::Metrics;
-use crate::oauth::{OAuth, ReadOnlyGrant};
-use crate::secret::Secret;
-use crate::sessions::Sessions;
+use crate::mcp::selection::ReadOnlyGrant;
+use crate::mcp::{LunaTaskServer, TokenRefused};
+use crate::oauth::OAuth;
 use crate::settings::Config;
-use crate::shared_limits::SharedLimits;
-use crate::token_checks::{Limits, TokenChecks};
-use crate::users::Users;
+use crate::settings::origins::{AllowedHost, AllowedOrigin};
+use crate::support::metrics::Metrics;
+use crate::support::request::{ClientAddress, bearer};
+use crate::support::secret::Secret;
+use crate::support::token_checks::{Limits, TokenChecks};
 
 /// How long open connections may linger after the last call was answered.
 const STOP_GRACE: std::time::Duration = std::time::Duration::from_secs(2);
@@ -192,7 +195,7 @@ pub async fn serve(
         tracing::warn!(%bound, "serving beyond loopback without LUNATASK_MCP_AUTH_TOKEN");
     }
     // Tests and supervisors read this line to learn the port.
-    crate::logging::say(format_args!(
+    crate::support::logging::say(format_args!(
         "lunatask-mcp: listening on http://{bound}/mcp"
     ));
     tracing::info!(%bound, "serving MCP over Streamable HTTP at /mcp");
@@ -301,7 +304,7 @@ const CONSENT_TRIES: u32 = 5;
 
 /// Multi-user mode: every request brings its caller's LunaTask token (or, with OAuth, an
 /// access token sealing it) as its bearer, which becomes the request's
-/// [`User`](crate::users::User); a session answers only the token that opened it.
+/// [`User`](crate::gate::users::User); a session answers only the token that opened it.
 async fn require_caller_token(
     State(callers): State<Arc<Callers>>,
     mut request: Request,
@@ -375,7 +378,7 @@ async fn require_caller_token(
 async fn verify(
     checks: &TokenChecks,
     server: &LunaTaskServer,
-    user: &crate::users::User,
+    user: &crate::gate::users::User,
     address: Option<std::net::IpAddr>,
 ) -> Result<(), Response> {
     if checks.verified(user.key()) {
@@ -390,31 +393,27 @@ async fn verify(
             ),
         ));
     }
-    let result = server.call_as(user.clone(), "ping").await;
-    if result.is_error != Some(true) {
-        checks.succeeded(address, user.key());
-        return Ok(());
+    match server.check_token(user.clone()).await {
+        Ok(()) => {
+            checks.succeeded(address, user.key());
+            Ok(())
+        }
+        Err(TokenRefused::ByLunaTask) => {
+            checks.failed(address);
+            Err((
+                StatusCode::UNAUTHORIZED,
+                [(header::WWW_AUTHENTICATE, "Bearer error=\"invalid_token\"")],
+                "LunaTask did not accept this access token: send a valid one as \
+                 `Authorization: Bearer <token>` (LunaTask: Settings, Access tokens)",
+            )
+                .into_response())
+        }
+        Err(TokenRefused::Unasked(_)) => Err(with_retry_after(
+            StatusCode::SERVICE_UNAVAILABLE,
+            std::time::Duration::from_secs(5),
+            "LunaTask could not be asked whether this token works; try again shortly".into(),
+        )),
     }
-    let text: String = result
-        .content
-        .iter()
-        .filter_map(|c| c.as_text().map(|t| t.text.clone()))
-        .collect();
-    if text.contains("\"authentication_error\"") {
-        checks.failed(address);
-        return Err((
-            StatusCode::UNAUTHORIZED,
-            [(header::WWW_AUTHENTICATE, "Bearer error=\"invalid_token\"")],
-            "LunaTask did not accept this access token: send a valid one as `Authorization: \
-             Bearer <token>` (LunaTask: Settings, Access tokens)",
-        )
-            .into_response());
-    }
-    Err(with_retry_after(
-        StatusCode::SERVICE_UNAVAILABLE,
-        std::time::Duration::from_secs(5),
-        "LunaTask could not be asked whether this token works; try again shortly".into(),
-    ))
 }
 
 /// An answer that says when to try again.
@@ -515,7 +514,7 @@ async fn serve_metrics(
         .map_err(|e| anyhow::anyhow!("LUNATASK_MCP_METRICS_ADDR {addr}: {e}"))?;
     let bound = listener.local_addr()?;
     let app = metrics.layer(axum::Extension(MetricsListener));
-    crate::logging::say(format_args!(
+    crate::support::logging::say(format_args!(
         "lunatask-mcp: metrics on http://{bound}/metrics"
     ));
     tokio::spawn(async move {
@@ -534,17 +533,6 @@ fn session_id(headers: &axum::http::HeaderMap) -> Option<String> {
         .get("mcp-session-id")
         .and_then(|v| v.to_str().ok())
         .map(str::to_string)
-}
-
-/// The token of an `Authorization: Bearer <token>` header.
-pub fn bearer(headers: &axum::http::HeaderMap) -> Option<&str> {
-    headers
-        .get(header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.split_once(' '))
-        .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer"))
-        .map(|(_, t)| t.trim())
-        .filter(|t| !t.is_empty())
 }
 
 /// A POST declared as JSON whose body is not a JSON-RPC message gets JSON-RPC's own answer:

@@ -20,7 +20,7 @@ use futures::future::Either;
 use futures::stream;
 use rmcp::model::{ClientJsonRpcMessage, ServerJsonRpcMessage};
 
-use crate::replay::Replay;
+use crate::front::replay::Replay;
 use rmcp::transport::streamable_http_server::session::local::{
     LocalSessionManager, LocalSessionManagerError, SessionConfig,
 };

@@ -16,7 +16,7 @@ use std::time::Duration;
 
 use tokio::sync::Notify;
 
-use crate::users::User;
+use crate::gate::users::User;
 // Tokio's clock, so that tests can run the limiter on a paused clock.
 use tokio::time::Instant;
 

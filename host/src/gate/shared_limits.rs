@@ -16,7 +16,7 @@ use redis::aio::ConnectionManager;
 use redis::{AsyncCommands, Script};
 use tokio::time::Instant;
 
-use crate::ratelimit::Exhausted;
+use crate::gate::ratelimit::Exhausted;
 
 /// The longest one GCRA step may take before Redis counts as unavailable.
 const ROUND_TRIP: Duration = Duration::from_secs(1);

@@ -11,7 +11,7 @@ use http::HeaderValue;
 use secrecy::{ExposeSecret, SecretString};
 use sha2::Sha256;
 
-use crate::redact::Redactor;
+use crate::support::redact::Redactor;
 
 /// Turns tokens into users; one per process.
 pub struct Users {
@@ -40,8 +40,7 @@ impl Users {
 
     /// The user whose LunaTask token is `token`; `None` when it cannot travel in a header.
     pub fn user(&self, token: &str) -> Option<User> {
-        let mut header = HeaderValue::from_str(&format!("Bearer {token}")).ok()?;
-        header.set_sensitive(true);
+        let header = super::authorization(token)?;
         let mut mac = Hmac::<Sha256>::new_from_slice(self.key.expose_secret().as_bytes()).ok()?;
         mac.update(token.as_bytes());
         let key = hex::encode(mac.finalize().into_bytes());

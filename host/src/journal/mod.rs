@@ -17,19 +17,11 @@ use std::sync::Arc;
 use serde::{Deserialize, Serialize};
 
 use crate::bindings::journal_wit as wit;
+use crate::gate::shared_limits::SharedLimits;
 use crate::settings::Settings;
-use crate::shared_limits::SharedLimits;
 
-/// What the journal records (`LUNATASK_JOURNAL`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
-pub enum Mode {
-    /// Every write, with the prior values of an update, read first.
-    Full,
-    /// Every write, without that read.
-    Writes,
-    /// Nothing.
-    Off,
-}
+/// What the journal records (`LUNATASK_JOURNAL`): a setting's value.
+pub use crate::settings::JournalMode as Mode;
 
 /// Whose journal a one-user server keeps: its token is the only one.
 pub const LOCAL_OWNER: &str = "local";
@@ -282,7 +274,7 @@ fn state_dir(settings: &Settings) -> Option<PathBuf> {
     if let Some(dir) = &settings.state_dir {
         return Some(dir.clone());
     }
-    let base = crate::xdg::base_dir("XDG_STATE_HOME", ".local/state")?;
+    let base = crate::support::xdg::base_dir("XDG_STATE_HOME", ".local/state")?;
     Some(base.join("lunatask-mcp"))
 }
 

@@ -6,8 +6,8 @@ use serde::Serialize;
 use serde_json::{Value, json};
 
 use crate::bindings::{ErrorCode, ToolError, WriteOutcome};
+use crate::mcp::selection::Refusal;
 use crate::sandbox::Stop;
-use crate::selection::Refusal;
 
 /// One failure, in the shape of the JSON agents branch on.
 #[derive(Debug, Clone, PartialEq, Serialize)]

@@ -1,5 +1,14 @@
 //! The MCP bridge: one rmcp `ServerHandler` that forwards tools and resources to the
 //! component. Transports (stdio, Streamable HTTP) are thin entry points around it.
+//!
+//! Also here: tool access and selection ([`selection`]), the error envelope agents see
+//! ([`errors`]) and the admission of calls by the bytes they hold ([`admission`]).
+//!
+//! May use: `sandbox`, `gate` (callers), `settings`, `support`.
+
+pub mod admission;
+pub mod errors;
+pub mod selection;
 
 use std::borrow::Cow;
 use std::sync::Arc;
@@ -17,16 +26,15 @@ use rmcp::service::RequestContext;
 use rmcp::{ErrorData as McpError, RoleServer, ServerHandler};
 use serde_json::{Map, Value, json};
 
-use crate::admission::PendingBytes;
 use crate::bindings;
-use crate::errors::ErrorObject;
-use crate::metrics::Metrics;
-use crate::oauth::ReadOnlyGrant;
-use crate::progress::{Progress, ProgressSender, Values};
-use crate::ratelimit::Caller;
+use crate::gate::ratelimit::Caller;
+use crate::gate::users::{Shares, User};
+use crate::mcp::admission::PendingBytes;
+use crate::mcp::errors::ErrorObject;
+use crate::mcp::selection::{READ_ONLY_HEADER, ReadOnlyGrant, Refusal, Selection, TOOLS_HEADER};
 use crate::sandbox::{Sandbox, SandboxError, Stop, new_correlation_id};
-use crate::selection::{READ_ONLY_HEADER, Refusal, Selection, TOOLS_HEADER};
-use crate::users::{Shares, User};
+use crate::support::metrics::Metrics;
+use crate::support::progress::{Progress, ProgressSender, Values};
 
 const INSTRUCTIONS: &str = "Tools for the user's LunaTask account: tasks, notes, journal, people \
 and habits. LunaTask encrypts names, notes and content end to end: you can write them but never \
@@ -153,6 +161,15 @@ pub struct LunaTaskServer {
     caller: Caller,
 }
 
+/// Why a token was not found good.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum TokenRefused {
+    /// LunaTask refused it.
+    ByLunaTask,
+    /// LunaTask could not be asked; why.
+    Unasked(String),
+}
+
 impl LunaTaskServer {
     pub fn new(
         runtime: Arc<Sandbox>,
@@ -195,10 +212,29 @@ impl LunaTaskServer {
         self.call_for(&self.caller, name, arguments, progress).await
     }
 
-    /// [`call`](Self::call) for `user` (OAuth's consent page checks a token with `ping`).
-    pub async fn call_as(&self, user: User, name: &str) -> CallToolResult {
+    /// Whether LunaTask accepts `user`'s token: a `ping` made as them, through the gate
+    /// like any call (for OAuth's consent page, and a bearer not seen lately).
+    pub async fn check_token(&self, user: User) -> Result<(), TokenRefused> {
         let caller = self.caller.as_user(user);
-        self.call_for(&caller, name, None, None).await
+        let result = self.call_for(&caller, "ping", None, None).await;
+        if result.is_error != Some(true) {
+            return Ok(());
+        }
+        let text: String = result
+            .content
+            .iter()
+            .filter_map(|c| c.as_text().map(|t| t.text.clone()))
+            .collect();
+        let error: Value = serde_json::from_str(&text).unwrap_or_default();
+        match error["error"]["code"].as_str().unwrap_or_default() {
+            "authentication_error" => Err(TokenRefused::ByLunaTask),
+            code => Err(TokenRefused::Unasked(
+                error["error"]["message"]
+                    .as_str()
+                    .unwrap_or(code)
+                    .to_string(),
+            )),
+        }
     }
 
     /// [`call`](Self::call) on behalf of `caller` (in multi-user mode, a request's user).
@@ -372,6 +408,20 @@ fn correlation_meta(correlation_id: &str) -> MetaObject {
     MetaObject(meta)
 }
 
+/// `work`, unless the client cancels it first. rmcp only signals `notifications/cancelled`;
+/// dropping the work here stops it wherever it is: a queued call leaves its queues and is
+/// never sent.
+async fn unless_cancelled<T>(
+    context: &RequestContext<RoleServer>,
+    work: impl Future<Output = T>,
+) -> Result<T, McpError> {
+    tokio::select! {
+        biased;
+        () = context.ct.cancelled() => Err(cancelled()),
+        done = work => Ok(done),
+    }
+}
+
 /// The answer to a request the client cancelled; rmcp does not send it, the client having
 /// said it no longer wants one.
 fn cancelled() -> McpError {
@@ -440,13 +490,9 @@ impl ServerHandler for LunaTaskServer {
         if let Some(refusal) = self.selection_for(&context)?.refusal(tool) {
             return Ok(self.refused(&request.name, refusal).into());
         }
-        // rmcp only signals a `notifications/cancelled`; dropping the call here stops it
-        // wherever it is: a queued call leaves its queues and is never sent.
-        tokio::select! {
-            biased;
-            () = context.ct.cancelled() => Err(cancelled()),
-            result = self.call_reporting(&request, &context) => Ok(result.into()),
-        }
+        unless_cancelled(&context, self.call_reporting(&request, &context))
+            .await
+            .map(Into::into)
     }
 
     async fn list_prompts(
@@ -484,11 +530,10 @@ impl ServerHandler for LunaTaskServer {
             .unwrap_or_else(|_| "{}".into());
         let correlation_id = new_correlation_id();
         let caller = self.caller_for(&context);
-        let got = tokio::select! {
-            biased;
-            () = context.ct.cancelled() => return Err(cancelled()),
-            got = self.runtime.get_prompt(&caller, &correlation_id, &prompt.name, &arguments) => got,
-        };
+        let get = self
+            .runtime
+            .get_prompt(&caller, &correlation_id, &prompt.name, &arguments);
+        let got = unless_cancelled(&context, get).await?;
         let contents = match got.map_err(|e| resource_stopped(&prompt.name, &e))? {
             Ok(contents) => contents,
             Err(bindings::PromptError::NotFound(message)) => {
@@ -549,11 +594,8 @@ impl ServerHandler for LunaTaskServer {
             return Ok(text_contents(uri, "application/json".into(), text).into());
         }
         let correlation_id = new_correlation_id();
-        let read = tokio::select! {
-            biased;
-            () = context.ct.cancelled() => return Err(cancelled()),
-            read = self.runtime.read_resource(&caller, &correlation_id, &uri) => read,
-        };
+        let read = self.runtime.read_resource(&caller, &correlation_id, &uri);
+        let read = unless_cancelled(&context, read).await?;
         match read.map_err(|e| resource_stopped(&uri, &e))? {
             Ok(contents) => {
                 Ok(text_contents(contents.uri, contents.mime_type, contents.text).into())

@@ -128,8 +128,15 @@ impl Selection {
     }
 }
 
-const READ_SCOPE: &str = crate::oauth::READ;
-const WRITE_SCOPE: &str = crate::oauth::WRITE;
+/// The OAuth scope of a grant that runs the reading tools only.
+pub const READ_SCOPE: &str = "lunatask:read";
+/// The OAuth scope of a grant that may also run the tools that write.
+pub const WRITE_SCOPE: &str = "lunatask:write";
+
+/// Marks a request whose grant holds [`READ_SCOPE`] only: its selection narrows to the
+/// reading tools. Set by the front door from the request's OAuth grant.
+#[derive(Debug, Clone, Copy)]
+pub struct ReadOnlyGrant;
 
 /// The header that makes one request's view of the server read-only.
 pub const READ_ONLY_HEADER: &str = "x-mcp-readonly";

@@ -20,7 +20,8 @@ use super::grants::{
 };
 use super::seal::Kind;
 use super::{CODE_TTL, CONSENT_TTL, OAuth, form};
-use crate::front_door::ClientAddress;
+use crate::mcp::TokenRefused;
+use crate::support::request::ClientAddress;
 
 /// Where a valid request's errors go: back to the client.
 struct Back<'a> {
@@ -264,13 +265,21 @@ pub async fn answer(
         return page;
     }
     let key = Arc::clone(user.key());
-    match check_with_lunatask(&oauth, user).await {
+    match oauth.server.check_token(user).await {
         Ok(()) => oauth.checks.succeeded(address, &key),
-        Err(Unchecked::Refused(problem)) => {
+        Err(TokenRefused::ByLunaTask) => {
             oauth.checks.failed(address);
-            return again(bad, &problem);
+            let problem = "LunaTask did not accept this access token. Copy it again from the \
+                LunaTask app (Settings, Access tokens), or make a new one.";
+            return again(bad, problem);
         }
-        Err(Unchecked::Unasked(problem)) => return again(StatusCode::BAD_GATEWAY, &problem),
+        Err(TokenRefused::Unasked(why)) => {
+            let problem = format!(
+                "LunaTask could not be asked whether this token works ({why}); try again in a \
+                 moment."
+            );
+            return again(StatusCode::BAD_GATEWAY, &problem);
+        }
     }
     // One code per page: a page whose token was accepted is spent.
     match oauth
@@ -341,40 +350,6 @@ fn client_and_redirect(
 /// the sign-in returns to, which a client cannot pretend.)
 fn client_label<'a>(client: &'a Client, _redirect_uri: &'a str) -> &'a str {
     client.name.as_deref().unwrap_or("An unnamed app")
-}
-
-/// Why a token was not accepted on the consent page.
-enum Unchecked {
-    /// LunaTask refused it.
-    Refused(String),
-    /// LunaTask could not be asked.
-    Unasked(String),
-}
-
-/// Asks LunaTask whether `user`'s token works (`ping`, through the gate like any call).
-async fn check_with_lunatask(oauth: &OAuth, user: crate::users::User) -> Result<(), Unchecked> {
-    let result = oauth.server.call_as(user, "ping").await;
-    if result.is_error != Some(true) {
-        return Ok(());
-    }
-    let text: String = result
-        .content
-        .iter()
-        .filter_map(|c| c.as_text().map(|t| t.text.clone()))
-        .collect();
-    let error: serde_json::Value = serde_json::from_str(&text).unwrap_or_default();
-    let code = error["error"]["code"].as_str().unwrap_or_default();
-    Err(match code {
-        "authentication_error" => Unchecked::Refused(
-            "LunaTask did not accept this access token. Copy it again from the LunaTask app \
-             (Settings, Access tokens), or make a new one."
-                .into(),
-        ),
-        _ => Unchecked::Unasked(format!(
-            "LunaTask could not be asked whether this token works ({}); try again in a moment.",
-            error["error"]["message"].as_str().unwrap_or(code)
-        )),
-    })
 }
 
 /// The value of the cookie `name`.

@@ -66,8 +66,8 @@ pub struct Token {
     pub jti: Option<String>,
 }
 
-pub const READ: &str = "lunatask:read";
-pub const WRITE: &str = "lunatask:write";
+/// The scopes, as tool access defines them.
+pub use crate::mcp::selection::{READ_SCOPE as READ, WRITE_SCOPE as WRITE};
 
 /// The scopes a grant holds, as OAuth spells them.
 pub fn scope_text(write: bool) -> &'static str {

@@ -28,11 +28,11 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use serde_json::json;
 
+use crate::gate::shared_limits::SharedLimits;
+use crate::gate::users::{User, Users};
 use crate::mcp::LunaTaskServer;
 use crate::settings::{PublicUrl, Settings};
-use crate::shared_limits::SharedLimits;
-use crate::token_checks::TokenChecks;
-use crate::users::{User, Users};
+use crate::support::token_checks::TokenChecks;
 
 use grants::Token;
 pub use grants::{READ, WRITE};
@@ -70,10 +70,6 @@ pub struct Grant {
     pub user: User,
     pub write: bool,
 }
-
-/// Marks a request whose grant reads only; the tool selection narrows to reads for it.
-#[derive(Debug, Clone, Copy)]
-pub struct ReadOnlyGrant;
 
 impl OAuth {
     pub fn new(
@@ -182,7 +178,7 @@ impl OAuth {
     /// The grant of a request to `/mcp`, from its bearer access token; otherwise the 401
     /// that tells an OAuth client where to sign in.
     pub async fn authenticate(&self, headers: &HeaderMap) -> Result<Grant, Response> {
-        let Some(presented) = crate::http::bearer(headers) else {
+        let Some(presented) = crate::support::request::bearer(headers) else {
             return Err(self.challenge(None));
         };
         let Some(token) = self

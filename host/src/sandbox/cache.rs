@@ -124,7 +124,7 @@ fn create_private_dir(dir: &Path) -> std::io::Result<()> {
 /// `$XDG_CACHE_HOME/lunatask-mcp`, else `~/.cache/lunatask-mcp`; with neither usable, no
 /// cache (said once: every start then compiles the component).
 fn default_cache_dir() -> Option<PathBuf> {
-    let base = crate::xdg::base_dir("XDG_CACHE_HOME", ".cache");
+    let base = crate::support::xdg::base_dir("XDG_CACHE_HOME", ".cache");
     if base.is_none() {
         tracing::info!(
             "the compiled component is not cached: neither XDG_CACHE_HOME nor HOME is an \

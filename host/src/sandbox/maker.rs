@@ -3,7 +3,7 @@
 //! thread, which makes instances ahead of the calls.
 
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use wasmtime::component::ResourceTable;
 use wasmtime::{Engine, Store, UpdateDeadline};
@@ -13,9 +13,9 @@ use wasmtime_wasi_http::WasiHttpCtx;
 use super::state::{CallLimits, CallState};
 use super::supply::Instance;
 use crate::bindings::{CallContext, ServerPre};
-use crate::egress::Egress;
+use crate::gate::Egress;
+use crate::gate::ratelimit::Caller;
 use crate::journal::{CallJournal, Journal, LOCAL_OWNER};
-use crate::ratelimit::Caller;
 use crate::settings::Settings;
 
 /// Makes fresh instances of the component.
@@ -93,6 +93,19 @@ impl Maker {
 
     pub fn context(&self, deadline: Instant, correlation_id: &str) -> CallContext {
         let left = deadline.saturating_duration_since(Instant::now());
-        self.settings.call_context(left, correlation_id)
+        call_context(&self.settings, left, correlation_id)
+    }
+}
+
+/// What the guest is told with every call; the deadline and id are the call's own.
+fn call_context(settings: &Settings, deadline: Duration, correlation_id: &str) -> CallContext {
+    CallContext {
+        base_url: settings.base_url.url.clone(),
+        deadline_ms: deadline.as_millis() as u64,
+        max_retries: settings.max_retries,
+        retry_base_delay_ms: settings.retry_base_delay.as_millis() as u64,
+        retry_max_delay_ms: settings.retry_max_delay.as_millis() as u64,
+        utc_offset_minutes: settings.utc_offset,
+        correlation_id: correlation_id.to_string(),
     }
 }

@@ -28,13 +28,13 @@ use self::state::{CallState, classify};
 pub use self::stop::{SandboxError, Stop};
 use self::supply::{Instance, Supply};
 use crate::bindings::{self, CallContext, Server, ServerPre, ToolError};
-use crate::egress::Egress;
+use crate::gate::Egress;
+use crate::gate::ratelimit::Caller;
+use crate::gate::shared_limits::SharedLimits;
 use crate::journal::Journal;
-use crate::metrics::Metrics;
-use crate::progress::ProgressSender;
-use crate::ratelimit::Caller;
 use crate::settings::Config;
-use crate::shared_limits::SharedLimits;
+use crate::support::metrics::Metrics;
+use crate::support::progress::ProgressSender;
 
 /// The guest component, built by `build.rs`.
 pub const GUEST_WASM: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/lunatask_mcp_guest.wasm"));

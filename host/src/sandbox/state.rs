@@ -10,9 +10,9 @@ use wasmtime_wasi_http::{WasiHttpCtx, WasiHttpCtxView, WasiHttpView};
 
 use super::stop::Stop;
 use crate::bindings::{self, LogLevel};
-use crate::egress::CallHooks;
+use crate::gate::CallHooks;
 use crate::journal::CallJournal;
-use crate::progress::{Progress, ProgressSender};
+use crate::support::progress::{Progress, ProgressSender};
 
 /// The store's limits, remembering the memory growth it refused: a trap after a refused
 /// growth is the memory cap at work (Rust aborts when an allocation fails), and the client

@@ -11,17 +11,23 @@
 //! The secrets never are settings: command lines and config files are easy to leak. They
 //! come from the environment ([`Secrets`]) or, for the API token, from `token_file`.
 
-use std::ffi::OsString;
 use std::net::SocketAddr;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::time::Duration;
 
-use clap::parser::ValueSource;
-use clap::{Args, CommandFactory, FromArgMatches, Parser, Subcommand};
+use clap::{Args, Parser, Subcommand};
 
-use crate::bindings::CallContext;
-use crate::guard::{AllowedHost, AllowedOrigin};
-use crate::secret::Secret;
+mod checks;
+mod file;
+mod limits;
+pub mod origins;
+mod values;
+
+pub use file::parse;
+pub use values::*;
+
+use crate::settings::origins::{AllowedHost, AllowedOrigin};
+use crate::support::secret::Secret;
 
 #[derive(Debug, Parser)]
 #[command(
@@ -256,7 +262,7 @@ pub struct Settings {
     pub ca_cert: Option<PathBuf>,
 
     /// Where the compiled component is cached [default: $XDG_CACHE_HOME/lunatask-mcp]
-    #[arg(long, env = "LUNATASK_CACHE_DIR", value_name = "PATH", value_parser = crate::xdg::absolute_dir)]
+    #[arg(long, env = "LUNATASK_CACHE_DIR", value_name = "PATH", value_parser = crate::support::xdg::absolute_dir)]
     pub cache_dir: Option<PathBuf>,
 
     /// What the action journal records: `full` (every write, with the prior values of an
@@ -269,10 +275,10 @@ pub struct Settings {
         default_value = "full",
         value_enum
     )]
-    pub journal: crate::journal::Mode,
+    pub journal: JournalMode,
 
     /// Where the action journal's database lives [default: $XDG_STATE_HOME/lunatask-mcp, else ~/.local/state/lunatask-mcp]
-    #[arg(long, env = "LUNATASK_STATE_DIR", value_name = "PATH", value_parser = crate::xdg::absolute_dir)]
+    #[arg(long, env = "LUNATASK_STATE_DIR", value_name = "PATH", value_parser = crate::support::xdg::absolute_dir)]
     pub state_dir: Option<PathBuf>,
 
     /// Days the action journal keeps an action
@@ -328,13 +334,8 @@ pub struct Config {
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum ConfigError {
-    #[error("the token file {path} could not be read: {source}")]
-    TokenFile {
-        path: PathBuf,
-        source: std::io::Error,
-    },
-    #[error("the token file {0} is empty")]
-    EmptyTokenFile(PathBuf),
+    #[error(transparent)]
+    TokenFile(#[from] crate::support::secret::SecretFileError),
     #[error("the configuration file {path} could not be read: {source}")]
     File {
         path: PathBuf,
@@ -348,608 +349,48 @@ pub enum ConfigError {
     Invalid { name: &'static str, reason: String },
 }
 
-/// What a user's calls do while Redis cannot be reached.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
-pub enum RedisUnavailable {
-    /// Held to the limit on this replica alone.
-    Local,
-    /// Refused as rate_limited, sending nothing.
-    Closed,
-}
-
-/// Where clients reach the server: an origin (scheme, host, port), no path.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct PublicUrl {
-    /// `scheme://host[:port]`, no trailing slash.
-    pub origin: String,
-    /// The host as the `Host` header names it.
-    pub host: String,
-    pub https: bool,
-}
-
-impl PublicUrl {
-    fn parse(raw: &str) -> Result<Self, String> {
-        let url = url::Url::parse(raw.trim()).map_err(|e| e.to_string())?;
-        let https = match url.scheme() {
-            "https" => true,
-            "http" => false,
-            _ => return Err("the scheme must be https (or http for a loopback host)".into()),
-        };
-        let host = url.host().ok_or("a host is required")?;
-        if !https && !is_loopback(&host) {
-            return Err(
-                "plain http is allowed only for loopback hosts; clients send tokens \
-                        to this URL, so use https"
-                    .into(),
-            );
-        }
-        if url.path() != "/" || url.query().is_some() || url.fragment().is_some() {
-            return Err(
-                "give the origin only (https://host[:port]): the OAuth endpoints and \
-                        /mcp are served at the root"
-                    .into(),
-            );
-        }
-        if !url.username().is_empty() || url.password().is_some() {
-            return Err("credentials do not belong in the URL".into());
-        }
-        let host = host_text(&host);
-        let authority = match url.port() {
-            Some(port) => format!("{host}:{port}"),
-            None => host.clone(),
-        };
-        Ok(Self {
-            origin: format!("{}://{authority}", url.scheme()),
-            host,
-            https,
-        })
-    }
-}
-
-/// A Redis URL, which may hold a password: `Debug` shows its host only.
-#[derive(Clone, PartialEq, Eq)]
-pub struct RedisUrl(pub String);
-
-impl RedisUrl {
-    fn parse(raw: &str) -> Result<Self, String> {
-        let url = url::Url::parse(raw.trim()).map_err(|e| format!("not a URL: {e}"))?;
-        if !matches!(url.scheme(), "redis" | "rediss") || url.host_str().is_none() {
-            return Err("expected redis://HOST[:PORT] (or rediss:// for TLS)".into());
-        }
-        Ok(Self(raw.trim().to_string()))
-    }
-}
-
-impl std::fmt::Debug for RedisUrl {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        let host = url::Url::parse(&self.0)
-            .ok()
-            .and_then(|u| u.host_str().map(str::to_string))
-            .unwrap_or_default();
-        write!(f, "RedisUrl({host})")
-    }
-}
-
-/// Where requests may go: the API's scheme, authority and path prefix.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct BaseUrl {
-    /// As configured, without a trailing slash; the guest builds request URLs from it.
-    pub url: String,
-    pub https: bool,
-    /// `host[:port]` as it appears in request URIs; the only authority the host lets through.
-    pub authority: String,
-}
-
-/// Parses the command line and environment, layers the `--config` file under them, and
-/// exits as clap does (usage, exit 2) on a bad flag. A bad file is a [`ConfigError`].
-pub fn parse() -> Result<Cli, ConfigError> {
-    parse_from(std::env::args_os().collect())
-}
-
-fn parse_from(args: Vec<OsString>) -> Result<Cli, ConfigError> {
-    let matches = Cli::command()
-        .try_get_matches_from(args.clone())
-        .map_err(bad_value)?;
-    let cli = Cli::from_arg_matches(&matches).map_err(bad_value)?;
-    let Some(path) = cli.config.clone() else {
-        return Ok(cli);
-    };
-    let file = file_args(&path, &matches)?;
-    if file.is_empty() {
-        return Ok(cli);
-    }
-    // The file's values go right after the program name, before any subcommand.
-    let mut layered = args;
-    layered.splice(1..1, file);
-    Cli::command()
-        .try_get_matches_from(layered)
-        .and_then(|m| Cli::from_arg_matches(&m))
-        .map_err(|e| ConfigError::FileSyntax {
-            path,
-            message: described(&e),
-        })
-}
-
-/// A value a setting's parser refused, as a [`ConfigError`] naming every way to set it;
-/// anything else (help, version, an unknown flag) exits the way clap does, with usage.
-fn bad_value(e: clap::Error) -> ConfigError {
-    use clap::error::ErrorKind;
-    match e.kind() {
-        ErrorKind::InvalidValue | ErrorKind::ValueValidation => ConfigError::Setting(described(&e)),
-        _ => e.exit(),
-    }
-}
-
-/// clap's message without its usage lines, followed by the option's environment variable
-/// and file key: a value from the environment is reported under its flag's name by clap.
-fn described(e: &clap::Error) -> String {
-    use clap::error::{ContextKind, ContextValue};
-    let message = e.to_string();
-    let line = message.lines().next().unwrap_or(&message);
-    let line = line.trim_start_matches("error: ");
-    let Some(ContextValue::String(shown)) = e.get(ContextKind::InvalidArg) else {
-        return line.to_string();
-    };
-    let long = shown
-        .trim_start_matches("--")
-        .split([' ', '='])
-        .next()
-        .unwrap_or("");
+/// The table of settings in `docs/configuration.md`, made from the declarations above so that
+/// the guide cannot drift from them (a test compares it, and rewrites it with
+/// `LUNATASK_BLESS=1`).
+#[cfg(test)]
+pub(crate) fn settings_table() -> String {
+    use clap::CommandFactory;
     let command = Cli::command();
-    let Some(arg) = command.get_arguments().find(|a| a.get_long() == Some(long)) else {
-        return line.to_string();
-    };
-    let env = arg
-        .get_env()
-        .map(|v| format!("{}, ", v.to_string_lossy()))
-        .unwrap_or_default();
-    format!(
-        "{line} (set by --{long}, {env}or the file key {})",
-        arg.get_id()
-    )
-}
-
-/// The file's keys as `--flag=value` arguments, for the settings that neither the command
-/// line nor the environment set. An unknown key is an error, not ignored.
-fn file_args(path: &Path, given: &clap::ArgMatches) -> Result<Vec<OsString>, ConfigError> {
-    let text = std::fs::read_to_string(path).map_err(|source| ConfigError::File {
-        path: path.to_path_buf(),
-        source,
-    })?;
-    let invalid = |message: String| ConfigError::FileSyntax {
-        path: path.to_path_buf(),
-        message,
-    };
-    let table: toml::Table = toml::from_str(&text).map_err(|e| invalid(e.message().into()))?;
-    let command = Cli::command();
-    let mut args = Vec::new();
-    for (key, value) in table {
-        let arg = command
-            .get_arguments()
-            .find(|a| a.get_id() == key.as_str() && key != "config" && a.get_long().is_some())
-            .ok_or_else(|| invalid(format!("unknown key {key:?}; the keys are the long option names with underscores (see --help)")))?;
-        let set_above = given
-            .value_source(&key)
-            .is_some_and(|source| source != ValueSource::DefaultValue);
-        if set_above {
+    let mut table =
+        String::from("| environment | flag | default | what it sets |\n|---|---|---|---|\n");
+    for arg in command.get_arguments() {
+        let Some(long) = arg.get_long() else { continue };
+        if matches!(long, "help" | "version") {
             continue;
         }
-        let long = arg.get_long().expect("checked above");
-        let values = match value {
-            toml::Value::Array(items) => items,
-            single => vec![single],
+        let env = arg
+            .get_env()
+            .map_or("—".to_string(), |e| format!("`{}`", e.to_string_lossy()));
+        let defaults: Vec<String> = arg
+            .get_default_values()
+            .iter()
+            .map(|v| v.to_string_lossy().into_owned())
+            .collect();
+        let default = if defaults.is_empty() {
+            "—".to_string()
+        } else {
+            format!("`{}`", defaults.join(","))
         };
-        for value in values {
-            let text = match value {
-                toml::Value::String(s) => s,
-                toml::Value::Integer(_) | toml::Value::Float(_) | toml::Value::Boolean(_) => {
-                    value.to_string()
-                }
-                _ => {
-                    return Err(invalid(format!(
-                        "{key}: expected a string, number or boolean"
-                    )));
-                }
-            };
-            args.push(OsString::from(format!("--{long}={text}")));
-        }
+        let help = arg
+            .get_help()
+            .map(|h| h.to_string())
+            .unwrap_or_default()
+            .replace('|', "\\|");
+        table.push_str(&format!("| {env} | `--{long}` | {default} | {help} |\n"));
     }
-    Ok(args)
-}
-
-impl Settings {
-    pub fn memory_limit_bytes(&self) -> usize {
-        self.memory_limit_mib as usize * 1024 * 1024
-    }
-
-    pub fn max_message_bytes(&self) -> usize {
-        self.max_message_bytes as usize
-    }
-
-    /// What the guest is told with every call; the deadline and id are the call's own.
-    pub fn call_context(&self, deadline: Duration, correlation_id: &str) -> CallContext {
-        CallContext {
-            base_url: self.base_url.url.clone(),
-            deadline_ms: deadline.as_millis() as u64,
-            max_retries: self.max_retries,
-            retry_base_delay_ms: self.retry_base_delay.as_millis() as u64,
-            retry_max_delay_ms: self.retry_max_delay.as_millis() as u64,
-            utc_offset_minutes: self.utc_offset,
-            correlation_id: correlation_id.to_string(),
-        }
-    }
-
-    /// The checks that involve more than one setting.
-    fn check_together(&self) -> Result<(), ConfigError> {
-        if self.retry_max_delay < self.retry_base_delay {
-            return Err(ConfigError::Invalid {
-                name: "LUNATASK_RETRY_MAX_DELAY",
-                reason: "must be at least LUNATASK_RETRY_BASE_DELAY".into(),
-            });
-        }
-        // At least one message's worth, so that any call the transport accepts can be
-        // admitted when nothing else is in progress.
-        if self.max_pending_bytes < self.max_message_bytes {
-            return Err(ConfigError::Invalid {
-                name: "LUNATASK_MAX_PENDING_BYTES",
-                reason: format!(
-                    "{} is less than LUNATASK_MAX_MESSAGE_BYTES ({}): one largest call could \
-                     never be admitted",
-                    self.max_pending_bytes, self.max_message_bytes
-                ),
-            });
-        }
-        Ok(())
-    }
-}
-
-impl Config {
-    /// Checks what one setting's parser cannot and reads the secrets: LUNATASK_API_TOKEN
-    /// (else the token file) and LUNATASK_MCP_AUTH_TOKEN.
-    pub fn resolve(settings: Settings, secrets: Secrets) -> Result<Self, ConfigError> {
-        settings.check_together()?;
-        if settings.redis_url.is_some() && !settings.multi_user {
-            return Err(ConfigError::Invalid {
-                name: "LUNATASK_REDIS_URL",
-                reason: "shares the per-user limits of LUNATASK_MCP_MULTI_USER; set that too, \
-                         or unset it (one account's server has one limit, in its memory)"
-                    .into(),
-            });
-        }
-        if settings.multi_user {
-            check_multi_user(&settings, &secrets)?;
-        }
-        check_oauth(&settings)?;
-        let token = match (
-            secrets.api_token.filter(|t| !t.trim().is_empty()),
-            &settings.token_file,
-        ) {
-            (Some(token), _) => Some(Secret::new(token.trim().to_string())),
-            (None, Some(path)) => Some(Secret::from_file(path)?),
-            // Started all the same: a desktop client shows only "disconnected" for a server
-            // that exits, so every call says instead what to set (see `Egress::send`).
-            (None, None) => None,
-        };
-        Ok(Self {
-            http_max_connections: max_connections(settings.http_max_connections)?,
-            http_auth: endpoint_token("LUNATASK_MCP_AUTH_TOKEN", secrets.http_auth_token)?,
-            metrics_auth: endpoint_token("LUNATASK_MCP_METRICS_TOKEN", secrets.metrics_token)?,
-            token,
-            settings,
-        })
-    }
-}
-
-/// Multi-user mode serves Streamable HTTP only, and holds no token of its own: one there
-/// would be a token some request could use without bringing it.
-fn check_multi_user(settings: &Settings, secrets: &Secrets) -> Result<(), ConfigError> {
-    let invalid = |name, reason: &str| {
-        Err(ConfigError::Invalid {
-            name,
-            reason: reason.into(),
-        })
-    };
-    if settings.http.is_none() {
-        return invalid(
-            "LUNATASK_MCP_MULTI_USER",
-            "needs Streamable HTTP: set LUNATASK_MCP_HTTP (--http) to the address to serve",
-        );
-    }
-    if secrets.api_token.is_some() || settings.token_file.is_some() {
-        return invalid(
-            "LUNATASK_API_TOKEN",
-            "is set (or LUNATASK_TOKEN_FILE) with LUNATASK_MCP_MULTI_USER: a multi-user server \
-             holds no token, each request brings its caller's own; unset it",
-        );
-    }
-    if secrets.http_auth_token.is_some() {
-        return invalid(
-            "LUNATASK_MCP_AUTH_TOKEN",
-            "is set with LUNATASK_MCP_MULTI_USER, where the bearer of every request is its \
-             caller's LunaTask token; unset it",
-        );
-    }
-    Ok(())
-}
-
-/// OAuth signs people in to a multi-user server, at the URL its clients use, which the
-/// Host guard must let through.
-fn check_oauth(settings: &Settings) -> Result<(), ConfigError> {
-    let invalid = |name, reason: String| Err(ConfigError::Invalid { name, reason });
-    if !settings.oauth {
-        for (set, name) in [
-            (settings.public_url.is_some(), "LUNATASK_MCP_PUBLIC_URL"),
-            (
-                settings.sealing_key_file.is_some(),
-                "LUNATASK_MCP_SEALING_KEY_FILE",
-            ),
-            (
-                settings.previous_sealing_key_file.is_some(),
-                "LUNATASK_MCP_PREVIOUS_SEALING_KEY_FILE",
-            ),
-        ] {
-            if set {
-                return invalid(
-                    name,
-                    "is an OAuth setting; set LUNATASK_MCP_OAUTH=true too, or unset it".into(),
-                );
-            }
-        }
-        return Ok(());
-    }
-    if !settings.multi_user {
-        return invalid(
-            "LUNATASK_MCP_OAUTH",
-            "signs many people in, each with their own LunaTask account: set \
-             LUNATASK_MCP_MULTI_USER=true (and LUNATASK_MCP_HTTP) too"
-                .into(),
-        );
-    }
-    let Some(public) = &settings.public_url else {
-        return invalid(
-            "LUNATASK_MCP_PUBLIC_URL",
-            "is required with LUNATASK_MCP_OAUTH: the URL clients reach this server at, such \
-             as https://mcp.example.com (the issuer and every OAuth endpoint are under it)"
-                .into(),
-        );
-    };
-    let allowed =
-        AllowedHost::parse(&public.host).is_ok_and(|host| settings.allowed_hosts.contains(&host));
-    if !allowed {
-        return invalid(
-            "LUNATASK_MCP_ALLOWED_HOSTS",
-            format!(
-                "does not include {}, the host of LUNATASK_MCP_PUBLIC_URL: requests to it \
-                 would be refused; add it",
-                public.host
-            ),
-        );
-    }
-    if settings.previous_sealing_key_file.is_some() && settings.sealing_key_file.is_none() {
-        return invalid(
-            "LUNATASK_MCP_PREVIOUS_SEALING_KEY_FILE",
-            "keeps an old key readable beside the current one: set \
-             LUNATASK_MCP_SEALING_KEY_FILE too"
-                .into(),
-        );
-    }
-    if settings.oauth_refresh_token_ttl < settings.oauth_access_token_ttl {
-        return invalid(
-            "LUNATASK_MCP_OAUTH_REFRESH_TOKEN_TTL",
-            "is shorter than LUNATASK_MCP_OAUTH_ACCESS_TOKEN_TTL; a refresh token must \
-             outlive the access token it renews"
-                .into(),
-        );
-    }
-    Ok(())
-}
-
-/// File descriptors kept free of HTTP connections: the component cache, the API pool, the
-/// log, stdio, and accepting the next connection just to refuse it.
-const RESERVED_FILES: u64 = 64;
-
-/// LUNATASK_MCP_HTTP_MAX_CONNECTIONS: below the process's open-file limit, so that accepting
-/// never fails for lack of descriptors (which would also stop `/healthz`).
-fn max_connections(configured: Option<u32>) -> Result<usize, ConfigError> {
-    let limit = open_file_limit();
-    let ceiling = limit.map_or(u64::MAX, |l| l.saturating_sub(RESERVED_FILES).max(1));
-    match configured {
-        Some(n) if u64::from(n) > ceiling => Err(ConfigError::Invalid {
-            name: "LUNATASK_MCP_HTTP_MAX_CONNECTIONS",
-            reason: format!(
-                "{n} is more than the open-file limit ({}) less {RESERVED_FILES} allows; raise \
-                 the limit (ulimit -n) or lower this",
-                limit.unwrap_or(0)
-            ),
-        }),
-        Some(n) => Ok(n as usize),
-        None => Ok(ceiling.min(100_000) as usize),
-    }
-}
-
-/// The soft RLIMIT_NOFILE, read from /proc (no libc call); `None` where that is not there.
-fn open_file_limit() -> Option<u64> {
-    let limits = std::fs::read_to_string("/proc/self/limits").ok()?;
-    let line = limits.lines().find(|l| l.starts_with("Max open files"))?;
-    line.split_whitespace().nth(3)?.parse().ok()
-}
-
-/// LUNATASK_MCP_AUTH_TOKEN or LUNATASK_MCP_METRICS_TOKEN (`name`): unset serves without that
-/// check; set, it must be a token. An empty or blank value is refused rather than read as
-/// "no auth", which it would silently be.
-fn endpoint_token(name: &'static str, raw: Option<String>) -> Result<Option<Secret>, ConfigError> {
-    match raw {
-        None => Ok(None),
-        Some(t) if t.trim().is_empty() => Err(ConfigError::Invalid {
-            name,
-            reason: "is set but empty: set it to the token HTTP clients must present, or unset \
-                     it to serve without that check"
-                .into(),
-        }),
-        Some(t) => Ok(Some(Secret::new(t.trim().to_string()))),
-    }
-}
-
-/// An app's own URI scheme for OAuth redirects (RFC 3986: a letter, then letters, digits,
-/// `+`, `-` or `.`); the schemes that run or show content in a browser are refused.
-fn app_scheme(text: &str) -> Result<String, String> {
-    let scheme = text.trim().to_ascii_lowercase();
-    let well_formed = scheme.starts_with(|c: char| c.is_ascii_alphabetic())
-        && scheme
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || "+-.".contains(c));
-    if !well_formed {
-        return Err(format!("{text:?} is not a URI scheme"));
-    }
-    const BROWSER: &[&str] = &[
-        "http",
-        "https",
-        "javascript",
-        "data",
-        "file",
-        "vbscript",
-        "blob",
-        "about",
-        "ws",
-        "wss",
-        "view-source",
-        "jar",
-        "ftp",
-        "filesystem",
-        "chrome",
-        "resource",
-    ];
-    if BROWSER.contains(&scheme.as_str()) {
-        return Err(format!(
-            "{scheme:?} is a browser's own scheme, not an app's"
-        ));
-    }
-    Ok(scheme)
-}
-
-/// A tool name as written in a list: trimmed, not empty. Whether such a tool exists is
-/// checked against the component's catalog at start-up (see `selection`).
-fn tool_name(text: &str) -> Result<String, String> {
-    let name = text.trim();
-    if name.is_empty() {
-        return Err("an empty tool name (a doubled or trailing comma?)".into());
-    }
-    Ok(name.to_string())
-}
-
-/// Parses seconds (decimals allowed) into a positive duration of at most a day.
-pub fn seconds(raw: &str) -> Result<Duration, String> {
-    let value: f64 = raw
-        .trim()
-        .parse()
-        .map_err(|_| format!("expected a number of seconds such as 2.5, got {raw:?}"))?;
-    if value.is_finite() && value > 0.0 && value <= 86_400.0 {
-        Ok(Duration::from_secs_f64(value))
-    } else {
-        Err(format!(
-            "expected seconds greater than 0 and at most 86400, got {value}"
-        ))
-    }
-}
-
-/// Parses a lifetime in seconds: at least one, at most a year.
-fn lifetime(raw: &str) -> Result<Duration, String> {
-    match raw.trim().parse::<f64>() {
-        Ok(value) if value.is_finite() && (1.0..=31_536_000.0).contains(&value) => {
-            Ok(Duration::from_secs_f64(value))
-        }
-        _ => Err(format!(
-            "expected seconds from 1 to 31536000 (a year), got {raw:?}"
-        )),
-    }
-}
-
-/// A level, or a filter tracing accepts; refused at start rather than replaced by a default.
-fn log_filter(raw: &str) -> Result<String, String> {
-    tracing_subscriber::EnvFilter::try_new(crate::logging::filter(raw))
-        .map(|_| raw.trim().to_string())
-        .map_err(|e| format!("not a log level or tracing filter ({e})"))
-}
-
-impl BaseUrl {
-    /// Strict: a scheme and a host are required; http only for loopback; no credentials,
-    /// query or fragment. Nothing is "fixed up".
-    pub fn parse(raw: &str) -> Result<Self, String> {
-        let url = url::Url::parse(raw).map_err(|e| e.to_string())?;
-        let https = match url.scheme() {
-            "https" => true,
-            "http" => false,
-            _ => return Err("the scheme must be https (or http for a loopback host)".into()),
-        };
-        let host = url.host().ok_or("a host is required")?;
-        if !https && !is_loopback(&host) {
-            return Err(
-                "plain http is allowed only for loopback hosts (127.0.0.0/8, ::1, \
-                        localhost); use https"
-                    .into(),
-            );
-        }
-        if !url.username().is_empty() || url.password().is_some() {
-            return Err("credentials do not belong in the URL".into());
-        }
-        if url.query().is_some() || url.fragment().is_some() {
-            return Err("a query or fragment does not belong in the base URL".into());
-        }
-        let authority = match url.port() {
-            Some(port) => format!("{}:{port}", host_text(&host)),
-            None => host_text(&host),
-        };
-        let path = url.path().trim_end_matches('/');
-        let scheme = if https { "https" } else { "http" };
-        Ok(Self {
-            url: format!("{scheme}://{authority}{path}"),
-            https,
-            authority,
-        })
-    }
-}
-
-fn host_text(host: &url::Host<&str>) -> String {
-    match host {
-        url::Host::Ipv6(ip) => format!("[{ip}]"),
-        other => other.to_string(),
-    }
-}
-
-fn is_loopback(host: &url::Host<&str>) -> bool {
-    match host {
-        url::Host::Domain(name) => name.eq_ignore_ascii_case("localhost"),
-        url::Host::Ipv4(ip) => ip.is_loopback(),
-        url::Host::Ipv6(ip) => ip.is_loopback(),
-    }
-}
-
-/// Parses `+02:00`, `-0530`, `Z` or `+00:00` into minutes east of UTC.
-pub fn utc_offset_minutes(raw: &str) -> Result<i32, String> {
-    let raw = raw.trim();
-    if raw.eq_ignore_ascii_case("z") || raw.eq_ignore_ascii_case("utc") {
-        return Ok(0);
-    }
-    let bad = || format!("expected an offset such as +02:00 or -05:30, got {raw:?}");
-    let (sign, rest) = match raw.as_bytes().first() {
-        Some(b'+') => (1, &raw[1..]),
-        Some(b'-') => (-1, &raw[1..]),
-        _ => return Err(bad()),
-    };
-    let digits: String = rest.chars().filter(|c| *c != ':').collect();
-    if digits.len() != 4 || !digits.chars().all(|c| c.is_ascii_digit()) {
-        return Err(bad());
-    }
-    let hours: i32 = digits[..2].parse().map_err(|_| bad())?;
-    let minutes: i32 = digits[2..].parse().map_err(|_| bad())?;
-    if hours > 14 || minutes > 59 {
-        return Err(bad());
-    }
-    Ok(sign * (hours * 60 + minutes))
+    table
 }
 
 #[cfg(test)]
 mod tests {
+    use std::ffi::OsString;
+
+    use super::file::*;
     use super::*;
 
     fn args(list: &[&str]) -> Vec<OsString> {
@@ -1044,5 +485,31 @@ mod tests {
         let cli = parse_from(args(&["--max-pending-bytes", "2000"])).unwrap();
         let e = Config::resolve(cli.settings, Secrets::default()).unwrap_err();
         assert!(e.to_string().contains("LUNATASK_MAX_PENDING_BYTES"));
+    }
+
+    #[test]
+    fn the_configuration_guide_lists_every_setting_as_declared() {
+        const BEGIN: &str =
+            "<!-- generated: the settings as declared in host/src/settings/mod.rs -->\n";
+        const END: &str = "<!-- end of the generated table -->";
+        let path =
+            std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../docs/configuration.md");
+        let doc = std::fs::read_to_string(&path).unwrap();
+        let (before, rest) = doc
+            .split_once(BEGIN)
+            .expect("the guide marks its generated table");
+        let (_, after) = rest
+            .split_once(END)
+            .expect("the guide marks its table's end");
+        let expected = format!("{before}{BEGIN}{}{END}{after}", super::settings_table());
+        if std::env::var("LUNATASK_BLESS").is_ok() {
+            std::fs::write(&path, &expected).unwrap();
+            return;
+        }
+        assert!(
+            doc == expected,
+            "docs/configuration.md is stale: run LUNATASK_BLESS=1 cargo test -p lunatask-mcp \
+             --bin lunatask-mcp the_configuration_guide"
+        );
     }
 }

@@ -99,7 +99,7 @@ impl Metrics {
             Box::new(users_seen.clone()),
             Box::new(tool_calls.clone()),
             Box::new(guest_memory.clone()),
-            Box::new(crate::logging::dropped_lines()),
+            Box::new(crate::support::logging::dropped_lines()),
         ] {
             registry.register(metric).expect("metric names are unique");
         }

@@ -5,8 +5,6 @@ use std::path::Path;
 
 use secrecy::{ExposeSecret, SecretString};
 
-use crate::settings::ConfigError;
-
 /// A token. There is deliberately no `Display` and `Debug` prints a placeholder.
 #[derive(Clone)]
 pub struct Secret(SecretString);
@@ -17,14 +15,26 @@ impl std::fmt::Debug for Secret {
     }
 }
 
+/// Why a token file gave no token.
+#[derive(Debug, thiserror::Error)]
+pub enum SecretFileError {
+    #[error("the token file {path} could not be read: {source}")]
+    Unreadable {
+        path: std::path::PathBuf,
+        source: std::io::Error,
+    },
+    #[error("the token file {0} is empty")]
+    Empty(std::path::PathBuf),
+}
+
 impl Secret {
     pub fn new(token: String) -> Self {
         Self(SecretString::from(token))
     }
 
     /// Reads the first line of `path`; warns when other users may read the file.
-    pub fn from_file(path: &Path) -> Result<Self, ConfigError> {
-        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::TokenFile {
+    pub fn from_file(path: &Path) -> Result<Self, SecretFileError> {
+        let text = std::fs::read_to_string(path).map_err(|source| SecretFileError::Unreadable {
             path: path.to_path_buf(),
             source,
         })?;
@@ -33,7 +43,7 @@ impl Secret {
         // Wipe the file's contents from memory now rather than whenever the allocator reuses it.
         drop(SecretString::from(text));
         if token.is_empty() {
-            return Err(ConfigError::EmptyTokenFile(path.to_path_buf()));
+            return Err(SecretFileError::Empty(path.to_path_buf()));
         }
         Ok(Self::new(token))
     }
@@ -51,14 +61,9 @@ impl Secret {
     }
 
     /// The token itself, for the one place that must search answers for it
-    /// ([`crate::redact::Redactor`]).
+    /// ([`crate::support::redact::Redactor`]).
     pub fn expose(&self) -> &str {
         self.0.expose_secret()
-    }
-
-    /// The `Authorization` header value.
-    pub fn bearer_header(&self) -> String {
-        format!("bearer {}", self.0.expose_secret())
     }
 }
 
@@ -87,6 +92,5 @@ mod tests {
     fn debug_never_shows_the_token() {
         let token = Secret::new("tok-very-secret".into());
         assert!(!format!("{token:?}").contains("very-secret"));
-        assert_eq!(token.bearer_header(), "bearer tok-very-secret");
     }
 }

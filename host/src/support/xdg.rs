@@ -4,7 +4,7 @@
 //! as paths would create our files in whatever directory the client was launched from.
 //! Hand-written: the crates that find these directories fall back to the password
 //! database when `HOME` is unusable, and here "none" must stay none (an in-memory journal,
-//! no component cache), as the README promises.
+//! no component cache), as docs/configuration.md promises.
 
 use std::ffi::OsString;
 use std::path::PathBuf;
