@@ -5,8 +5,7 @@
 use std::env;
 use std::path::PathBuf;
 
-#[path = "../build/wasm_build.rs"]
-mod wasm_build;
+use lunatask_mcp_build::wasm_build;
 
 fn main() {
     let manifest_dir = PathBuf::from(env::var("CARGO_MANIFEST_DIR").expect("set by cargo"));

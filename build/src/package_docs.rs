@@ -1,4 +1,4 @@
-//! Shared by `tests/build.rs` and `xtask` (each includes this file with `#[path]`): puts a
+//! For `tests/build.rs` and `xtask`: puts a
 //! world's WIT documentation into a built component as its `package-docs` custom section,
 //! which `wit-component` (so `wasm-tools component wit`) and runtimes such as Wassette read.
 //!

@@ -13,7 +13,7 @@ pub struct Flavour {
     pub file: &'static str,
 }
 
-/// Every portable build (README, "Portable builds").
+/// Every portable build (docs/portable.md).
 pub const FLAVOURS: [Flavour; 3] = [
     // Settings from the environment only: runs wherever WASI 0.2 and wasi-http are.
     Flavour {

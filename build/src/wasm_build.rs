@@ -1,5 +1,5 @@
-//! Shared by the build scripts of `host/` and `tests/` (each includes this file with
-//! `#[path]`): runs a nested cargo that builds components for `wasm32-wasip2`.
+//! Runs a nested cargo that builds components for `wasm32-wasip2` (for the build scripts of
+//! `host/` and `tests/`, and for xtask).
 
 use std::path::Path;
 use std::process::Command;

@@ -1,4 +1,4 @@
-//! `cargo xtask portable [OUT_DIR]`: builds every portable component (`build/portable.rs`)
+//! `cargo xtask portable [OUT_DIR]`: builds every portable component (`build/src/portable.rs`)
 //! with the shipped `guest` profile and its docs embedded, into `OUT_DIR`
 //! (default `target/portable`). A plain `cargo build` of the guest cannot embed the docs, so
 //! this is the build to hand to another runtime.
@@ -6,12 +6,7 @@
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
-#[path = "../../build/package_docs.rs"]
-mod package_docs;
-#[path = "../../build/portable.rs"]
-mod portable;
-#[path = "../../build/wasm_build.rs"]
-mod wasm_build;
+use lunatask_mcp_build::portable;
 
 const USAGE: &str = "usage: cargo xtask portable [OUT_DIR]   (default OUT_DIR: target/portable)";
 
