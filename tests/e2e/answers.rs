@@ -6,7 +6,7 @@
 use std::path::Path;
 use std::time::Duration;
 
-use lunatask_mcp_tests::{AREA, FakeApi, Fault, TOKEN, code, err, message, ok, scratch_dir};
+use lunatask_mcp_tests::{AREA, FakeApi, Fault, HostBuilder, TOKEN, err, ok, scratch_dir};
 use serde_json::json;
 
 use crate::builder;
@@ -103,41 +103,43 @@ async fn a_relative_state_or_cache_directory_setting_is_refused_at_start_up() {
 }
 
 /// A transport failure's message: in words, naming what to change, with no Rust type or
-/// debug name in it.
-fn says(message: &str, wanted: &[&str]) {
+/// debug name in it. Pings through `host`, expecting the error `code` whose message has
+/// every one of `wanted`; the error.
+async fn ping_fails(host: HostBuilder, code: &str, wanted: &[&str]) -> serde_json::Value {
+    let result = host.start().await.call("ping", json!({})).await;
+    let error = err(&result);
+    assert_eq!(error["code"], code, "{error}");
+    let message = error["message"].as_str().unwrap();
     for word in wanted {
         assert!(message.contains(word), "{word:?} missing from {message:?}");
     }
     for rust in ["ErrorCode", "Error(", "::", "Tls", "Connection", "Dns"] {
         assert!(!message.contains(rust), "{rust:?} in {message:?}");
     }
+    error
+}
+
+/// Fast retries, one of them.
+fn retrying_once(builder: HostBuilder) -> HostBuilder {
+    builder
+        .env("LUNATASK_MAX_RETRIES", "1")
+        .env("LUNATASK_RETRY_BASE_DELAY", "0.01")
 }
 
 #[tokio::test]
 async fn an_untrusted_certificate_says_to_set_the_proxys_ca() {
     let fake = FakeApi::start_tls(TOKEN).await;
-    let host = builder().against(&fake).start().await;
-    let result = host.call("ping", json!({})).await;
-    assert_eq!(code(&result), "network_error");
-    assert_eq!(err(&result)["retryable"], false);
-    says(
-        &message(&result),
-        &["certificate was not trusted", "proxy", "LUNATASK_CA_CERT"],
-    );
+    let wanted = ["certificate was not trusted", "proxy", "LUNATASK_CA_CERT"];
+    let error = ping_fails(builder().against(&fake), "network_error", &wanted).await;
+    assert_eq!(error["retryable"], false);
 }
 
 #[tokio::test]
 async fn plain_http_where_tls_is_expected_says_to_check_the_base_url() {
     let fake = FakeApi::start(TOKEN).await;
     let https = fake.base_url().replace("http://", "https://");
-    let host = builder()
-        .against(&fake)
-        .env("LUNATASK_BASE_URL", https)
-        .start()
-        .await;
-    let result = host.call("ping", json!({})).await;
-    assert_eq!(code(&result), "network_error");
-    says(&message(&result), &["TLS", "LUNATASK_BASE_URL"]);
+    let host = builder().against(&fake).env("LUNATASK_BASE_URL", https);
+    ping_fails(host, "network_error", &["TLS", "LUNATASK_BASE_URL"]).await;
     fake.assert_sent("GET /v1/ping", 0, "nothing reached the API");
 }
 
@@ -146,17 +148,9 @@ async fn a_refused_connection_says_to_check_the_base_url_and_network() {
     let port = lunatask_mcp_tests::free_port();
     let host = builder()
         .env("LUNATASK_API_TOKEN", TOKEN)
-        .env("LUNATASK_BASE_URL", format!("http://127.0.0.1:{port}/v1"))
-        .env("LUNATASK_MAX_RETRIES", "1")
-        .env("LUNATASK_RETRY_BASE_DELAY", "0.01")
-        .start()
-        .await;
-    let result = host.call("ping", json!({})).await;
-    assert_eq!(code(&result), "network_error");
-    says(
-        &message(&result),
-        &["refused the connection", "LUNATASK_BASE_URL", "network"],
-    );
+        .env("LUNATASK_BASE_URL", format!("http://127.0.0.1:{port}/v1"));
+    let wanted = ["refused the connection", "LUNATASK_BASE_URL", "network"];
+    ping_fails(retrying_once(host), "network_error", &wanted).await;
 }
 
 #[tokio::test]
@@ -167,33 +161,20 @@ async fn a_slow_answer_names_the_read_timeout() {
         9,
         Fault::Delay(Duration::from_secs(2)),
     );
-    let host = builder()
-        .against(&fake)
-        .env("LUNATASK_HTTP_TIMEOUT_READ", "0.2")
-        .env("LUNATASK_MAX_RETRIES", "1")
-        .start()
-        .await;
-    let result = host.call("ping", json!({})).await;
-    assert_eq!(code(&result), "timeout");
-    says(
-        &message(&result),
-        &["did not answer in time", "LUNATASK_HTTP_TIMEOUT_READ"],
-    );
+    let host = retrying_once(builder().against(&fake)).env("LUNATASK_HTTP_TIMEOUT_READ", "0.2");
+    let wanted = ["did not answer in time", "LUNATASK_HTTP_TIMEOUT_READ"];
+    ping_fails(host, "timeout", &wanted).await;
 }
 
 #[tokio::test]
 async fn a_dropped_connection_is_told_in_words() {
     let fake = FakeApi::start(TOKEN).await;
     fake.inject(Some("GET /v1/ping"), 9, Fault::DropBeforeApply);
-    let host = builder()
-        .against(&fake)
-        .env("LUNATASK_MAX_RETRIES", "1")
-        .start()
-        .await;
-    let result = host.call("ping", json!({})).await;
-    assert_eq!(code(&result), "network_error");
-    says(
-        &message(&result),
+    let host = retrying_once(builder().against(&fake));
+    ping_fails(
+        host,
+        "network_error",
         &["connection to LunaTask broke", "network"],
-    );
+    )
+    .await;
 }

@@ -410,13 +410,7 @@ async fn replicas_sharing_redis_share_each_users_journal() {
     let redis = lunatask_mcp_tests::Redis::start();
     let token = "lt-carol-journal-5e6f7a8b";
     let fake = FakeApi::start(token).await;
-    let replica = || {
-        builder()
-            .multi_user(&fake)
-            .env("LUNATASK_REDIS_URL", &redis.url)
-            .start_http()
-    };
-    let (one, two) = (replica().await, replica().await);
+    let (one, two) = crate::redis_replicas(&fake, &redis).await;
     let (on_one, on_two) = (
         one.client(Some(token)).await.unwrap(),
         two.client(Some(token)).await.unwrap(),

@@ -2,14 +2,14 @@
 //! against the fake LunaTask API. Each test checks what the fake received and what the
 //! client got back.
 
+mod abuse;
 mod answers;
 mod batch;
 mod big_accounts;
 mod controls;
 mod errors;
+mod faults;
 mod foundation;
-mod hardening;
-mod host;
 mod hosted_limits;
 mod http_edges;
 mod journal;
@@ -20,10 +20,10 @@ mod oauth;
 mod people;
 mod portable;
 mod prompts;
-mod resilience;
+mod random_stdin;
 mod resources;
-mod robustness;
 mod sandbox;
+mod serving;
 mod tasks;
 mod undo_races;
 mod upstream;
@@ -69,4 +69,18 @@ pub async fn setup() -> (FakeApi, Host) {
     let fake = FakeApi::start(TOKEN).await;
     let host = builder().against(&fake).start().await;
     (fake, host)
+}
+
+/// Two multi-user replicas in front of `fake`, sharing `redis`.
+pub async fn redis_replicas(
+    fake: &FakeApi,
+    redis: &lunatask_mcp_tests::Redis,
+) -> (HttpHost, HttpHost) {
+    let replica = || {
+        builder()
+            .multi_user(fake)
+            .env("LUNATASK_REDIS_URL", &redis.url)
+            .start_http()
+    };
+    (replica().await, replica().await)
 }

@@ -119,21 +119,36 @@ impl Agent {
         (status, headers, response.text().await.unwrap())
     }
 
-    /// The consent page's answer: allowed with `token` (writes too when `write`).
-    async fn consent(&self, client_id: &str, token: &str, write: bool) -> reqwest::Response {
+    /// A fresh consent page: the cookie it set and the sealed request its form carries.
+    async fn page(&self, client_id: &str) -> (String, String) {
         let (status, headers, page) = self.authorize(client_id, &[]).await;
         assert_eq!(status, StatusCode::OK, "{page}");
-        let cookie = set_cookie(&headers);
-        let request = hidden(&page, "request");
+        (set_cookie(&headers), hidden(&page, "request"))
+    }
+
+    /// A page's answer (its `cookie` and `request`): allowed with `token`.
+    async fn allow(
+        &self,
+        cookie: &str,
+        request: &str,
+        token: &str,
+        write: bool,
+    ) -> reqwest::Response {
         let mut fields = vec![
-            ("request", request.as_str()),
+            ("request", request),
             ("lunatask_token", token),
             ("decision", "allow"),
         ];
         if write {
             fields.push(("allow_write", "true"));
         }
-        self.post_form("/authorize", &fields, Some(&cookie)).await
+        self.post_form("/authorize", &fields, Some(cookie)).await
+    }
+
+    /// The consent page's answer: allowed with `token` (writes too when `write`).
+    async fn consent(&self, client_id: &str, token: &str, write: bool) -> reqwest::Response {
+        let (cookie, request) = self.page(client_id).await;
+        self.allow(&cookie, &request, token, write).await
     }
 
     /// A whole sign-in: registration, consent, code exchange.
@@ -271,7 +286,7 @@ async fn a_signed_in_client_calls_with_that_persons_token_and_refreshes() {
     for request in fake.requests() {
         assert_eq!(
             request.header("authorization").unwrap_or_default(),
-            format!("Bearer {ALICE}")
+            format!("bearer {ALICE}")
         );
     }
     drop(client);
@@ -781,24 +796,16 @@ async fn the_consent_page_is_no_oracle_for_guessed_tokens() {
     let host = oauth_server(&fake, &[]).await;
     let agent = Agent::new(&host);
     let client_id = agent.client_id().await;
-    let (_, headers, page) = agent.authorize(&client_id, &[]).await;
-    let (cookie, request) = (set_cookie(&headers), hidden(&page, "request"));
+    let (cookie, request) = agent.page(&client_id).await;
     let mut statuses = Vec::new();
     // 150 guesses through one form, and 150 through a fresh form each.
     for n in 0..300 {
         let guess = format!("lt-guess-{n:04}");
-        let (cookie, request) = if n < 150 {
-            (cookie.clone(), request.clone())
-        } else {
-            let (_, headers, page) = agent.authorize(&client_id, &[]).await;
-            (set_cookie(&headers), hidden(&page, "request"))
+        let (cookie, request) = match n < 150 {
+            true => (cookie.clone(), request.clone()),
+            false => agent.page(&client_id).await,
         };
-        let fields = [
-            ("request", request.as_str()),
-            ("lunatask_token", guess.as_str()),
-            ("decision", "allow"),
-        ];
-        let answer = agent.post_form("/authorize", &fields, Some(&cookie)).await;
+        let answer = agent.allow(&cookie, &request, &guess, false).await;
         assert!(answer.headers().get(header::LOCATION).is_none(), "no code");
         if answer.status() == StatusCode::TOO_MANY_REQUESTS {
             assert!(answer.headers().get(header::RETRY_AFTER).is_some());
@@ -823,16 +830,10 @@ async fn a_consent_page_gives_one_code() {
     let host = oauth_server(&fake, &[]).await;
     let agent = Agent::new(&host);
     let client_id = agent.client_id().await;
-    let (_, headers, page) = agent.authorize(&client_id, &[]).await;
-    let (cookie, request) = (set_cookie(&headers), hidden(&page, "request"));
-    let fields = [
-        ("request", request.as_str()),
-        ("lunatask_token", ALICE),
-        ("decision", "allow"),
-    ];
-    let first = agent.post_form("/authorize", &fields, Some(&cookie)).await;
+    let (cookie, request) = agent.page(&client_id).await;
+    let first = agent.allow(&cookie, &request, ALICE, false).await;
     assert_eq!(first.status(), StatusCode::SEE_OTHER);
-    let second = agent.post_form("/authorize", &fields, Some(&cookie)).await;
+    let second = agent.allow(&cookie, &request, ALICE, false).await;
     assert_eq!(second.status(), StatusCode::BAD_REQUEST);
     assert!(second.headers().get(header::LOCATION).is_none());
     assert!(second.text().await.unwrap().contains("used already"));
@@ -856,16 +857,8 @@ async fn codes_and_consent_pages_are_bound_to_their_deployment() {
     let (at_one, at_two) = (Agent::new(&one), Agent::new(&two));
     let client_id = at_one.client_id().await;
     // One's consent form, posted to two.
-    let (_, headers, page) = at_one.authorize(&client_id, &[]).await;
-    let fields = [
-        ("request", hidden(&page, "request")),
-        ("lunatask_token", ALICE.to_string()),
-        ("decision", "allow".to_string()),
-    ];
-    let fields: Vec<(&str, &str)> = fields.iter().map(|(k, v)| (*k, v.as_str())).collect();
-    let crossed = at_two
-        .post_form("/authorize", &fields, Some(&set_cookie(&headers)))
-        .await;
+    let (cookie, request) = at_one.page(&client_id).await;
+    let crossed = at_two.allow(&cookie, &request, ALICE, false).await;
     assert_eq!(crossed.status(), StatusCode::BAD_REQUEST);
     assert!(crossed.headers().get(header::LOCATION).is_none());
     // One's code, at two.
@@ -956,15 +949,7 @@ async fn the_consent_pages_csrf_value_is_always_the_servers_own() {
     let request = hidden(&page.text().await.unwrap(), "request");
     // Posted with the planted value under the page's cookie name: refused.
     let answer = agent
-        .post_form(
-            "/authorize",
-            &[
-                ("request", &request),
-                ("lunatask_token", ALICE),
-                ("decision", "allow"),
-            ],
-            Some(&format!("{name}={planted}")),
-        )
+        .allow(&format!("{name}={planted}"), &request, ALICE, false)
         .await;
     assert_eq!(answer.status(), StatusCode::FORBIDDEN);
 }

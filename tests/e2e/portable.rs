@@ -334,7 +334,7 @@ async fn exports_are_one_typed_function_per_served_tool() {
     let functions = runtime.functions();
     let (_fake, host) = setup().await;
     let mut tools = host.client.list_all_tools().await.unwrap();
-    // Batch tools are served over MCP only, where the host reports their progress (README,
+    // Batch tools are served over MCP only, where the host reports their progress (docs/architecture.md,
     // "Two components").
     tools.retain(|t| !SERVER_ONLY.contains(&t.name.as_ref()));
 

@@ -1,4 +1,4 @@
-//! Host hardening: the token stays secret, HTTP guards, metrics, concurrency, shutdown,
+//! Serving: the token stays secret, HTTP guards, metrics, concurrency, shutdown,
 //! bad input, `check` and `--help`.
 
 use std::time::{Duration, Instant};

@@ -9,8 +9,6 @@ use rmcp::model::{CallToolRequestParams, CallToolResult};
 use rmcp::service::RunningService;
 use serde_json::{Value, json};
 
-use crate::builder;
-
 const RACERS: usize = 6;
 
 async fn call(client: &RunningService<RoleClient, ()>, name: &str, args: Value) -> CallToolResult {
@@ -88,13 +86,7 @@ async fn concurrent_undos_across_replicas_sharing_redis_take_effect_once() {
     let redis = Redis::start();
     let token = "lt-dave-undo-race-7c8d9e0f";
     let fake = FakeApi::start(token).await;
-    let replica = || {
-        builder()
-            .multi_user(&fake)
-            .env("LUNATASK_REDIS_URL", &redis.url)
-            .start_http()
-    };
-    let (one, two) = (replica().await, replica().await);
+    let (one, two) = crate::redis_replicas(&fake, &redis).await;
     let clients = [
         one.client(Some(token)).await.unwrap(),
         two.client(Some(token)).await.unwrap(),

@@ -15,6 +15,7 @@ import sys
 import tempfile
 import threading
 
+from checks import check, summary
 from mcp import Client, MCPError, StdioServerParameters
 
 TOKEN = "lt-test-token-9f3a1c7e5b2d"
@@ -24,20 +25,6 @@ TOOLS = {
     "create_note", "update_note", "delete_note", "create_journal_entry", "create_person",
     "delete_person", "get_person", "list_people", "create_person_timeline_note", "track_habit",
 }
-
-passed = 0
-failed = 0
-
-
-def check(name, ok, detail=""):
-    global passed, failed
-    if ok:
-        passed += 1
-        print(f"ok   {name}")
-    else:
-        failed += 1
-        print(f"FAIL {name} {detail}")
-
 
 def text_of(result):
     return "".join(getattr(c, "text", "") for c in result.content)
@@ -142,8 +129,7 @@ async def main(host, fake_bin):
             server.wait(timeout=30)
     finally:
         fake.kill()
-    print(f"interop: {passed} passed, {failed} failed")
-    return 1 if failed else 0
+    return summary("interop")
 
 
 if __name__ == "__main__":

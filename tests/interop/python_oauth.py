@@ -23,6 +23,7 @@ from html.parser import HTMLParser
 from urllib.parse import parse_qs, urlencode, urlparse
 
 import httpx2
+from checks import check, summary
 from mcp import Client
 from mcp.client.auth import AuthorizationCodeResult, OAuthClientProvider
 from mcp.client.streamable_http import streamable_http_client
@@ -32,20 +33,6 @@ ALICE = "lt-alice-oauth-token-7c1e9b"
 AREA = "aaaaaaaa-0000-4000-8000-000000000001"
 REDIRECT = "http://127.0.0.1:9/callback"
 ACCESS_TTL = 2
-
-passed = 0
-failed = 0
-
-
-def check(name, ok, detail=""):
-    global passed, failed
-    if ok:
-        passed += 1
-        print(f"ok   {name}")
-    else:
-        failed += 1
-        print(f"FAIL {name} {detail}")
-
 
 class Form(HTMLParser):
     """The consent page's form: its action, its fields and their values, as a browser reads them."""
@@ -231,8 +218,7 @@ async def main(host, fake_bin):
             server.terminate()
             server.wait(timeout=30)
         fake.kill()
-    print(f"oauth interop: {passed} passed, {failed} failed")
-    return 1 if failed else 0
+    return summary("oauth interop")
 
 
 if __name__ == "__main__":

@@ -1,4 +1,5 @@
-//! The values LunaTask documents for its enumerated fields (`../shared/lunatask-api.md`),
+//! The values LunaTask documents for its enumerated fields (its API reference, Tasks and
+//! People),
 //! written once: the fake refuses anything else, and the guest's property tests check that
 //! its validation accepts exactly these. The guest's tests include this file by path, since
 //! the guest cannot depend on the tests crate.

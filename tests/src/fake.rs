@@ -1,5 +1,5 @@
-//! A faithful local fake of the LunaTask REST API (see `shared/lunatask-api.md`), served on
-//! 127.0.0.1 with an ephemeral port. It checks the bearer token, answers with LunaTask's
+//! A faithful local fake of the LunaTask REST API (as LunaTask's API reference documents
+//! it), served on 127.0.0.1 with an ephemeral port. It checks the bearer token, answers with LunaTask's
 //! shapes and status codes (201, 204 duplicate, 400, 401, 402, 404, 422), never returns the
 //! end-to-end encrypted fields, records every request, and injects faults on demand.
 //!
