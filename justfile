@@ -37,6 +37,10 @@ lint:
     cargo clippy -p lunatask-mcp-guest --features portable-config --target wasm32-wasip2 -- -D warnings
     cargo clippy -p lunatask-mcp-guest --features portable-config-draft --target wasm32-wasip2 -- -D warnings
 
+# Advisories (RustSec snapshot in ../shared/advisory-db) against Cargo.lock.
+audit:
+    cargo audit --db ../shared/advisory-db --no-fetch --stale --deny warnings
+
 # What CI runs.
 ci:
     bash .ci/run
@@ -52,7 +56,7 @@ fuzz SECONDS="3600":
 
 # The official Python SDK and the MCP conformance suite against the release binary.
 interop:
-    cargo build --release -p lunatask-mcp -p lunatask-mcp-tests --bins
+    LUNATASK_TEST_COMPONENTS=skip cargo build --release -p lunatask-mcp -p lunatask-mcp-tests --bins
     python3 -m venv target/interop-venv && target/interop-venv/bin/pip install --quiet mcp==2.3.0
     target/interop-venv/bin/python tests/interop/python_client.py target/release/lunatask-mcp target/release/fake-api
     bash tests/interop/consent.sh target/release/lunatask-mcp target/release/fake-api

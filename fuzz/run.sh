@@ -6,6 +6,7 @@
 set -euo pipefail
 cd "$(dirname "$0")"
 seconds=${1:-60}
+# CI puts a prebuilt cargo-fuzz on PATH first (.ci/run); by hand, it is built once.
 command -v cargo-fuzz >/dev/null || cargo install cargo-fuzz --locked
 for target in arguments api_answers mcp_messages; do
   mkdir -p "../target/fuzz-corpus/$target"
