@@ -157,15 +157,7 @@ impl Agent {
         let answer = self.consent(&client_id, token, write).await;
         assert_eq!(answer.status(), StatusCode::SEE_OTHER);
         let back = redirected(&answer);
-        let (status, tokens) = self
-            .token(&[
-                ("grant_type", "authorization_code"),
-                ("code", &back["code"]),
-                ("redirect_uri", REDIRECT),
-                ("client_id", &client_id),
-                ("code_verifier", VERIFIER),
-            ])
-            .await;
+        let (status, tokens) = self.token(&code_exchange(&back["code"], &client_id)).await;
         assert_eq!(status, StatusCode::OK, "{tokens}");
         Tokens {
             client_id,
@@ -251,6 +243,26 @@ async fn alice() -> FakeApi {
     FakeApi::start_accounts(&[ALICE]).await.pop().unwrap()
 }
 
+/// The token request that exchanges `code` for `client_id`, with the verifier and redirect
+/// URI the sign-in used.
+fn code_exchange<'a>(code: &'a str, client_id: &'a str) -> [(&'a str, &'a str); 5] {
+    [
+        ("grant_type", "authorization_code"),
+        ("code", code),
+        ("redirect_uri", REDIRECT),
+        ("client_id", client_id),
+        ("code_verifier", VERIFIER),
+    ]
+}
+
+/// Alice's account, an OAuth server in front of it (with `env`), and an agent for it.
+async fn oauth_agent(env: &[(&str, &str)]) -> (FakeApi, HttpHost, Agent) {
+    let fake = alice().await;
+    let host = oauth_server(&fake, env).await;
+    let agent = Agent::new(&host);
+    (fake, host, agent)
+}
+
 async fn oauth_server(fake: &FakeApi, env: &[(&str, &str)]) -> HttpHost {
     env.iter()
         .fold(builder().multi_user(fake), |b, (k, v)| b.env(k, v))
@@ -260,9 +272,7 @@ async fn oauth_server(fake: &FakeApi, env: &[(&str, &str)]) -> HttpHost {
 
 #[tokio::test]
 async fn a_signed_in_client_calls_with_that_persons_token_and_refreshes() {
-    let fake = alice().await;
-    let host = oauth_server(&fake, &[]).await;
-    let agent = Agent::new(&host);
+    let (fake, host, agent) = oauth_agent(&[]).await;
     let (status, challenge) = agent.mcp_status(None).await;
     assert_eq!(status, StatusCode::UNAUTHORIZED);
     assert!(
@@ -315,9 +325,7 @@ async fn a_signed_in_client_calls_with_that_persons_token_and_refreshes() {
 
 #[tokio::test]
 async fn the_metadata_documents_name_this_server() {
-    let fake = alice().await;
-    let host = oauth_server(&fake, &[]).await;
-    let agent = Agent::new(&host);
+    let (_fake, host, agent) = oauth_agent(&[]).await;
     for path in [
         "/.well-known/oauth-protected-resource",
         "/.well-known/oauth-protected-resource/mcp",
@@ -363,9 +371,7 @@ async fn the_metadata_documents_name_this_server() {
 
 #[tokio::test]
 async fn the_consent_page_is_private_and_shows_a_wrong_token_again() {
-    let fake = alice().await;
-    let host = oauth_server(&fake, &[]).await;
-    let agent = Agent::new(&host);
+    let (_fake, host, agent) = oauth_agent(&[]).await;
     let client_id = agent.client_id().await;
     let (status, headers, page) = agent
         .authorize(&client_id, &[("scope", "lunatask:read lunatask:write")])
@@ -427,9 +433,7 @@ async fn the_consent_page_is_private_and_shows_a_wrong_token_again() {
 
 #[tokio::test]
 async fn codes_need_their_verifier_their_redirect_and_one_use() {
-    let fake = alice().await;
-    let host = oauth_server(&fake, &[]).await;
-    let agent = Agent::new(&host);
+    let (_fake, host, agent) = oauth_agent(&[]).await;
     let client_id = agent.client_id().await;
 
     // A redirect URI the client did not register: a page, never a redirect.
@@ -506,23 +510,13 @@ async fn codes_need_their_verifier_their_redirect_and_one_use() {
     // Another client cannot exchange a code issued to this one.
     let other = agent.client_id().await;
     let back = redirected(&agent.consent(&client_id, ALICE, true).await);
-    let (_, stolen) = agent
-        .token(&[
-            ("grant_type", "authorization_code"),
-            ("code", &back["code"]),
-            ("redirect_uri", REDIRECT),
-            ("client_id", &other),
-            ("code_verifier", VERIFIER),
-        ])
-        .await;
+    let (_, stolen) = agent.token(&code_exchange(&back["code"], &other)).await;
     assert_eq!(stolen["error"], "invalid_grant", "{stolen}");
 }
 
 #[tokio::test]
 async fn tampered_expired_misused_and_revoked_tokens_are_refused() {
-    let fake = alice().await;
-    let host = oauth_server(&fake, &[("LUNATASK_MCP_OAUTH_ACCESS_TOKEN_TTL", "2")]).await;
-    let agent = Agent::new(&host);
+    let (fake, _host, agent) = oauth_agent(&[("LUNATASK_MCP_OAUTH_ACCESS_TOKEN_TTL", "2")]).await;
     let tokens = agent.sign_in(ALICE, true).await;
     assert_eq!(
         agent.mcp_status(Some(&tokens.access)).await.0,
@@ -579,9 +573,7 @@ async fn tampered_expired_misused_and_revoked_tokens_are_refused() {
 
 #[tokio::test]
 async fn a_read_only_grant_offers_and_runs_only_the_reading_tools() {
-    let fake = alice().await;
-    let host = oauth_server(&fake, &[]).await;
-    let agent = Agent::new(&host);
+    let (fake, host, agent) = oauth_agent(&[]).await;
     let tokens = agent.sign_in(ALICE, false).await;
     assert_eq!(tokens.scope, "lunatask:read");
     let client = host.client(Some(&tokens.access)).await.unwrap();
@@ -748,13 +740,7 @@ async fn replicas_sharing_redis_and_the_key_share_replays_and_revocations() {
     // A code exchanged on one replica is spent on the other.
     let answer = on_one.consent(&client_id, ALICE, true).await;
     let back = redirected(&answer);
-    let exchange = [
-        ("grant_type", "authorization_code"),
-        ("code", back["code"].as_str()),
-        ("redirect_uri", REDIRECT),
-        ("client_id", client_id.as_str()),
-        ("code_verifier", VERIFIER),
-    ];
+    let exchange = code_exchange(back["code"].as_str(), client_id.as_str());
     let (status, tokens) = on_one.token(&exchange).await;
     assert_eq!(status, StatusCode::OK, "{tokens}");
     let (status, replay) = on_two.token(&exchange).await;
@@ -792,9 +778,7 @@ async fn replicas_sharing_redis_and_the_key_share_replays_and_revocations() {
 /// minute with a doubling wait after failures, and the server a total.
 #[tokio::test]
 async fn the_consent_page_is_no_oracle_for_guessed_tokens() {
-    let fake = alice().await;
-    let host = oauth_server(&fake, &[]).await;
-    let agent = Agent::new(&host);
+    let (fake, _host, agent) = oauth_agent(&[]).await;
     let client_id = agent.client_id().await;
     let (cookie, request) = agent.page(&client_id).await;
     let mut statuses = Vec::new();
@@ -826,9 +810,7 @@ async fn the_consent_page_is_no_oracle_for_guessed_tokens() {
 /// code.
 #[tokio::test]
 async fn a_consent_page_gives_one_code() {
-    let fake = alice().await;
-    let host = oauth_server(&fake, &[]).await;
-    let agent = Agent::new(&host);
+    let (_fake, _host, agent) = oauth_agent(&[]).await;
     let client_id = agent.client_id().await;
     let (cookie, request) = agent.page(&client_id).await;
     let first = agent.allow(&cookie, &request, ALICE, false).await;
@@ -863,13 +845,7 @@ async fn codes_and_consent_pages_are_bound_to_their_deployment() {
     assert!(crossed.headers().get(header::LOCATION).is_none());
     // One's code, at two.
     let back = redirected(&at_one.consent(&client_id, ALICE, true).await);
-    let exchange = [
-        ("grant_type", "authorization_code"),
-        ("code", back["code"].as_str()),
-        ("redirect_uri", REDIRECT),
-        ("client_id", client_id.as_str()),
-        ("code_verifier", VERIFIER),
-    ];
+    let exchange = code_exchange(back["code"].as_str(), client_id.as_str());
     let (status, answer) = at_two.token(&exchange).await;
     assert_eq!(
         (status, &answer["error"]),
@@ -887,17 +863,15 @@ async fn codes_and_consent_pages_are_bound_to_their_deployment() {
 /// must name the same.
 #[tokio::test]
 async fn a_code_is_exchanged_only_with_the_redirect_uri_its_request_named() {
-    let fake = alice().await;
-    let host = oauth_server(&fake, &[]).await;
-    let agent = Agent::new(&host);
+    let (_fake, _host, agent) = oauth_agent(&[]).await;
     let client_id = agent.client_id().await;
     let back = redirected(&agent.consent(&client_id, ALICE, true).await);
-    let without = [
-        ("grant_type", "authorization_code"),
-        ("code", back["code"].as_str()),
-        ("client_id", client_id.as_str()),
-        ("code_verifier", VERIFIER),
-    ];
+    let with = code_exchange(&back["code"], &client_id);
+    let without: Vec<_> = with
+        .iter()
+        .copied()
+        .filter(|(name, _)| *name != "redirect_uri")
+        .collect();
     let (status, answer) = agent.token(&without).await;
     assert_eq!(
         (status, &answer["error"]),
@@ -909,8 +883,6 @@ async fn a_code_is_exchanged_only_with_the_redirect_uri_its_request_named() {
             .unwrap()
             .contains("redirect_uri")
     );
-    let mut with = without.to_vec();
-    with.push(("redirect_uri", REDIRECT));
     let (status, tokens) = agent.token(&with).await;
     assert_eq!(status, StatusCode::OK, "{tokens}");
 }
@@ -919,9 +891,7 @@ async fn a_code_is_exchanged_only_with_the_redirect_uri_its_request_named() {
 /// every page has a value of the server's own, in a cookie named after the page.
 #[tokio::test]
 async fn the_consent_pages_csrf_value_is_always_the_servers_own() {
-    let fake = alice().await;
-    let host = oauth_server(&fake, &[]).await;
-    let agent = Agent::new(&host);
+    let (_fake, host, agent) = oauth_agent(&[]).await;
     let client_id = agent.client_id().await;
     let planted = "A".repeat(43);
     let mut fields = vec![
@@ -958,9 +928,7 @@ async fn the_consent_pages_csrf_value_is_always_the_servers_own() {
 /// One grant now refreshes at most LUNATASK_MCP_OAUTH_MAX_REFRESHES times.
 #[tokio::test]
 async fn a_grant_refreshes_at_most_its_cap() {
-    let fake = alice().await;
-    let host = oauth_server(&fake, &[("LUNATASK_MCP_OAUTH_MAX_REFRESHES", "5")]).await;
-    let agent = Agent::new(&host);
+    let (_fake, _host, agent) = oauth_agent(&[("LUNATASK_MCP_OAUTH_MAX_REFRESHES", "5")]).await;
     let tokens = agent.sign_in(ALICE, true).await;
     let mut refresh = tokens.refresh.clone();
     for _ in 0..5 {
@@ -986,9 +954,7 @@ async fn a_grant_refreshes_at_most_its_cap() {
 /// `custom:"><script>`.
 #[tokio::test]
 async fn redirect_uris_are_allowed_by_list_not_refused_by_one() {
-    let fake = alice().await;
-    let host = oauth_server(&fake, &[]).await;
-    let agent = Agent::new(&host);
+    let (_fake, _host, agent) = oauth_agent(&[]).await;
     for refused in [
         "view-source:https://a.example/cb",
         "jar:https://a.example/x.jar!/cb",

@@ -7,6 +7,8 @@
 //! when replicas share Redis, in Redis ([`redis_store`]), so a user sees one journal on every
 //! replica. Each user's journal is apart, keyed by the keyed hash of their token; a one-user
 //! server's is [`LOCAL_OWNER`]'s. Never user text: the guest sends a text field's name alone.
+//!
+//! May use: `gate` (the Redis connection replicas share), `bindings`, `settings`, `support`.
 
 mod redis_store;
 mod sqlite;

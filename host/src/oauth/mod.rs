@@ -8,6 +8,9 @@
 //! authorization endpoint with PKCE S256 only and the issuer in its answer (RFC 9207), the
 //! token endpoint (authorization code, refresh with rotation and reuse detection) and
 //! revocation (RFC 7009). Resource indicators (RFC 8707) must name this server.
+//!
+//! May use: `mcp` (the token check, the scopes tool access defines), `gate` (callers and the
+//! Redis connection), `settings`, `support`.
 
 mod authorize;
 mod consent;

@@ -7,6 +7,9 @@
 //! [`state`] (a call's store and host imports), [`maker`] (fresh instances), [`supply`]
 //! (spares made ahead), [`stop`] (why a call produced no result); this file is a call's
 //! lifecycle: admission, permits, deadline.
+//!
+//! May use: `journal` (the record a call's writes make), `gate` (the egress hooks and who a
+//! call is for), `bindings`, `settings`, `support`.
 
 mod cache;
 mod engine;

@@ -10,6 +10,12 @@
 //!
 //! The secrets never are settings: command lines and config files are easy to leak. They
 //! come from the environment ([`Secrets`]) or, for the API token, from `token_file`.
+//!
+//! Split by job: the declarations here, [`file`] (the command line, environment and file
+//! layered), `checks` (what several settings decide together, and the secrets read),
+//! `values` and [`origins`] (value types and their parsers), `limits` (the open-file limit).
+//!
+//! May use: `support`. Every layer reads its settings from here; nothing here uses a layer.
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
