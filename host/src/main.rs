@@ -1,6 +1,7 @@
-//! `lunatask-mcp`: the host binary. Parses configuration, starts the sandbox and serves MCP
-//! over stdio (the default) or Streamable HTTP. Logs go to stderr; in stdio mode stdout
-//! carries only MCP messages.
+//! `lunatask-mcp`: the host binary, and its one composition root. Parses configuration,
+//! builds every layer (the journal, the sandbox, the handler and, for a multi-user server,
+//! how callers are known) and serves MCP over stdio (the default) or Streamable HTTP. Logs
+//! go to stderr; in stdio mode stdout carries only MCP messages.
 
 mod bindings;
 mod front;
@@ -20,12 +21,15 @@ use tokio_util::sync::CancellationToken;
 
 use crate::front::{http, stdio};
 use crate::gate::shared_limits::SharedLimits;
+use crate::gate::users::Users;
 use crate::mcp::selection::Selection;
 use crate::mcp::{Catalog, LunaTaskServer};
+use crate::oauth::OAuth;
 use crate::sandbox::Sandbox;
 use crate::settings::{Command, Config, Secrets};
 use crate::support::logging;
 use crate::support::metrics::Metrics;
+use crate::support::token_checks::{Limits, TokenChecks};
 
 fn main() -> ExitCode {
     let cli = match settings::parse() {
@@ -129,11 +133,61 @@ async fn run(command: Command, config: Config) -> anyhow::Result<ExitCode> {
     let stop = CancellationToken::new();
     tokio::spawn(stop_after_signal(Arc::clone(&runtime), stop.clone()));
     match config.settings.http {
-        Some(_) => http::serve(server, metrics, &config, stop, shared, &journal).await?,
+        Some(_) => {
+            let identify = match config.settings.multi_user {
+                true => Some(identify(&config, &server, shared.as_deref(), &journal).await?),
+                false => None,
+            };
+            http::serve(server, metrics, &config, stop, identify).await?
+        }
         None => serve_stdio(server, config.settings.max_message_bytes(), stop).await?,
     }
     tracing::info!("stopped");
     Ok(ExitCode::SUCCESS)
+}
+
+/// How many tokens one consent page may try.
+const CONSENT_TRIES: u32 = 5;
+
+/// How a multi-user server knows each request's caller: its bearer is a LunaTask token,
+/// known by its keyed hash and checked with LunaTask (within the token-check limits), or,
+/// with OAuth, an access token this server issued.
+async fn identify(
+    config: &Config,
+    server: &LunaTaskServer,
+    shared: Option<&SharedLimits>,
+    journal: &journal::Journal,
+) -> anyhow::Result<http::Identify> {
+    let settings = &config.settings;
+    let users = match shared {
+        // Every replica must hash a token alike: the key is the one they share.
+        Some(shared) => Users::with_key(shared.hash_key(Users::random_key()?).await?),
+        // One server: the key kept with its journal, so that a user's hash, which names
+        // their journal, is the same after a restart.
+        None => match journal.user_hash_key(Users::random_key()?)? {
+            Some(key) => Users::with_key(key),
+            None => Users::new()?,
+        },
+    };
+    let checks = Arc::new(TokenChecks::new(Limits {
+        total_per_minute: settings.token_checks_per_minute,
+        per_address_per_minute: settings.token_checks_per_address,
+        per_request: CONSENT_TRIES,
+    }));
+    Ok(match settings.oauth {
+        true => http::Identify::OAuth(Arc::new(OAuth::new(
+            settings,
+            users,
+            server.clone(),
+            shared,
+            checks,
+        )?)),
+        false => http::Identify::Tokens {
+            users,
+            checks,
+            server: server.clone(),
+        },
+    })
 }
 
 async fn stop_after_signal(runtime: Arc<Sandbox>, stop: CancellationToken) {

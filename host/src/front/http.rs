@@ -19,9 +19,7 @@ use tokio_util::sync::CancellationToken;
 use crate::front::door::FrontDoor;
 use crate::front::guard::{host_allowed, origin_allowed};
 use crate::front::sessions::Sessions;
-use crate::gate::shared_limits::SharedLimits;
 use crate::gate::users::Users;
-use crate::journal::Journal;
 use crate::mcp::selection::ReadOnlyGrant;
 use crate::mcp::{LunaTaskServer, TokenRefused};
 use crate::oauth::OAuth;
@@ -30,7 +28,7 @@ use crate::settings::origins::{AllowedHost, AllowedOrigin};
 use crate::support::metrics::Metrics;
 use crate::support::request::{ClientAddress, bearer};
 use crate::support::secret::Secret;
-use crate::support::token_checks::{Limits, TokenChecks};
+use crate::support::token_checks::TokenChecks;
 
 /// How long open connections may linger after the last call was answered.
 const STOP_GRACE: std::time::Duration = std::time::Duration::from_secs(2);
@@ -43,13 +41,14 @@ struct Guard {
 }
 
 /// Serves until `shutdown` is cancelled; announces the bound address on stderr.
+/// `identify` is how a multi-user server knows each request's caller (`None`: one user's
+/// server); the composition root builds it.
 pub async fn serve(
     server: LunaTaskServer,
     metrics: Metrics,
     config: &Config,
     stop: CancellationToken,
-    shared: Option<Arc<SharedLimits>>,
-    journal: &Journal,
+    identify: Option<Identify>,
 ) -> anyhow::Result<()> {
     let settings = &config.settings;
     let addr = settings.http.expect("serve is called with an address");
@@ -70,8 +69,6 @@ pub async fn serve(
     ));
     tokio::spawn(Arc::clone(&sessions).keep_pruned());
     let owners = Arc::clone(&sessions);
-    #[allow(unused_variables, reason = "used in multi-user mode only")]
-    let checker = server.clone();
     let mcp =
         StreamableHttpService::new(move || Ok(server.for_new_session()), sessions, mcp_config);
     let mut allowed_origins = settings.allowed_origins.clone();
@@ -101,39 +98,10 @@ pub async fn serve(
         ))
         .layer(middleware::from_fn(session_end_is_no_content));
     let mut oauth = None;
-    if settings.multi_user {
-        let users = match &shared {
-            // Every replica must hash a token alike: the key is the one they share.
-            Some(shared) => Users::with_key(shared.hash_key(Users::random_key()?).await?),
-            // One server: the key kept with its journal, so that a user's hash, which
-            // names their journal, is the same after a restart.
-            None => match journal.user_hash_key(Users::random_key()?)? {
-                Some(key) => Users::with_key(key),
-                None => Users::new()?,
-            },
-        };
-        let checks = Arc::new(TokenChecks::new(Limits {
-            total_per_minute: settings.token_checks_per_minute,
-            per_address_per_minute: settings.token_checks_per_address,
-            per_request: CONSENT_TRIES,
-        }));
-        let identify = if settings.oauth {
-            let server = Arc::new(OAuth::new(
-                settings,
-                users,
-                checker,
-                shared.as_deref(),
-                checks,
-            )?);
-            oauth = Some(Arc::clone(&server));
-            Identify::OAuth(server)
-        } else {
-            Identify::Tokens {
-                users,
-                checks,
-                server: checker,
-            }
-        };
+    if let Some(identify) = identify {
+        if let Identify::OAuth(server) = &identify {
+            oauth = Some(Arc::clone(server));
+        }
         let callers = Arc::new(Callers {
             identify,
             sessions: Arc::clone(&owners),
@@ -280,7 +248,7 @@ async fn require_auth(State(guard): State<Arc<Guard>>, request: Request, next: N
 }
 
 /// How a multi-user server knows a request's caller.
-enum Identify {
+pub enum Identify {
     /// The bearer is the caller's LunaTask token, which counts as a caller once LunaTask
     /// accepted it (a `ping`, bounded by `checks`, remembered a while).
     Tokens {
@@ -298,9 +266,6 @@ struct Callers {
     /// LUNATASK_MCP_USER_MAX_SESSIONS.
     user_max_sessions: usize,
 }
-
-/// How many tokens one consent page may try.
-const CONSENT_TRIES: u32 = 5;
 
 /// Multi-user mode: every request brings its caller's LunaTask token (or, with OAuth, an
 /// access token sealing it) as its bearer, which becomes the request's
