@@ -399,11 +399,16 @@ async fn admit_session(
     request: Request,
     next: Next,
 ) -> Response {
-    if request.method() != Method::POST || session_id(request.headers()).is_some() {
+    // Only a POST declared as JSON can be an `initialize` (rmcp answers any other 415
+    // without reading it), and such a body was read whole, bounded by the message size, by
+    // `answer_malformed_json` already: nothing unbounded is read here.
+    let may_open = request.method() == Method::POST
+        && session_id(request.headers()).is_none()
+        && declared_json(request.headers());
+    if !may_open {
         return next.run(request).await;
     }
     let (parts, body) = request.into_parts();
-    // The body was read whole (and bounded) by `answer_malformed_json` already.
     let Ok(bytes) = axum::body::to_bytes(body, usize::MAX).await else {
         return StatusCode::BAD_REQUEST.into_response();
     };
@@ -509,13 +514,7 @@ async fn answer_malformed_json(
     request: Request,
     next: Next,
 ) -> Response {
-    let declared_json = request
-        .headers()
-        .get(header::CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.split(';').next())
-        .is_some_and(|essence| essence.trim().eq_ignore_ascii_case("application/json"));
-    if request.method() != Method::POST || !declared_json {
+    if request.method() != Method::POST || !declared_json(request.headers()) {
         return next.run(request).await;
     }
     let (parts, body) = request.into_parts();
@@ -561,6 +560,15 @@ async fn answer_malformed_json(
         answer.to_string(),
     )
         .into_response()
+}
+
+/// Whether a request declares its body JSON (`application/json`, parameters aside).
+fn declared_json(headers: &axum::http::HeaderMap) -> bool {
+    headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.split(';').next())
+        .is_some_and(|essence| essence.trim().eq_ignore_ascii_case("application/json"))
 }
 
 /// Whether reading a body failed because it was longer than the limit.

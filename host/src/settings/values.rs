@@ -36,19 +36,11 @@ pub struct PublicUrl {
 impl PublicUrl {
     pub fn parse(raw: &str) -> Result<Self, String> {
         let url = url::Url::parse(raw.trim()).map_err(|e| e.to_string())?;
-        let https = match url.scheme() {
-            "https" => true,
-            "http" => false,
-            _ => return Err("the scheme must be https (or http for a loopback host)".into()),
-        };
-        let host = url.host().ok_or("a host is required")?;
-        if !https && !is_loopback(&host) {
-            return Err(
-                "plain http is allowed only for loopback hosts; clients send tokens \
-                        to this URL, so use https"
-                    .into(),
-            );
-        }
+        let (https, host) = https_or_loopback(
+            &url,
+            "plain http is allowed only for loopback hosts; clients send tokens to this URL, \
+             so use https",
+        )?;
         if url.path() != "/" || url.query().is_some() || url.fragment().is_some() {
             return Err(
                 "give the origin only (https://host[:port]): the OAuth endpoints and \
@@ -192,19 +184,11 @@ impl BaseUrl {
     /// query or fragment. Nothing is "fixed up".
     pub fn parse(raw: &str) -> Result<Self, String> {
         let url = url::Url::parse(raw).map_err(|e| e.to_string())?;
-        let https = match url.scheme() {
-            "https" => true,
-            "http" => false,
-            _ => return Err("the scheme must be https (or http for a loopback host)".into()),
-        };
-        let host = url.host().ok_or("a host is required")?;
-        if !https && !is_loopback(&host) {
-            return Err(
-                "plain http is allowed only for loopback hosts (127.0.0.0/8, ::1, \
-                        localhost); use https"
-                    .into(),
-            );
-        }
+        let (https, host) = https_or_loopback(
+            &url,
+            "plain http is allowed only for loopback hosts (127.0.0.0/8, ::1, localhost); use \
+             https",
+        )?;
         if !url.username().is_empty() || url.password().is_some() {
             return Err("credentials do not belong in the URL".into());
         }
@@ -223,6 +207,24 @@ impl BaseUrl {
             authority,
         })
     }
+}
+
+/// Whether `url` is https, and its host: https anywhere, or plain http to a loopback host
+/// only (else `plain_http`, which says why).
+fn https_or_loopback<'a>(
+    url: &'a url::Url,
+    plain_http: &str,
+) -> Result<(bool, url::Host<&'a str>), String> {
+    let https = match url.scheme() {
+        "https" => true,
+        "http" => false,
+        _ => return Err("the scheme must be https (or http for a loopback host)".into()),
+    };
+    let host = url.host().ok_or("a host is required")?;
+    if !https && !is_loopback(&host) {
+        return Err(plain_http.into());
+    }
+    Ok((https, host))
 }
 
 pub(crate) fn host_text(host: &url::Host<&str>) -> String {
